@@ -1,0 +1,16 @@
+// Package hub fans updates out to subscribers: the heart of Herald.
+//
+// A Hub publishes by appending to an eventlog.Log and delivers by following
+// that log's live tail, so one node and a cluster of nodes sharing a log take
+// the same path. Each update is encoded to its SSE frame once; the same bytes
+// are queued for every matching subscriber. Each subscriber has a bounded
+// queue and one writer (the goroutine serving its HTTP request) that drains
+// everything queued with one write and one flush. A subscriber whose queue
+// overflows is disconnected rather than waited for: it reconnects with its
+// last event id and catches up from the log, so no publisher is slowed and
+// nothing is lost while the log retains it.
+//
+// Embedding a hub in a Go net/http server takes two calls: New, and Stream
+// from a handler (package mercure provides the full protocol handler).
+// Publishing from Go is one call: Publish.
+package hub

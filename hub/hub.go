@@ -1,0 +1,234 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/sse"
+)
+
+// Config configures a Hub. The zero value of every field but Log means the
+// default given in its comment.
+type Config struct {
+	// Log stores and orders updates; the hub follows its tail. Required.
+	Log eventlog.Log
+	// QueueLen is how many frames a subscriber may have waiting before it is
+	// disconnected as too slow. Default 4096.
+	QueueLen int
+	// QueueBytes is how many bytes a subscriber may have waiting before it
+	// is disconnected as too slow. Default 4 MiB.
+	QueueBytes int
+	// Heartbeat is how long a stream may stay silent before the hub sends a
+	// comment to keep proxies from closing it. Default 15s; negative
+	// disables heartbeats.
+	Heartbeat time.Duration
+	// WriteTimeout bounds each write to a subscriber; a client that does not
+	// read for this long is disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// ShutdownRetry is the reconnection delay sent to subscribers when the
+	// hub closes, so that they come back once it (or another node) is up.
+	// Default 2s.
+	ShutdownRetry time.Duration
+	// MaxDataBytes bounds an update's data. Default 1 MiB.
+	MaxDataBytes int
+	// Snapshots, if set, returns updates a new subscriber (one that does
+	// not resume from an event id) receives first, before live updates;
+	// match reports whether a topic is one the subscriber listens to and may
+	// read. The updates are sent without an id.
+	Snapshots func(match func(topic string) bool) []eventlog.Update
+	// Observe, if set, is called with every update read from the log's
+	// tail, in log order, from one goroutine, before it is fanned out. It
+	// must not block.
+	Observe func(eventlog.Update)
+	// Logger receives the hub's structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.QueueLen <= 0 {
+		c.QueueLen = 4096
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 4 << 20
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ShutdownRetry <= 0 {
+		c.ShutdownRetry = 2 * time.Second
+	}
+	if c.MaxDataBytes <= 0 {
+		c.MaxDataBytes = 1 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Errors returned by Publish for updates the hub refuses; nothing is stored.
+var (
+	ErrNoTopic      = errors.New("an update needs at least one topic")
+	ErrInvalidID    = errors.New("an update id must not contain CR, LF or NUL, start with '#', or be \"earliest\"")
+	ErrInvalidType  = errors.New("an update type must not contain CR or LF")
+	ErrInvalidRetry = errors.New("an update retry must not be negative")
+	ErrTooLarge     = errors.New("update data too large")
+	ErrInvalidUTF8  = errors.New("update data must be valid UTF-8")
+	// ErrClosed reports use of a hub after Close.
+	ErrClosed = errors.New("hub closed")
+)
+
+// Hub delivers updates published to its log to the subscribers whose
+// selectors match them. Its methods are safe for concurrent use.
+type Hub struct {
+	cfg Config
+	log eventlog.Log
+
+	mu    sync.RWMutex
+	index index
+
+	subscribers atomic.Int64
+	closing     chan struct{}
+	closeOnce   sync.Once
+	cancel      context.CancelFunc
+	done        <-chan struct{}
+	lastSeq     atomic.Uint64
+}
+
+// New starts a hub on cfg.Log: it begins following the log's tail and
+// returns once it is positioned, so every update appended after New
+// returns reaches matching subscribers. Close stops it.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("hub: Config.Log is required")
+	}
+	cfg.setDefaults()
+	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done, err := cfg.Log.Follow(ctx, h.fanOut)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("hub: follow the log: %w", err)
+	}
+	h.cancel, h.done = cancel, done
+	go func() {
+		// If the tail stops on its own (the log was closed), end every
+		// stream so clients reconnect elsewhere rather than hang.
+		<-done
+		h.shutdown()
+	}()
+	return h, nil
+}
+
+// Publish validates u and appends it to the log, returning the stored
+// update with its id. Delivery happens from the log's tail, on every node
+// that follows the log, not from Publish.
+func (h *Hub) Publish(ctx context.Context, u eventlog.Update) (eventlog.Update, error) {
+	if err := h.Validate(u); err != nil {
+		return eventlog.Update{}, err
+	}
+	select {
+	case <-h.closing:
+		return eventlog.Update{}, ErrClosed
+	default:
+	}
+	return h.log.Append(ctx, u)
+}
+
+// Validate reports why u cannot be published, or nil if it can.
+func (h *Hub) Validate(u eventlog.Update) error {
+	switch {
+	case len(u.Topics) == 0:
+		return ErrNoTopic
+	case u.ID != "" && (!sse.ValidID(u.ID) || u.ID[0] == '#' || u.ID == eventlog.Earliest):
+		return ErrInvalidID
+	case !sse.ValidType(u.Type):
+		return ErrInvalidType
+	case u.Retry < 0:
+		return ErrInvalidRetry
+	case len(u.Data) > h.cfg.MaxDataBytes:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(u.Data), h.cfg.MaxDataBytes)
+	case !utf8.ValidString(u.Data):
+		return ErrInvalidUTF8
+	}
+	for _, t := range u.Topics {
+		if t == "" {
+			return fmt.Errorf("%w: empty topic", ErrNoTopic)
+		}
+	}
+	return nil
+}
+
+// Subscribers returns the number of connected subscribers.
+func (h *Hub) Subscribers() int { return int(h.subscribers.Load()) }
+
+// Log returns the log the hub publishes to and follows.
+func (h *Hub) Log() eventlog.Log { return h.log }
+
+// Close ends every stream (telling clients when to reconnect), stops
+// following the log and waits for the tail to stop. It does not close the
+// log, which belongs to the caller.
+func (h *Hub) Close() error {
+	h.shutdown()
+	h.cancel()
+	<-h.done
+	return nil
+}
+
+func (h *Hub) shutdown() {
+	h.closeOnce.Do(func() { close(h.closing) })
+}
+
+// fanOut is the tail callback: it encodes u once and queues the frame for
+// every subscriber that matches it.
+func (h *Hub) fanOut(u eventlog.Update) {
+	h.lastSeq.Store(u.Seq)
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(u)
+	}
+	f, err := newFrame(u)
+	if err != nil {
+		h.cfg.Logger.Error("update cannot be encoded", "id", u.ID, "err", err)
+		return
+	}
+	h.mu.RLock()
+	h.index.each(u.Topics, u.Seq, func(s *subscriber) {
+		if u.Private && !s.allowed.MatchAny(u.Topics) {
+			return
+		}
+		s.enqueue(f)
+	})
+	h.mu.RUnlock()
+}
+
+// frame is one update encoded for the wire, shared by every subscriber.
+type frame struct {
+	seq uint64
+	b   []byte
+}
+
+func newFrame(u eventlog.Update) (*frame, error) {
+	b, err := encodeUpdate(make([]byte, 0, len(u.Data)+len(u.ID)+len(u.Type)+32), u, true)
+	if err != nil {
+		return nil, err
+	}
+	return &frame{seq: u.Seq, b: b}, nil
+}
+
+// encodeUpdate appends u's SSE frame to dst, with its id if withID.
+func encodeUpdate(dst []byte, u eventlog.Update, withID bool) ([]byte, error) {
+	ev := sse.Event{Type: u.Type, Data: u.Data, Retry: u.Retry}
+	if withID {
+		ev.ID = u.ID
+	}
+	return sse.AppendEvent(dst, &ev)
+}

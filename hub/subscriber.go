@@ -1,0 +1,80 @@
+package hub
+
+import (
+	"sync"
+)
+
+// subscriber is one connected client: its selectors, what it may read, and
+// its bounded queue of frames. The tail goroutine fills the queue; the
+// goroutine serving the client's request drains it.
+type subscriber struct {
+	topics  Selectors
+	allowed Selectors
+
+	// mark is the last update this subscriber was visited for; only the
+	// tail goroutine touches it.
+	mark uint64
+
+	mu       sync.Mutex
+	queue    []*frame
+	spare    []*frame
+	bytes    int
+	overflow bool
+	maxLen   int
+	maxBytes int
+
+	wake chan struct{} // capacity 1: "the queue is not empty"
+}
+
+func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber {
+	return &subscriber{
+		topics:   topics,
+		allowed:  allowed,
+		maxLen:   maxLen,
+		maxBytes: maxBytes,
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// enqueue adds f to the queue without ever blocking. A subscriber that has
+// too much waiting is marked as overflowed; its writer then ends the stream.
+func (s *subscriber) enqueue(f *frame) {
+	s.mu.Lock()
+	if s.overflow {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.maxLen || s.bytes+len(f.b) > s.maxBytes {
+		s.overflow = true
+		s.queue, s.bytes = nil, 0
+	} else {
+		s.queue = append(s.queue, f)
+		s.bytes += len(f.b)
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued and whether the queue overflowed. The
+// caller hands the slice back with release once written.
+func (s *subscriber) take() (frames []*frame, overflow bool) {
+	s.mu.Lock()
+	frames, overflow = s.queue, s.overflow
+	s.queue, s.spare = s.spare, nil
+	s.bytes = 0
+	s.mu.Unlock()
+	return frames, overflow
+}
+
+// release gives back a slice returned by take for reuse.
+func (s *subscriber) release(frames []*frame) {
+	clear(frames)
+	s.mu.Lock()
+	if s.spare == nil && cap(frames) <= 2*s.maxLen {
+		s.spare = frames[:0]
+	}
+	s.mu.Unlock()
+}
