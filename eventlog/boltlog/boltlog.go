@@ -50,6 +50,7 @@ const (
 	maxBatch    = 1024 // appends committed in one transaction at most
 	readChunk   = 256  // updates read per read transaction by Since and Follow
 	trimChunk   = 1024 // updates deleted per transaction by retention at most
+	appendFill  = 0.9  // bbolt page fill for keys that mostly grow at the end
 	minTrimTick = 10 * time.Millisecond
 	maxTrimTick = time.Minute
 	fileMode    = 0o600
@@ -267,7 +268,7 @@ func (l *Log) create(tx *bolt.Tx) error {
 }
 
 // Append stores u and returns it with Seq, Time and, if u.ID is empty, a
-// random UUID URN ("urn:uuid:…") as ID. It returns once the transaction
+// time-ordered random UUID URN (version 7, "urn:uuid:…") as ID. It returns once the transaction
 // holding u has committed (and, unless NoSync, reached the disk), or with
 // ErrDuplicateID, an invalid-id error, ErrClosed, ctx's error if ctx ends
 // before the writer takes u, or an error wrapping ErrUnavailable if the
@@ -486,11 +487,15 @@ func checkID(id string) error {
 // seqKey returns the key of the update with Seq seq.
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
-// newUUID returns a random (version 4) UUID as a URN.
-func newUUID() string {
+// newUUID returns a version 7 UUID as a URN: a millisecond timestamp
+// from now followed by 74 random bits. Being time-ordered, such ids are
+// inserted at the end of the id index, which keeps commits small.
+func newUUID(now time.Time) string {
 	var b [16]byte
-	rand.Read(b[:]) // never fails, per crypto/rand
-	b[6] = b[6]&0x0f | 0x40
+	rand.Read(b[6:]) // never fails, per crypto/rand
+	ms := uint64(now.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	var s [45]byte
 	copy(s[:], "urn:uuid:")

@@ -23,8 +23,9 @@
 // Everything retained: updates, their ids (publisher-supplied or
 // generated), the id index used by Since and duplicate detection, and the
 // Seq counter, which continues where it left off (even if retention had
-// dropped every update). Generated ids are random UUIDs ("urn:uuid:…"),
-// unique across restarts and files. Tails do not survive: Follow anew.
+// dropped every update). Generated ids are time-ordered random UUIDs
+// (version 7, "urn:uuid:…"), unique across restarts and files. Tails do
+// not survive: Follow anew.
 //
 // # Retention
 //

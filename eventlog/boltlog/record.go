@@ -71,84 +71,91 @@ func recordTime(b []byte) (time.Time, error) {
 
 // recordID returns the id stored in b, aliasing b.
 func recordID(b []byte) ([]byte, error) {
-	d := decoder{b: b}
+	d := decoder[[]byte]{b: b}
 	d.header()
-	var retry uint64
-	d.uvarint(&retry)
-	id := d.bytes()
+	d.uvarint()
+	id := d.field()
 	return id, d.err
 }
 
 // decodeRecord decodes b into an update with Seq seq. The result shares
-// no memory with b, which may be the database's read-only mapping.
+// no memory with b, which may be the database's read-only mapping: its
+// strings are all substrings of one copy of b.
 func decodeRecord(seq uint64, b []byte) (eventlog.Update, error) {
-	d := decoder{b: b}
+	d := decoder[string]{b: string(b)}
 	u := eventlog.Update{Seq: seq}
-	var ns int64
-	var flags byte
-	ns, flags = d.header()
+	ns, flags := d.header()
 	u.Time = time.Unix(0, ns)
 	u.Private = flags&1 != 0
-	var retry, n uint64
-	d.uvarint(&retry)
-	u.Retry = time.Duration(retry)
-	u.ID = string(d.bytes())
-	u.Type = string(d.bytes())
-	d.uvarint(&n)
+	u.Retry = time.Duration(d.uvarint())
+	u.ID = d.field()
+	u.Type = d.field()
+	n := d.uvarint()
 	if d.err == nil && n > uint64(len(d.b)) { // each topic takes at least a byte
 		d.err = errCorruptRecord
 	}
 	if d.err == nil && n > 0 {
 		u.Topics = make([]string, n)
 		for i := range u.Topics {
-			u.Topics[i] = string(d.bytes())
+			u.Topics[i] = d.field()
 		}
 	}
 	if d.err != nil {
 		return eventlog.Update{}, fmt.Errorf("update %d: %w", seq, d.err)
 	}
-	u.Data = string(d.b)
+	u.Data = d.b
 	return u, nil
 }
 
-// decoder reads a record's fields, remembering the first error.
-type decoder struct {
-	b   []byte
+// decoder reads a record's fields from b, remembering the first error.
+type decoder[T string | []byte] struct {
+	b   T
 	err error
 }
 
-func (d *decoder) header() (ns int64, flags byte) {
+func (d *decoder[T]) header() (ns int64, flags byte) {
 	if len(d.b) < 10 || d.b[0] != recordVersion {
 		d.err = errCorruptRecord
-		d.b = nil
+		d.b = d.b[:0]
 		return 0, 0
 	}
-	ns, flags = int64(binary.BigEndian.Uint64(d.b[1:9])), d.b[9]
+	for i := 1; i < 9; i++ {
+		ns = ns<<8 | int64(d.b[i])
+	}
+	flags = d.b[9]
 	d.b = d.b[10:]
 	return ns, flags
 }
 
-func (d *decoder) uvarint(v *uint64) {
+// uvarint reads an unsigned varint as encoding/binary writes it.
+func (d *decoder[T]) uvarint() uint64 {
 	if d.err != nil {
-		return
+		return 0
 	}
-	x, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errCorruptRecord
-		return
+	var x uint64
+	for i := 0; i < len(d.b) && i < binary.MaxVarintLen64; i++ {
+		c := d.b[i]
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break // overflows 64 bits
+		}
+		if c < 0x80 {
+			d.b = d.b[i+1:]
+			return x | uint64(c)<<(7*i)
+		}
+		x |= uint64(c&0x7f) << (7 * i)
 	}
-	*v, d.b = x, d.b[n:]
+	d.err = errCorruptRecord
+	return 0
 }
 
-func (d *decoder) bytes() []byte {
-	var n uint64
-	d.uvarint(&n)
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errCorruptRecord
-		return nil
+// field reads a length-prefixed field.
+func (d *decoder[T]) field() T {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		if d.err == nil {
+			d.err = errCorruptRecord
+		}
+		return d.b[:0]
 	}
 	s := d.b[:n]
 	d.b = d.b[n:]

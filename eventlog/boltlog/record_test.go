@@ -1,6 +1,7 @@
 package boltlog
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,21 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatal(d)
 		}
 	})
+}
+
+func TestUvarintReadsWhatEncodingBinaryReads(t *testing.T) {
+	inputs := [][]byte{
+		{}, {0}, {1}, {0x7f}, {0x80}, {0x80, 0}, {0xff, 0x01}, {0x80, 0x80, 0x80},
+		binary.AppendUvarint(nil, 1<<63), binary.AppendUvarint(nil, ^uint64(0)),
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	}
+	for _, in := range inputs {
+		want, n := binary.Uvarint(in)
+		d := decoder[[]byte]{b: in}
+		got := d.uvarint()
+		if (n <= 0) != (d.err != nil) || got != want || (n > 0 && len(d.b) != len(in)-n) {
+			t.Errorf("uvarint(%x) = %d, err %v, rest %d; encoding/binary: %d, n %d", in, got, d.err, len(d.b), want, n)
+		}
+	}
 }

@@ -80,6 +80,8 @@ func (l *Log) commit(batch []*request) (behind bool) {
 	next, first := l.next, l.first
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		ups, ids, meta := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
+		// Both keys grow (Seq, and mostly time-ordered ids): fill pages.
+		ups.FillPercent, ids.FillPercent = appendFill, appendFill
 		for i, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				res[i].err = err
@@ -87,9 +89,9 @@ func (l *Log) commit(batch []*request) (behind bool) {
 			}
 			u := r.u
 			if u.ID == "" {
-				u.ID = newUUID()
+				u.ID = newUUID(now)
 				for ids.Get([]byte(u.ID)) != nil { // a publisher chose this very UUID
-					u.ID = newUUID()
+					u.ID = newUUID(now)
 				}
 			} else if ids.Get([]byte(u.ID)) != nil {
 				res[i].err = fmt.Errorf("append %q: %w", u.ID, eventlog.ErrDuplicateID)
