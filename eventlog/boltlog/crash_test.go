@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 )
@@ -72,6 +73,9 @@ func TestKilledProcessLosesNoAcknowledgedUpdate(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// However this round ends, the child does not outlive it.
+		stop := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		t.Cleanup(func() { stop.Stop(); cmd.Process.Kill() })
 		sc := bufio.NewScanner(stdout)
 		n := 0
 		for sc.Scan() {
