@@ -119,13 +119,10 @@ func New(cfg Config) (*Hub, error) {
 		cancel()
 		return nil, fmt.Errorf("hub: follow the log: %w", err)
 	}
-	h.cancel, h.done = cancel, done
-	go func() {
-		// If the tail stops on its own (the log was closed), end every
-		// stream so clients reconnect elsewhere rather than hang.
-		<-done
-		h.shutdown()
-	}()
+	h.cancel = cancel
+	stopped := make(chan struct{})
+	h.done = stopped
+	go h.keepFollowing(ctx, done, stopped)
 	return h, nil
 }
 
@@ -182,6 +179,42 @@ func (h *Hub) Close() error {
 	h.cancel()
 	<-h.done
 	return nil
+}
+
+// keepFollowing restarts the tail if it stops while the hub runs (for
+// example, a memory log's tail overtaken by retention). Updates the old tail
+// did not deliver are not lost: every stream is ended, and its client
+// reconnects with its last event id and replays them from the log.
+func (h *Hub) keepFollowing(ctx context.Context, done <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	backoff := 50 * time.Millisecond
+	for {
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+		h.cfg.Logger.Warn("log tail stopped; ending streams so clients resume from the log")
+		h.mu.RLock()
+		h.index.eachSubscriber(func(s *subscriber) { s.kick() })
+		h.mu.RUnlock()
+		for {
+			var err error
+			if done, err = h.log.Follow(ctx, h.fanOut); err == nil {
+				break
+			}
+			if errors.Is(err, eventlog.ErrClosed) || ctx.Err() != nil {
+				h.shutdown()
+				return
+			}
+			h.cfg.Logger.Error("cannot follow the log; retrying", "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
 }
 
 func (h *Hub) shutdown() {

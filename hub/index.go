@@ -97,3 +97,23 @@ func (ix *index) each(topics []string, seq uint64, fn func(*subscriber)) {
 		}
 	}
 }
+
+// eachSubscriber calls fn once for every indexed subscriber.
+func (ix *index) eachSubscriber(fn func(*subscriber)) {
+	seen := make(map[*subscriber]struct{})
+	visit := func(set map[*subscriber]struct{}) {
+		for s := range set {
+			if _, ok := seen[s]; !ok {
+				seen[s] = struct{}{}
+				fn(s)
+			}
+		}
+	}
+	for _, set := range ix.exact {
+		visit(set)
+	}
+	visit(ix.all)
+	for _, g := range ix.templates {
+		visit(g.subs)
+	}
+}

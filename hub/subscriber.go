@@ -45,12 +45,12 @@ func (s *subscriber) enqueue(f *frame) {
 		return
 	}
 	if len(s.queue) >= s.maxLen || s.bytes+len(f.b) > s.maxBytes {
-		s.overflow = true
-		s.queue, s.bytes = nil, 0
-	} else {
-		s.queue = append(s.queue, f)
-		s.bytes += len(f.b)
+		s.mu.Unlock()
+		s.kick()
+		return
 	}
+	s.queue = append(s.queue, f)
+	s.bytes += len(f.b)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -77,4 +77,17 @@ func (s *subscriber) release(frames []*frame) {
 		s.spare = frames[:0]
 	}
 	s.mu.Unlock()
+}
+
+// kick ends the subscriber's stream as if it had overflowed: its client
+// reconnects and resumes from the log.
+func (s *subscriber) kick() {
+	s.mu.Lock()
+	s.overflow = true
+	s.queue, s.bytes = nil, 0
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
