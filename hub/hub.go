@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,11 @@ type Config struct {
 	// tail, in log order, from one goroutine, before it is fanned out. It
 	// must not block.
 	Observe func(eventlog.Update)
+	// NoDetach serves every stream from the goroutine of its HTTP request.
+	// By default, HTTP/1.1 streams are detached from net/http once their
+	// replay is written, and served by a few shared goroutines, so an idle
+	// subscriber costs far less memory (HTTP/2 streams are never detached).
+	NoDetach bool
 	// Logger receives the hub's structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -99,9 +105,11 @@ type Hub struct {
 	subscribers atomic.Int64
 	closing     chan struct{}
 	closeOnce   sync.Once
+	stopOnce    sync.Once
 	cancel      context.CancelFunc
 	done        <-chan struct{}
 	lastSeq     atomic.Uint64
+	detacher    *detacher
 }
 
 // New starts a hub on cfg.Log: it begins following the log's tail and
@@ -113,10 +121,18 @@ func New(cfg Config) (*Hub, error) {
 	}
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
+	if !cfg.NoDetach {
+		if dt, err := newDetacher(h, 4*runtime.GOMAXPROCS(0)); err == nil {
+			h.detacher = dt
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done, err := cfg.Log.Follow(ctx, h.fanOut)
 	if err != nil {
 		cancel()
+		if h.detacher != nil {
+			h.detacher.close()
+		}
 		return nil, fmt.Errorf("hub: follow the log: %w", err)
 	}
 	h.cancel = cancel
@@ -176,7 +192,12 @@ func (h *Hub) Log() eventlog.Log { return h.log }
 // log, which belongs to the caller.
 func (h *Hub) Close() error {
 	h.shutdown()
-	h.cancel()
+	h.stopOnce.Do(func() {
+		if h.detacher != nil {
+			h.detacher.close()
+		}
+		h.cancel()
+	})
 	<-h.done
 	return nil
 }

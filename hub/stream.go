@@ -1,10 +1,15 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
@@ -24,6 +29,11 @@ type Subscription struct {
 	// replays every retained update, and the response's Last-Event-ID
 	// header then says "earliest", so the client can tell.
 	LastEventID string
+	// Until, if set, ends the stream at that time (when the subscriber's
+	// token expires).
+	Until time.Time
+	// OnEnd, if set, is called once with the reason when the stream ends.
+	OnEnd func(error)
 }
 
 // Reasons a stream ends, returned by Stream.
@@ -49,74 +59,173 @@ const (
 // closes or the subscriber falls too far behind. The switch from replay to
 // live has no gap and no duplicate: the subscriber is registered for live
 // updates before the replay reads the log, and live frames already covered
-// by the replay are skipped. Stream returns why it ended; ErrClosed before
-// anything was written if the hub is closing.
-func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) error {
+// by the replay are skipped.
+//
+// Over HTTP/1.1, when Config.Detach allows it, Stream takes the connection
+// over from net/http once the replay is written and returns nil at once:
+// the hub's own writers then serve the stream, with no goroutine or buffer
+// held per idle subscriber. Otherwise Stream returns only when the stream
+// ends, with the reason. Either way sub.OnEnd, if set, is called once with
+// the reason when the stream ends. Stream returns ErrClosed, having written
+// nothing, if the hub is closing.
+func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (err error) {
 	select {
 	case <-h.closing:
+		if sub.OnEnd != nil {
+			sub.OnEnd(ErrClosed)
+		}
 		return ErrClosed
 	default:
 	}
 	if len(sub.Topics) == 0 {
+		if sub.OnEnd != nil {
+			sub.OnEnd(ErrNoTopic)
+		}
 		return ErrNoTopic
 	}
 	ctx := r.Context()
+	if !sub.Until.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, sub.Until)
+		defer cancel()
+	}
 	s := newSubscriber(sub.Topics, sub.Allowed, h.cfg.QueueLen, h.cfg.QueueBytes)
-	h.mu.Lock()
-	h.index.add(s)
-	h.mu.Unlock()
-	h.subscribers.Add(1)
+	h.register(s)
+	detached := false
+	var st *stream
 	defer func() {
-		h.mu.Lock()
-		h.index.remove(s)
-		h.mu.Unlock()
-		h.subscribers.Add(-1)
+		if !detached {
+			if st != nil && st.conn != nil {
+				st.conn.Close()
+			}
+			h.unregister(s)
+			if sub.OnEnd != nil {
+				sub.OnEnd(err)
+			}
+		}
 	}()
 
-	st := &stream{h: h, s: s, w: w, rc: http.NewResponseController(w)}
+	st = &stream{h: h, s: s, w: w, rc: http.NewResponseController(w)}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "private, no-cache, no-store")
 	hdr.Set("X-Accel-Buffering", "no")
+	if h.detacher != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+		st.hijack()
+	}
 
 	var floor uint64
 	if sub.LastEventID == "" {
-		st.writeHeader()
 		st.buf = h.appendSnapshots(st.buf[:0], s)
-	} else {
-		var err error
-		if floor, err = st.replay(ctx, sub.LastEventID); err != nil {
-			return err
+	} else if floor, err = st.replay(ctx, sub.LastEventID); err != nil {
+		if !st.headed {
+			st.refuse(err)
 		}
+		return err
 	}
 	if err := st.flush(); err != nil {
 		return err
 	}
-	return st.live(ctx, floor)
+	if st.conn != nil {
+		if err := h.detacher.adopt(st, floor, sub); err == nil {
+			detached = true
+			return nil
+		}
+		return st.liveConn(ctx, floor)
+	}
+	return st.live(ctx, floor, nil)
 }
 
-// stream is the writing side of one subscriber's connection.
+// liveConn serves a hijacked connection that could not be detached from a
+// goroutine of its own, noticing the client's departure with a reader.
+func (st *stream) liveConn(ctx context.Context, floor uint64) error {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		io.Copy(io.Discard, st.conn)
+	}()
+	err := st.live(ctx, floor, gone)
+	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	st.conn.Write([]byte("0\r\n\r\n"))
+	st.conn.Close()
+	<-gone
+	return err
+}
+
+func (h *Hub) register(s *subscriber) {
+	h.mu.Lock()
+	h.index.add(s)
+	h.mu.Unlock()
+	h.subscribers.Add(1)
+}
+
+func (h *Hub) unregister(s *subscriber) {
+	h.mu.Lock()
+	h.index.remove(s)
+	h.mu.Unlock()
+	h.subscribers.Add(-1)
+}
+
+// stream is the writing side of one subscriber's connection: the
+// ResponseWriter, or (once hijacked) the raw HTTP/1.1 connection, on which
+// it writes the chunked encoding itself.
 type stream struct {
 	h      *Hub
 	s      *subscriber
 	w      http.ResponseWriter
 	rc     *http.ResponseController
+	conn   net.Conn
 	buf    []byte
+	out    []byte // chunk-framed bytes for conn
 	headed bool
 }
 
-func (st *stream) writeHeader() {
-	if !st.headed {
-		st.w.WriteHeader(http.StatusOK)
-		st.headed = true
+// hijack takes the connection over from net/http, if it allows it.
+func (st *stream) hijack() {
+	conn, brw, err := st.rc.Hijack()
+	if err != nil {
+		return
 	}
+	if brw.Reader.Buffered() > 0 {
+		// The client pipelined another request: it will not be served,
+		// and the connection closes when the stream ends.
+		st.h.cfg.Logger.Debug("pipelined request after a subscription ignored")
+	}
+	st.conn = conn
+}
+
+func (st *stream) writeHeader() {
+	if st.headed {
+		return
+	}
+	st.headed = true
+	if st.conn == nil {
+		st.w.WriteHeader(http.StatusOK)
+		return
+	}
+	st.out = append(st.out[:0], "HTTP/1.1 200 OK\r\n"...)
+	hb := bytes.NewBuffer(st.out)
+	st.w.Header().Write(hb)
+	st.out = append(hb.Bytes(), "Transfer-Encoding: chunked\r\n\r\n"...)
 }
 
 // flush writes buf (if any) and flushes the connection, within the write
 // timeout.
 func (st *stream) flush() error {
 	st.writeHeader()
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.h.cfg.WriteTimeout))
+	deadline := time.Now().Add(st.h.cfg.WriteTimeout)
+	if st.conn != nil {
+		st.out = appendChunk(st.out, st.buf)
+		st.buf = st.buf[:0]
+		st.conn.SetWriteDeadline(deadline)
+		_, err := st.conn.Write(st.out)
+		st.out = st.out[:0]
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrClientGone, err)
+		}
+		return nil
+	}
+	_ = st.rc.SetWriteDeadline(deadline)
 	if len(st.buf) > 0 {
 		if _, err := st.w.Write(st.buf); err != nil {
 			return fmt.Errorf("%w: %v", ErrClientGone, err)
@@ -127,6 +236,33 @@ func (st *stream) flush() error {
 		return fmt.Errorf("%w: %v", ErrClientGone, err)
 	}
 	return nil
+}
+
+// refuse undoes the stream's headers after a failure before anything was
+// written, so the caller can answer with an error; on a hijacked
+// connection, where the caller no longer can, it answers 503 itself.
+func (st *stream) refuse(err error) {
+	if st.conn == nil {
+		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Last-Event-ID"} {
+			st.w.Header().Del(k)
+		}
+		return
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(st.conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n", len(msg)+1, msg)
+}
+
+// appendChunk appends p to dst in HTTP/1.1 chunked encoding; an empty p
+// appends nothing (an empty chunk would end the body).
+func appendChunk(dst, p []byte) []byte {
+	if len(p) == 0 {
+		return dst
+	}
+	dst = strconv.AppendInt(dst, int64(len(p)), 16)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, p...)
+	return append(dst, "\r\n"...)
 }
 
 // replay writes the retained updates after id that the subscriber may
@@ -201,7 +337,7 @@ func (h *Hub) appendSnapshots(dst []byte, s *subscriber) []byte {
 
 // live writes queued frames as they arrive, skipping those at or below
 // floor, with a heartbeat when idle, until the stream must end.
-func (st *stream) live(ctx context.Context, floor uint64) error {
+func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) error {
 	h, s := st.h, st.s
 	var heartbeat <-chan time.Time
 	var timer *time.Timer
@@ -213,6 +349,8 @@ func (st *stream) live(ctx context.Context, floor uint64) error {
 	for {
 		select {
 		case <-ctx.Done():
+			return ErrClientGone
+		case <-gone:
 			return ErrClientGone
 		case <-h.closing:
 			st.buf = sse.AppendRetry(st.buf[:0], h.cfg.ShutdownRetry)

@@ -23,7 +23,8 @@ type subscriber struct {
 	maxLen   int
 	maxBytes int
 
-	wake chan struct{} // capacity 1: "the queue is not empty"
+	wake   chan struct{} // capacity 1: "the queue is not empty"
+	onWake func()        // replaces wake once the stream is detached
 }
 
 func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber {
@@ -52,10 +53,29 @@ func (s *subscriber) enqueue(f *frame) {
 	s.queue = append(s.queue, f)
 	s.bytes += len(f.b)
 	s.mu.Unlock()
+	s.signal()
+}
+
+// signal tells the subscriber's writer that there is something to do.
+func (s *subscriber) signal() {
+	s.mu.Lock()
+	onWake := s.onWake
+	s.mu.Unlock()
+	if onWake != nil {
+		onWake()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// setWake makes fn, instead of the wake channel, the writer's signal.
+func (s *subscriber) setWake(fn func()) {
+	s.mu.Lock()
+	s.onWake = fn
+	s.mu.Unlock()
 }
 
 // take returns everything queued and whether the queue overflowed. The
@@ -86,8 +106,5 @@ func (s *subscriber) kick() {
 	s.overflow = true
 	s.queue, s.bytes = nil, 0
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.signal()
 }

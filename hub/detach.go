@@ -1,0 +1,299 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhub/herald/sse"
+)
+
+// A detached stream is served without a goroutine of its own: its
+// connection was hijacked from net/http, a poller notices when the client
+// leaves, a small pool of writers drains the queues of subscribers that
+// have something to send, and one sweeper sends heartbeats and enforces
+// deadlines. An idle detached subscriber costs its connection and a few
+// hundred bytes, instead of a goroutine stack and net/http's buffers.
+
+// writeSlice bounds how long a writer waits on one connection: a client
+// that does not take its bytes at once keeps them pending and is retried,
+// so a slow client never holds up a writer (nor the others behind it).
+const writeSlice = 5 * time.Millisecond
+
+// errPollUnsupported reports a connection the poller cannot watch.
+var errPollUnsupported = errors.New("connection cannot be polled")
+
+// poller tells the detacher when a detached client has gone.
+type poller interface {
+	add(d *detached) error
+	remove(d *detached)
+	close()
+}
+
+// detached is one detached stream.
+type detached struct {
+	st    *stream
+	floor uint64
+	until time.Time
+	onEnd func(error)
+	token uint64
+
+	scheduled atomic.Bool
+	ended     atomic.Bool
+	heartbeat atomic.Bool
+
+	mu           sync.Mutex // held by the writer serving it
+	pending      []byte     // chunk-framed bytes not yet taken by the client
+	pendingSince time.Time
+	lastWrite    atomic.Int64 // unix nanoseconds
+}
+
+// detacher serves every detached stream of a hub.
+type detacher struct {
+	h      *Hub
+	ready  chan *detached
+	poll   poller
+	mu     sync.Mutex
+	byTok  map[uint64]*detached
+	nextTk uint64
+	wg     sync.WaitGroup
+	stop   chan struct{}
+}
+
+// maxDetached bounds the detached streams (the ready queue holds each at
+// most once); beyond it, streams are served by goroutines.
+const maxDetached = 1 << 17
+
+func newDetacher(h *Hub, writers int) (*detacher, error) {
+	dt := &detacher{
+		h:     h,
+		ready: make(chan *detached, maxDetached),
+		byTok: make(map[uint64]*detached),
+		stop:  make(chan struct{}),
+	}
+	p, err := newPoller(dt.gone)
+	if err != nil {
+		return nil, err
+	}
+	dt.poll = p
+	for range writers {
+		dt.wg.Add(1)
+		go dt.writer()
+	}
+	dt.wg.Add(1)
+	go dt.sweeper()
+	return dt, nil
+}
+
+// adopt takes over st's connection; on error the caller keeps serving it.
+func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
+	d := &detached{st: st, floor: floor, until: sub.Until, onEnd: sub.OnEnd}
+	d.lastWrite.Store(time.Now().UnixNano())
+	dt.mu.Lock()
+	if len(dt.byTok) >= maxDetached {
+		dt.mu.Unlock()
+		return fmt.Errorf("too many detached streams")
+	}
+	dt.nextTk++
+	d.token = dt.nextTk
+	dt.byTok[d.token] = d
+	dt.mu.Unlock()
+	if err := dt.poll.add(d); err != nil {
+		dt.mu.Lock()
+		delete(dt.byTok, d.token)
+		dt.mu.Unlock()
+		return err
+	}
+	st.buf, st.out = nil, nil
+	st.s.setWake(func() { dt.schedule(d) })
+	dt.schedule(d) // frames may have queued during the replay
+	return nil
+}
+
+func (dt *detacher) schedule(d *detached) {
+	if d.ended.Load() || !d.scheduled.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case dt.ready <- d:
+	case <-dt.stop:
+	}
+}
+
+// gone is called by the poller when token's client hung up.
+func (dt *detacher) gone(token uint64) {
+	dt.mu.Lock()
+	d := dt.byTok[token]
+	dt.mu.Unlock()
+	if d != nil {
+		dt.end(d, ErrClientGone)
+	}
+}
+
+// end releases d once: it stops polling, unregisters the subscriber,
+// closes the connection and reports why.
+func (dt *detacher) end(d *detached, why error) {
+	if !d.ended.CompareAndSwap(false, true) {
+		return
+	}
+	dt.poll.remove(d)
+	dt.mu.Lock()
+	delete(dt.byTok, d.token)
+	dt.mu.Unlock()
+	dt.h.unregister(d.st.s)
+	d.st.conn.Close()
+	if d.onEnd != nil {
+		d.onEnd(why)
+	}
+}
+
+func (dt *detacher) writer() {
+	defer dt.wg.Done()
+	for {
+		select {
+		case d := <-dt.ready:
+			dt.write(d)
+		case <-dt.stop:
+			return
+		}
+	}
+}
+
+// write sends d's queued frames (and pending bytes, or a heartbeat) for at
+// most writeSlice; what the client does not take stays pending.
+func (dt *detacher) write(d *detached) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.scheduled.Store(false)
+	if d.ended.Load() {
+		return
+	}
+	s := d.st.s
+	frames, overflow := s.take()
+	if overflow {
+		s.release(frames)
+		dt.end(d, ErrSlowSubscriber)
+		return
+	}
+	buf := d.st.buf[:0]
+	for _, f := range frames {
+		if f.seq > d.floor {
+			buf = append(buf, f.b...)
+		}
+	}
+	s.release(frames)
+	if d.heartbeat.Swap(false) && len(buf) == 0 && len(d.pending) == 0 {
+		buf = append(buf, ":\n"...)
+	}
+	now := time.Now()
+	if len(d.pending) == 0 {
+		d.pendingSince = now
+	}
+	d.pending = appendChunk(d.pending, buf)
+	d.st.buf = buf[:0]
+	if cap(d.st.buf) > maxIdleBuf {
+		d.st.buf = nil
+	}
+	if len(d.pending) == 0 {
+		return
+	}
+	if len(d.pending) > dt.h.cfg.QueueBytes {
+		dt.end(d, ErrSlowSubscriber)
+		return
+	}
+	conn := d.st.conn
+	conn.SetWriteDeadline(now.Add(writeSlice))
+	n, err := conn.Write(d.pending)
+	if n > 0 {
+		d.lastWrite.Store(now.UnixNano())
+	}
+	rest := copy(d.pending, d.pending[n:])
+	d.pending = d.pending[:rest]
+	var ne net.Error
+	switch {
+	case err == nil:
+		if cap(d.pending) > maxIdleBuf {
+			d.pending = nil
+		}
+	case errors.As(err, &ne) && ne.Timeout():
+		// The client is not reading right now: try again soon, until the
+		// write timeout says it is too slow (the sweeper checks).
+		time.AfterFunc(10*writeSlice, func() { dt.schedule(d) })
+	default:
+		dt.end(d, fmt.Errorf("%w: %v", ErrClientGone, err))
+	}
+}
+
+// sweeper sends heartbeats to idle streams and ends those past their
+// deadline or stuck for longer than the write timeout.
+func (dt *detacher) sweeper() {
+	defer dt.wg.Done()
+	cfg := dt.h.cfg
+	tick := time.Second
+	if cfg.Heartbeat > 0 && cfg.Heartbeat/2 < tick {
+		tick = max(cfg.Heartbeat/2, 5*time.Millisecond)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var batch []*detached
+	for {
+		select {
+		case <-dt.stop:
+			return
+		case now := <-t.C:
+			batch = dt.snapshot(batch[:0])
+			for _, d := range batch {
+				switch {
+				case !d.until.IsZero() && now.After(d.until):
+					dt.end(d, ErrClientGone)
+				case dt.stuck(d, now):
+					dt.end(d, ErrSlowSubscriber)
+				case cfg.Heartbeat > 0 && now.UnixNano()-d.lastWrite.Load() >= int64(cfg.Heartbeat):
+					d.heartbeat.Store(true)
+					dt.schedule(d)
+				}
+			}
+			clear(batch)
+		}
+	}
+}
+
+func (dt *detacher) stuck(d *detached, now time.Time) bool {
+	if !d.mu.TryLock() {
+		return false // being written right now
+	}
+	defer d.mu.Unlock()
+	return len(d.pending) > 0 && now.Sub(d.pendingSince) > dt.h.cfg.WriteTimeout
+}
+
+func (dt *detacher) snapshot(dst []*detached) []*detached {
+	dt.mu.Lock()
+	for _, d := range dt.byTok {
+		dst = append(dst, d)
+	}
+	dt.mu.Unlock()
+	return dst
+}
+
+// close ends every detached stream with a reconnection hint and the end of
+// the chunked body, then stops the writers, the sweeper and the poller.
+func (dt *detacher) close() {
+	close(dt.stop)
+	dt.wg.Wait()
+	var hint []byte
+	hint = sse.AppendRetry(hint, dt.h.cfg.ShutdownRetry)
+	hint = append(hint, '\n')
+	final := appendChunk(nil, hint)
+	final = append(final, "0\r\n\r\n"...)
+	for _, d := range dt.snapshot(nil) {
+		d.mu.Lock()
+		d.st.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		d.st.conn.Write(append(d.pending, final...))
+		d.mu.Unlock()
+		dt.end(d, ErrClosed)
+	}
+	dt.poll.close()
+}

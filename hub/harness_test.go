@@ -1,0 +1,197 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/sse"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// wait bounds every wait in these tests: a broken hub fails, never hangs.
+const wait = 10 * time.Second
+
+// testHub is a hub on a memory log behind a loopback HTTP server whose
+// handler streams ?topic= selectors, with ?allow= as the private-update
+// authorization, and reports why each stream ended.
+type testHub struct {
+	h     *Hub
+	log   *eventlog.Memory
+	srv   *httptest.Server
+	ended chan error
+}
+
+func startHub(t *testing.T, cfg Config) *testHub {
+	t.Helper()
+	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
+	cfg.Log = th.log
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.h = h
+	th.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		topics, err := ParseSelectors(q["topic"])
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		allowed, _ := ParseSelectors(q["allow"])
+		err = h.Stream(w, r, Subscription{Topics: topics, Allowed: allowed, LastEventID: r.Header.Get("Last-Event-ID")})
+		th.ended <- err
+	}))
+	t.Cleanup(func() {
+		th.srv.CloseClientConnections()
+		h.Close()
+		th.srv.Close()
+		th.log.Close()
+	})
+	return th
+}
+
+func (th *testHub) publish(t *testing.T, u eventlog.Update) eventlog.Update {
+	t.Helper()
+	stored, err := th.h.Publish(context.Background(), u)
+	if err != nil {
+		t.Fatalf("publish %+v: %v", u, err)
+	}
+	return stored
+}
+
+// testSub is one subscriber's stream, decoded by a goroutine into events.
+type testSub struct {
+	resp   *http.Response
+	events chan sse.Event
+	done   chan struct{}
+}
+
+// subscribe opens a stream for query (e.g. "topic=a&allow=b") and waits
+// for its response headers.
+func (th *testHub) subscribe(t *testing.T, lastID, query string) *testSub {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, th.srv.URL+"/?"+query, nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := th.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("subscribe %q: %s: %s", query, resp.Status, b)
+	}
+	s := &testSub{resp: resp, events: make(chan sse.Event, 100000), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer close(s.events)
+		dec := sse.NewDecoder(resp.Body)
+		for {
+			ev, err := dec.Next()
+			if err != nil {
+				return
+			}
+			s.events <- ev
+		}
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *testSub) close() {
+	s.resp.Body.Close()
+	<-s.done
+}
+
+// next returns the next event, failing the test if none comes in time or
+// the stream ends.
+func (s *testSub) next(t *testing.T) sse.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatal("stream ended, want another event")
+		}
+		return ev
+	case <-time.After(wait):
+		t.Fatal("no event in time")
+	}
+	return sse.Event{}
+}
+
+// waitEnded returns the reason the next stream ended.
+func (th *testHub) waitEnded(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-th.ended:
+		return err
+	case <-time.After(wait):
+		t.Fatal("no stream ended in time")
+	}
+	return nil
+}
+
+// rawStream opens a stream and returns a reader of its raw bytes.
+func (th *testHub) rawStream(t *testing.T, query string) *bufio.Reader {
+	t.Helper()
+	resp, err := th.srv.Client().Get(th.srv.URL + "/?" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return bufio.NewReader(resp.Body)
+}
+
+// readUntil reads r until it has seen want, failing after the deadline.
+func readUntil(t *testing.T, r *bufio.Reader, want string) string {
+	t.Helper()
+	var mu sync.Mutex
+	var seen strings.Builder
+	found := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, err := r.Read(buf)
+			mu.Lock()
+			seen.Write(buf[:n])
+			ok := strings.Contains(seen.String(), want)
+			mu.Unlock()
+			if ok {
+				found <- nil
+				return
+			}
+			if err != nil {
+				found <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-found:
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && !errors.Is(err, io.EOF) {
+			t.Fatalf("stream ended (%v) before %q; got %q", err, want, seen.String())
+		}
+		if !strings.Contains(seen.String(), want) {
+			t.Fatalf("stream ended before %q; got %q", want, seen.String())
+		}
+		return seen.String()
+	case <-time.After(wait):
+		t.Fatalf("no %q in time", want)
+	}
+	return ""
+}

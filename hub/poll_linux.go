@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// epoller watches detached connections with one epoll instance and one
+// goroutine, and reports a connection whose client hung up (or sent
+// anything, which a subscriber never does).
+type epoller struct {
+	fd   int
+	gone func(token uint64)
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+func newPoller(gone func(token uint64)) (poller, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &epoller{fd: fd, gone: gone, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go p.loop()
+	return p, nil
+}
+
+// rawConn returns the connection under TLS and other wrappers.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	for {
+		switch v := c.(type) {
+		case syscall.Conn:
+			return v.SyscallConn()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, errPollUnsupported
+		}
+	}
+}
+
+func (p *epoller) ctl(d *detached, op int) error {
+	rc, err := rawConn(d.st.conn)
+	if err != nil {
+		return err
+	}
+	var opErr error
+	err = rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{
+			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | (syscall.EPOLLET & 0xffffffff),
+			Fd:     int32(uint32(d.token)),
+			Pad:    int32(uint32(d.token >> 32)),
+		}
+		opErr = syscall.EpollCtl(p.fd, op, int(fd), &ev)
+	})
+	return errors.Join(err, opErr)
+}
+
+func (p *epoller) add(d *detached) error { return p.ctl(d, syscall.EPOLL_CTL_ADD) }
+
+func (p *epoller) remove(d *detached) { p.ctl(d, syscall.EPOLL_CTL_DEL) }
+
+func (p *epoller) loop() {
+	defer p.wg.Done()
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		n, err := syscall.EpollWait(p.fd, events, 200)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			p.gone(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+		}
+	}
+}
+
+func (p *epoller) close() {
+	close(p.stop)
+	p.wg.Wait()
+	syscall.Close(p.fd)
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package hub
+
+// newPoller reports that detaching is unsupported on this platform:
+// streams are then served by one goroutine each.
+func newPoller(func(token uint64)) (poller, error) { return nil, errPollUnsupported }
