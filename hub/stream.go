@@ -203,7 +203,9 @@ func (st *stream) writeHeader() {
 		st.w.WriteHeader(http.StatusOK)
 		return
 	}
-	st.out = append(st.out[:0], "HTTP/1.1 200 OK\r\n"...)
+	st.out = append(st.out[:0], "HTTP/1.1 200 OK\r\nDate: "...)
+	st.out = time.Now().UTC().AppendFormat(st.out, http.TimeFormat)
+	st.out = append(st.out, "\r\n"...)
 	hb := bytes.NewBuffer(st.out)
 	st.w.Header().Write(hb)
 	st.out = append(hb.Bytes(), "Transfer-Encoding: chunked\r\n\r\n"...)

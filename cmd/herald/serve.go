@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhub/herald/server"
+)
+
+func init() {
+	register("serve", "run the hub", runServe)
+}
+
+// envDuration, envInt and envBool read HERALD_* defaults for flags; a
+// malformed value is reported rather than ignored.
+type envDefaults struct{ errs []error }
+
+func (e *envDefaults) str(key, def string) string { return envOr(key, def) }
+
+func (e *envDefaults) dur(key string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration (e.g. 15s)", key, v))
+		return def
+	}
+	return d
+}
+
+func (e *envDefaults) int(key string, def int) int {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not an integer", key, v))
+		return def
+	}
+	return n
+}
+
+func (e *envDefaults) bool(key string, def bool) bool {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a boolean", key, v))
+		return def
+	}
+	return b
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var env envDefaults
+	var cfg server.Config
+	addr := fs.String("addr", env.str("HERALD_ADDR", ":8080"), "listen address (env HERALD_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env.str("HERALD_DATA_DIR", "./herald-data"), "directory for the embedded log and the generated publisher key (env HERALD_DATA_DIR)")
+	fs.StringVar(&cfg.Log, "log", env.str("HERALD_LOG", ""), "event log: memory, bolt:PATH, redis://HOST:PORT/DB?stream=NAME or nats://HOST:PORT?stream=NAME (default bolt:<data-dir>/herald.db; env HERALD_LOG)")
+	fs.IntVar(&cfg.RetainCount, "retain-count", env.int("HERALD_RETAIN_COUNT", 0), "updates kept for replay (0: the log's default; env HERALD_RETAIN_COUNT)")
+	fs.DurationVar(&cfg.RetainAge, "retain-age", env.dur("HERALD_RETAIN_AGE", 0), "drop updates older than this (0: no age limit; env HERALD_RETAIN_AGE)")
+	sync := fs.Bool("sync", env.bool("HERALD_SYNC", true), "acknowledge bolt appends only once on disk; --sync=false is faster but a crash may lose acknowledged updates (env HERALD_SYNC)")
+	fs.StringVar(&cfg.PublisherKey, "publisher-key", env.str("HERALD_PUBLISHER_KEY", ""), "HS256 secret (or PEM public key file with --publisher-alg RS256/ES256) for publisher tokens; generated in the data dir if empty (env HERALD_PUBLISHER_KEY)")
+	fs.StringVar(&cfg.PublisherAlg, "publisher-alg", env.str("HERALD_PUBLISHER_ALG", "HS256"), "publisher token algorithm: HS256, RS256 or ES256 (env HERALD_PUBLISHER_ALG)")
+	fs.StringVar(&cfg.SubscriberKey, "subscriber-key", env.str("HERALD_SUBSCRIBER_KEY", ""), "HS256 secret (or PEM public key file) for subscriber tokens; empty: subscribers are anonymous (env HERALD_SUBSCRIBER_KEY)")
+	fs.StringVar(&cfg.SubscriberAlg, "subscriber-alg", env.str("HERALD_SUBSCRIBER_ALG", "HS256"), "subscriber token algorithm: HS256, RS256 or ES256 (env HERALD_SUBSCRIBER_ALG)")
+	fs.BoolVar(&cfg.NoAnonymous, "no-anonymous", env.bool("HERALD_NO_ANONYMOUS", false), "refuse subscribers without a valid token (env HERALD_NO_ANONYMOUS)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
+	var origins listFlag
+	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
+		origins = strings.Split(v, ",")
+	}
+	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
+	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
+	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
+	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(env.errs) > 0 {
+		return errors.Join(env.errs...)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.NoSync = !*sync
+	cfg.CORSOrigins = origins
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = logger
+
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // bodies only; streams are responses
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	// SSE streams never go idle, so Shutdown would wait for them forever:
+	// end them first, each with a reconnection hint.
+	hs.RegisterOnShutdown(srv.Shutdown)
+	logStart(logger, ln.Addr().String(), cfg, srv)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	<-errc
+	return nil
+}
+
+func logStart(logger *slog.Logger, addr string, cfg server.Config, srv *server.Server) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	logger.Info("herald is serving", "url", base, "log", srv.LogSpec(), "subscribe", base+"/.well-known/mercure?topic=*")
+	if srv.GeneratedKey != "" {
+		logger.Info("publisher key kept in the data directory; mint a publisher token with:",
+			"command", fmt.Sprintf("herald token --key '%s' --publish '*'", srv.GeneratedKey))
+	}
+}

@@ -1,0 +1,311 @@
+package mercure
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub"
+)
+
+// Path is where the protocol is served.
+const Path = "/.well-known/mercure"
+
+// Verifier authenticates a request's token (Authorization header,
+// mercureAuthorization cookie or authorization query parameter) and returns
+// its claims. *auth.Verifier implements it.
+type Verifier interface {
+	Verify(r *http.Request) (*auth.Claims, error)
+}
+
+// Config configures the protocol handler. Zero values mean the defaults
+// given in the comments.
+type Config struct {
+	// Hub delivers and publishes updates. Required.
+	Hub *hub.Hub
+	// Publishers verifies publisher tokens; nil refuses every publication.
+	Publishers Verifier
+	// Subscribers verifies subscriber tokens; nil treats every subscriber
+	// as anonymous.
+	Subscribers Verifier
+	// NoAnonymous refuses subscribers without a valid token.
+	NoAnonymous bool
+	// CORSOrigins lists the origins browsers may call the hub from; "*"
+	// allows any origin.
+	CORSOrigins []string
+	// MaxUpdateBytes bounds a publication's request body. Default 1 MiB.
+	MaxUpdateBytes int
+	// MaxTopics bounds the topics of one subscription or update. Default 64.
+	MaxTopics int
+	// MaxConnsPerIP bounds concurrent subscriptions from one client
+	// address. Default 1024; negative means no limit.
+	MaxConnsPerIP int
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the Mercure protocol at Path.
+type Handler struct {
+	cfg Config
+
+	mu    sync.Mutex
+	perIP map[string]int
+}
+
+// New returns a protocol handler for cfg.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Hub == nil {
+		return nil, errors.New("mercure: Config.Hub is required")
+	}
+	if cfg.MaxUpdateBytes <= 0 {
+		cfg.MaxUpdateBytes = 1 << 20
+	}
+	if cfg.MaxTopics <= 0 {
+		cfg.MaxTopics = 64
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 1024
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Handler{cfg: cfg, perIP: make(map[string]int)}, nil
+}
+
+// ServeHTTP answers GET (subscribe), POST (publish) and OPTIONS (CORS
+// preflight) requests.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.cors(w, r)
+	w.Header().Set("Link", `<`+Path+`>; rel="mercure"`)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.subscribe(w, r)
+	case http.MethodPost:
+		h.publish(w, r)
+	case http.MethodOptions:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		WriteError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed: GET subscribes, POST publishes", r.Method))
+	}
+}
+
+// cors sets the CORS headers for allowed origins.
+func (h *Handler) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || !h.originAllowed(origin) {
+		return
+	}
+	hd := w.Header()
+	hd.Set("Access-Control-Allow-Origin", origin)
+	hd.Set("Access-Control-Allow-Credentials", "true")
+	hd.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		hd.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		hd.Set("Access-Control-Max-Age", "600")
+	}
+	hd.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
+}
+
+func (h *Handler) originAllowed(origin string) bool {
+	return slices.Contains(h.cfg.CORSOrigins, "*") || slices.Contains(h.cfg.CORSOrigins, origin)
+}
+
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	topics := q["topic"]
+	if len(topics) == 0 {
+		WriteError(w, errorf(http.StatusBadRequest, "missing topic: add at least one ?topic=<selector> (an exact topic, a URI template, or *)"))
+		return
+	}
+	if len(topics) > h.cfg.MaxTopics {
+		WriteError(w, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(topics), h.cfg.MaxTopics))
+		return
+	}
+	sels, err := hub.ParseSelectors(topics)
+	if err != nil {
+		WriteError(w, errorf(http.StatusBadRequest, "invalid topic selector: %v", err))
+		return
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("lastEventID")
+	}
+	claims, err := h.subscriberClaims(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	var allowed hub.Selectors
+	if claims != nil {
+		if allowed, err = hub.ParseSelectors(claims.Subscribe); err != nil {
+			WriteError(w, errorf(http.StatusUnauthorized, "token's mercure.subscribe claim has an invalid selector: %v", err))
+			return
+		}
+	}
+	ip := clientIP(r)
+	if !h.acquire(ip) {
+		WriteError(w, errorf(http.StatusTooManyRequests, "too many connections from %s: the limit is %d", ip, h.cfg.MaxConnsPerIP))
+		return
+	}
+	if r.Method == http.MethodHead {
+		h.release(ip)
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
+	sub := hub.Subscription{
+		Topics:      sels,
+		Allowed:     allowed,
+		LastEventID: lastID,
+		OnEnd: func(err error) {
+			h.release(ip)
+			if errors.Is(err, hub.ErrSlowSubscriber) {
+				h.cfg.Logger.Info("slow subscriber disconnected", "addr", ip, "err", err)
+			}
+		},
+	}
+	if claims != nil {
+		// A stream must not outlive the token that opened it.
+		sub.Until = claims.Expiry
+	}
+	err = h.cfg.Hub.Stream(w, r, sub)
+	if err != nil && w.Header().Get("Content-Type") != "text/event-stream" {
+		WriteError(w, err)
+	}
+}
+
+// subscriberClaims returns the subscriber's verified claims, nil for an
+// anonymous subscriber, or the reason the request is refused.
+func (h *Handler) subscriberClaims(r *http.Request) (*auth.Claims, error) {
+	if h.cfg.Subscribers == nil {
+		if h.cfg.NoAnonymous {
+			return nil, errorf(http.StatusUnauthorized, "subscriptions need a token but no subscriber key is configured")
+		}
+		return nil, nil
+	}
+	claims, err := h.cfg.Subscribers.Verify(r)
+	if errors.Is(err, auth.ErrNoToken) && !h.cfg.NoAnonymous {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+func (h *Handler) acquire(ip string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cfg.MaxConnsPerIP > 0 && h.perIP[ip] >= h.cfg.MaxConnsPerIP {
+		return false
+	}
+	h.perIP[ip]++
+	return true
+}
+
+func (h *Handler) release(ip string) {
+	h.mu.Lock()
+	if h.perIP[ip]--; h.perIP[ip] <= 0 {
+		delete(h.perIP, ip)
+	}
+	h.mu.Unlock()
+}
+
+func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Publishers == nil {
+		WriteError(w, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
+		return
+	}
+	claims, err := h.cfg.Publishers.Verify(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		WriteError(w, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send the update form-encoded (application/x-www-form-urlencoded)", ct))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxUpdateBytes))
+	if err := r.ParseForm(); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			WriteError(w, errorf(http.StatusRequestEntityTooLarge, "update too large: the body limit is %d bytes", h.cfg.MaxUpdateBytes))
+			return
+		}
+		WriteError(w, errorf(http.StatusBadRequest, "malformed form body: %v", err))
+		return
+	}
+	u, err := h.parseUpdate(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	pub, err := hub.ParseSelectors(claims.Publish)
+	if err != nil {
+		WriteError(w, errorf(http.StatusUnauthorized, "token's mercure.publish claim has an invalid selector: %v", err))
+		return
+	}
+	for _, t := range u.Topics {
+		if !pub.Match(t) {
+			WriteError(w, errorf(http.StatusForbidden, "token may not publish to topic %q", t))
+			return
+		}
+	}
+	if u.Private && h.cfg.Subscribers == nil {
+		h.cfg.Logger.Warn("private update published but no subscriber key is configured: nobody can receive it", "topic", u.Topics[0])
+	}
+	stored, err := h.cfg.Hub.Publish(r.Context(), u)
+	if err != nil {
+		if errors.Is(err, eventlog.ErrDuplicateID) {
+			err = errorf(http.StatusConflict, "id %q is already used by a retained update: choose a unique id", u.ID)
+		}
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte(stored.ID))
+}
+
+// parseUpdate reads an update from a parsed form body.
+func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
+	f := r.PostForm
+	u := eventlog.Update{
+		Topics: f["topic"],
+		Data:   f.Get("data"),
+		ID:     f.Get("id"),
+		Type:   f.Get("type"),
+	}
+	_, u.Private = f["private"]
+	if len(u.Topics) == 0 {
+		return u, errorf(http.StatusBadRequest, "missing topic: add at least one topic field")
+	}
+	if len(u.Topics) > h.cfg.MaxTopics {
+		return u, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(u.Topics), h.cfg.MaxTopics)
+	}
+	if s := f.Get("retry"); s != "" {
+		ms, err := strconv.ParseUint(s, 10, 32)
+		if err != nil || strings.ContainsFunc(s, func(c rune) bool { return c < '0' || c > '9' }) {
+			return u, errorf(http.StatusBadRequest, "invalid retry %q: give the reconnection delay in milliseconds (digits only)", s)
+		}
+		u.Retry = time.Duration(ms) * time.Millisecond
+	}
+	return u, h.cfg.Hub.Validate(u)
+}
+
+// clientIP returns the address a request came from, without its port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/eventlog/boltlog"
+)
+
+// openBolt opens the embedded log at path, creating its directory.
+func openBolt(path string, cfg *Config) (eventlog.Log, error) {
+	if path == "" {
+		return nil, fmt.Errorf("bolt log needs a file path: bolt:PATH")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create the directory of %s: %w", path, err)
+	}
+	return boltlog.Open(path, boltlog.Options{
+		RetainCount: cfg.RetainCount,
+		RetainAge:   cfg.RetainAge,
+		NoSync:      cfg.NoSync,
+		Logger:      cfg.Logger,
+	})
+}
+
+func openRedis(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
+	return nil, fmt.Errorf("redis log not available in this build")
+}
+
+func openNATS(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
+	return nil, fmt.Errorf("nats log not available in this build")
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/mercure"
+)
+
+// Config configures a node. Defaults (applied by New) are in the comments;
+// `herald serve` fills it from flags and HERALD_* environment variables.
+type Config struct {
+	// Log names the event log: "memory", "bolt:PATH", "redis://…" or
+	// "nats://…". Default "bolt:<DataDir>/herald.db".
+	Log string
+	// DataDir holds the embedded log and the generated publisher key.
+	// Default "./herald-data"; created if missing.
+	DataDir string
+	// RetainCount and RetainAge bound the retained history (0: the log's
+	// default count, no age limit).
+	RetainCount int
+	RetainAge   time.Duration
+	// NoSync acknowledges bolt appends before they reach the disk: faster,
+	// but a crash may lose the last acknowledged updates.
+	NoSync bool
+
+	// PublisherKey and SubscriberKey are HS256 secrets, or paths to PEM
+	// public keys when the matching Alg is RS256 or ES256. An empty
+	// PublisherKey loads (or generates on first start) a secret kept in
+	// DataDir. An empty SubscriberKey means subscribers cannot present
+	// tokens: everyone is anonymous and sees public updates only.
+	PublisherKey  string
+	SubscriberKey string
+	// PublisherAlg and SubscriberAlg are the accepted JWT algorithms.
+	// Default "HS256".
+	PublisherAlg  string
+	SubscriberAlg string
+	// NoAnonymous refuses subscribers without a valid token.
+	NoAnonymous bool
+
+	// Heartbeat is the idle interval between keep-alive comments. Default
+	// 15s.
+	Heartbeat time.Duration
+	// CORSOrigins lists origins allowed to call the hub from a browser.
+	CORSOrigins []string
+	// MaxUpdateBytes bounds a publication's size. Default 1 MiB.
+	MaxUpdateBytes int
+	// MaxConnsPerIP bounds concurrent subscriptions from one address.
+	// Default 1024.
+	MaxConnsPerIP int
+	// NoDemo turns off the landing-page demo and its data query.
+	NoDemo bool
+
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./herald-data"
+	}
+	if c.Log == "" {
+		c.Log = "bolt:" + c.DataDir + "/herald.db"
+	}
+	if c.PublisherAlg == "" {
+		c.PublisherAlg = "HS256"
+	}
+	if c.SubscriberAlg == "" {
+		c.SubscriberAlg = "HS256"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is one running Herald node.
+type Server struct {
+	cfg     Config
+	log     eventlog.Log
+	hub     *hub.Hub
+	handler http.Handler
+	// GeneratedKey is the publisher secret New generated or loaded from
+	// DataDir because Config.PublisherKey was empty; "" otherwise.
+	GeneratedKey string
+	closers      []func() error
+}
+
+// New opens the log, starts the hub and builds the HTTP handler. Close
+// releases everything.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg}
+	lg, err := openLog(ctx, cfg.Log, &s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.log = lg
+	s.closers = append(s.closers, lg.Close)
+	if err := s.build(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Hub returns the node's hub, for publishing from Go.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Handler returns the node's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Shutdown ends every stream with a reconnection hint; call it before
+// http.Server.Shutdown, whose wait for idle connections an SSE stream never
+// satisfies otherwise.
+func (s *Server) Shutdown() {
+	if s.hub != nil {
+		s.hub.Close()
+	}
+}
+
+// Close stops the node and releases the log, in reverse order of
+// acquisition.
+func (s *Server) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+func (s *Server) build() error {
+	cfg := &s.cfg
+	pub, sub, err := s.verifiers()
+	if err != nil {
+		return err
+	}
+	m := newMetrics(func() float64 { return float64(s.hub.Subscribers()) })
+	h, err := hub.New(hub.Config{
+		Log:       s.log,
+		Heartbeat: cfg.Heartbeat,
+		Logger:    cfg.Logger,
+		Observe:   func(eventlog.Update) { m.updates.Inc() },
+	})
+	if err != nil {
+		return err
+	}
+	s.hub = h
+	s.closers = append(s.closers, h.Close)
+	mh, err := mercure.New(mercure.Config{
+		Hub:            h,
+		Publishers:     pub,
+		Subscribers:    sub,
+		NoAnonymous:    cfg.NoAnonymous,
+		CORSOrigins:    cfg.CORSOrigins,
+		MaxUpdateBytes: cfg.MaxUpdateBytes,
+		MaxConnsPerIP:  cfg.MaxConnsPerIP,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mercure.Path, mh)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", m.handler())
+	s.handler = mux
+	return nil
+}
+
+// ready answers 200 while the log's backend answers, 503 otherwise.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if p, ok := s.log.(eventlog.Pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: event log unreachable: %v\n", err)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// LogSpec returns the log the node runs on, as configured.
+func (s *Server) LogSpec() string { return s.cfg.Log }
