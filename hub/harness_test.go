@@ -19,6 +19,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// noDetach makes startHub serve every stream from its request's goroutine;
+// TestGoroutineStreams sets it to run the stream tests in that mode too.
+var noDetach bool
+
 // wait bounds every wait in these tests: a broken hub fails, never hangs.
 const wait = 10 * time.Second
 
@@ -36,6 +40,7 @@ func startHub(t *testing.T, cfg Config) *testHub {
 	t.Helper()
 	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
 	cfg.Log = th.log
+	cfg.NoDetach = cfg.NoDetach || noDetach
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +54,10 @@ func startHub(t *testing.T, cfg Config) *testHub {
 			return
 		}
 		allowed, _ := ParseSelectors(q["allow"])
-		err = h.Stream(w, r, Subscription{Topics: topics, Allowed: allowed, LastEventID: r.Header.Get("Last-Event-ID")})
-		th.ended <- err
+		h.Stream(w, r, Subscription{
+			Topics: topics, Allowed: allowed, LastEventID: r.Header.Get("Last-Event-ID"),
+			OnEnd: func(err error) { th.ended <- err },
+		})
 	}))
 	t.Cleanup(func() {
 		th.srv.CloseClientConnections()

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/sse"
 )
 
 func TestEveryUpdateReachesEverySubscriberInOrder(t *testing.T) {
@@ -196,18 +198,22 @@ func TestPrivateUpdateReachesOnlyAuthorizedSubscribers(t *testing.T) {
 }
 
 func TestSlowSubscriberIsDisconnectedAndLosesNothing(t *testing.T) {
-	th := startHub(t, Config{QueueLen: 8, WriteTimeout: time.Second})
+	th := startHub(t, Config{QueueLen: 8, QueueBytes: 256 << 10, WriteTimeout: time.Second})
 	const total = 400
-	data := string(make([]byte, 32<<10)) // 32 KiB of NULs: fills socket buffers fast
+	data := strings.Repeat("x", 64<<10) // large updates fill socket buffers fast
 	fast := th.subscribe(t, "", "topic=t")
-	slow := th.subscribe(t, "", "topic=t")
-	for i := range total {
-		th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: strconv.Itoa(i) + data})
+	// The slow subscriber reads nothing until it has been disconnected.
+	resp, err := th.srv.Client().Get(th.srv.URL + "/?topic=t")
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The fast reader keeps up while the slow one reads nothing.
+	defer resp.Body.Close()
+	// The publisher and the fast reader go on in lockstep: neither waits
+	// for the slow one.
 	for i := range total {
-		if got := fast.next(t).Data; got[:len(strconv.Itoa(i))] != strconv.Itoa(i) {
-			t.Fatalf("fast subscriber got update %q, want %d", got[:8], i)
+		th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: strconv.Itoa(i) + " " + data})
+		if got := fast.next(t).Data; !strings.HasPrefix(got, strconv.Itoa(i)+" ") {
+			t.Fatalf("fast subscriber got update %.8q, want %d", got, i)
 		}
 	}
 	if err := th.waitEnded(t); !errors.Is(err, ErrSlowSubscriber) {
@@ -215,20 +221,25 @@ func TestSlowSubscriberIsDisconnectedAndLosesNothing(t *testing.T) {
 	}
 	// It then reads what reached it, reconnects with its last id and ends
 	// up with every update, once, in order.
-	next, lastID := 0, ""
-	for ev := range slow.events {
-		if want := strconv.Itoa(next); ev.Data[:len(want)] != want {
-			t.Fatalf("slow subscriber got %q, want %d", ev.Data[:8], next)
+	next := 0
+	dec := sse.NewDecoder(resp.Body)
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			break
 		}
-		next, lastID = next+1, ev.ID
+		if !strings.HasPrefix(ev.Data, strconv.Itoa(next)+" ") {
+			t.Fatalf("slow subscriber got %.8q, want %d", ev.Data, next)
+		}
+		next++
 	}
 	if next == total {
 		t.Fatal("slow subscriber received everything before being disconnected; the test did not exercise overflow")
 	}
-	again := th.subscribe(t, lastID, "topic=t")
+	again := th.subscribe(t, dec.LastEventID(), "topic=t")
 	for ; next < total; next++ {
-		if got, want := again.next(t).Data, strconv.Itoa(next); got[:len(want)] != want {
-			t.Fatalf("after reconnecting got %q, want %d", got[:8], next)
+		if got := again.next(t).Data; !strings.HasPrefix(got, strconv.Itoa(next)+" ") {
+			t.Fatalf("after reconnecting got %.8q, want %d", got, next)
 		}
 	}
 }
@@ -299,5 +310,25 @@ func TestPublishRejectsInvalidUpdates(t *testing.T) {
 	th.log.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { seen++; return true })
 	if seen != 0 {
 		t.Fatalf("log holds %d updates after only bad publications", seen)
+	}
+}
+
+// TestGoroutineStreams runs the stream tests again with detaching off, as
+// HTTP/2 streams (which cannot be detached) are served.
+func TestGoroutineStreams(t *testing.T) {
+	noDetach = true
+	defer func() { noDetach = false }()
+	for name, test := range map[string]func(*testing.T){
+		"fan-out":   TestEveryUpdateReachesEverySubscriberInOrder,
+		"selectors": TestUpdateMatchingSeveralSelectorsArrivesOnce,
+		"resume":    TestResumeAfterIDHasNoGapWhilePublishing,
+		"earliest":  TestEarliestReplaysAllRetained,
+		"private":   TestPrivateUpdateReachesOnlyAuthorizedSubscribers,
+		"slow":      TestSlowSubscriberIsDisconnectedAndLosesNothing,
+		"heartbeat": TestHeartbeatWhenIdle,
+		"close":     TestCloseEndsStreamsWithRetryHint,
+		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
+	} {
+		t.Run(name, test)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -222,22 +223,29 @@ func (st *stream) flush() error {
 		st.conn.SetWriteDeadline(deadline)
 		_, err := st.conn.Write(st.out)
 		st.out = st.out[:0]
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrClientGone, err)
-		}
-		return nil
+		return writeError(err)
 	}
 	_ = st.rc.SetWriteDeadline(deadline)
 	if len(st.buf) > 0 {
 		if _, err := st.w.Write(st.buf); err != nil {
-			return fmt.Errorf("%w: %v", ErrClientGone, err)
+			return writeError(err)
 		}
 		st.buf = st.buf[:0]
 	}
-	if err := st.rc.Flush(); err != nil {
+	return writeError(st.rc.Flush())
+}
+
+// writeError classifies a failed write: a missed write deadline means the
+// client is too slow, anything else that it is gone.
+func writeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: it missed the write deadline", ErrSlowSubscriber)
+	default:
 		return fmt.Errorf("%w: %v", ErrClientGone, err)
 	}
-	return nil
 }
 
 // refuse undoes the stream's headers after a failure before anything was
