@@ -33,17 +33,18 @@ type Decoder struct {
 	// line. Zero means DefaultMaxEventBytes.
 	MaxEventBytes int
 
-	r       *bufio.Reader
-	line    []byte
-	data    []byte
-	typ     []byte
-	sawData bool
-	idBuf   string // the last event ID buffer
-	lastID  string // the last event ID string, set on dispatch
-	retry   time.Duration
-	pending time.Duration // retry set since the previous dispatch
-	afterCR bool
-	started bool
+	r        *bufio.Reader
+	line     []byte
+	data     []byte
+	typ      []byte
+	lastType string // the last non-default type, reused while it repeats
+	sawData  bool
+	idBuf    string // the last event ID buffer
+	lastID   string // the last event ID string, set on dispatch
+	retry    time.Duration
+	pending  time.Duration // retry set since the previous dispatch
+	afterCR  bool
+	started  bool
 }
 
 // NewDecoder returns a decoder reading from r. It buffers r itself.
@@ -228,7 +229,10 @@ func (d *Decoder) dispatch() (Event, bool) {
 		Retry: d.pending,
 	}
 	if len(d.typ) > 0 {
-		ev.Type = text(d.typ)
+		if string(d.typ) != d.lastType { // no allocation to compare
+			d.lastType = text(d.typ)
+		}
+		ev.Type = d.lastType
 	}
 	d.data, d.typ, d.sawData, d.pending = d.data[:0], d.typ[:0], false, 0
 	if cap(d.data) > 64<<10 {
