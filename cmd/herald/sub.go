@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/heraldhub/herald/client"
+	"github.com/heraldhub/herald/sse"
+)
+
+func init() {
+	register("sub", "subscribe to any SSE URL and print its events (curl for SSE)", runSub)
+}
+
+// errCountReached ends a subscription that printed --count events.
+var errCountReached = errors.New("count reached")
+
+func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sub", stderr)
+	format := fs.String("format", "text", "output format: text (readable) or json (one object per line: type, data, id)")
+	count := fs.Int("count", 0, "exit after this many events (0: never)")
+	timeout := fs.Duration("timeout", 0, "fail if --count events have not arrived within this time (0: no limit)")
+	lastID := fs.String("last-event-id", "", "resume after this event id (sent as Last-Event-ID)")
+	var headers listFlag
+	fs.Var(&headers, "header", "extra request header 'Name: value' (repeatable)")
+	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "bearer token sent as Authorization (env HERALD_TOKEN)")
+	noReconnect := fs.Bool("no-reconnect", false, "exit when the stream ends instead of reconnecting")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: herald sub [flags] URL\n\nPrints the events of any Server-Sent Events stream, reconnecting with\nLast-Event-ID as a browser does.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	target := fs.Arg(0)
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid URL %q: want http(s)://host/path", target)
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("invalid --format %q: use text or json", *format)
+	}
+	if *count < 0 || *timeout < 0 {
+		return errors.New("--count and --timeout must not be negative")
+	}
+	h := http.Header{}
+	for _, line := range headers {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("invalid --header %q: want 'Name: value'", line)
+		}
+		h.Add(textproto.TrimString(name), textproto.TrimString(value))
+	}
+	if *token != "" {
+		h.Set("Authorization", "Bearer "+*token)
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	print := printer(*format, stdout)
+	seen := 0
+	err := client.Subscribe(ctx, target, client.Options{
+		Header:      h,
+		LastEventID: *lastID,
+		NoReconnect: *noReconnect,
+		OnError: func(err error, wait time.Duration) {
+			fmt.Fprintf(stderr, "herald sub: %v; reconnecting in %v\n", err, wait.Round(time.Millisecond))
+		},
+	}, func(ev sse.Event) error {
+		if err := print(ev); err != nil {
+			return err
+		}
+		seen++
+		if *count > 0 && seen >= *count {
+			return errCountReached
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errCountReached):
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && *timeout > 0 && *count == 0:
+		return nil // a time-boxed listen
+	case errors.Is(err, context.DeadlineExceeded) && *timeout > 0:
+		return fmt.Errorf("timed out after %v with %d of %d events", *timeout, seen, *count)
+	case errors.Is(err, context.Canceled):
+		return nil // interrupted by the user
+	case errors.Is(err, client.ErrNoContent):
+		return nil // the server closed the stream for good
+	case err == nil:
+		if *count > 0 && seen < *count {
+			return fmt.Errorf("stream ended after %d of %d events", seen, *count)
+		}
+		return nil
+	default:
+		return err
+	}
+}
+
+// printer returns a function that writes one event in format.
+func printer(format string, w io.Writer) func(sse.Event) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return func(ev sse.Event) error {
+			return enc.Encode(struct {
+				Type string `json:"type"`
+				Data string `json:"data"`
+				ID   string `json:"id"`
+			}{ev.Type, ev.Data, ev.ID})
+		}
+	}
+	return func(ev sse.Event) error {
+		var b strings.Builder
+		b.WriteString(ev.Type)
+		if ev.ID != "" {
+			b.WriteString(" [" + ev.ID + "]")
+		}
+		b.WriteString(": ")
+		b.WriteString(strings.ReplaceAll(ev.Data, "\n", "\n    "))
+		b.WriteByte('\n')
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+}
