@@ -107,7 +107,9 @@ func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
 		dt.mu.Unlock()
 		return err
 	}
-	st.buf, st.out = nil, nil
+	// Drop everything net/http owned (the response, and through it the
+	// connection's buffers): an idle detached stream keeps only its conn.
+	st.buf, st.out, st.w, st.rc = nil, nil, nil, nil
 	st.s.setWake(func() { dt.schedule(d) })
 	dt.schedule(d) // frames may have queued during the replay
 	return nil
