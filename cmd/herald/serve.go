@@ -89,6 +89,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
+	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
+	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -98,6 +100,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
 	cfg.NoSync = !*sync
 	cfg.CORSOrigins = origins
@@ -128,10 +133,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// SSE streams never go idle, so Shutdown would wait for them forever:
 	// end them first, each with a reconnection hint.
 	hs.RegisterOnShutdown(srv.Shutdown)
-	logStart(logger, ln.Addr().String(), cfg, srv)
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	logStart(logger, scheme, ln.Addr().String(), srv)
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -147,12 +162,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func logStart(logger *slog.Logger, addr string, cfg server.Config, srv *server.Server) {
+func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	base := scheme + "://" + net.JoinHostPort(host, port)
 	logger.Info("herald is serving", "url", base, "log", srv.LogSpec(), "subscribe", base+"/.well-known/mercure?topic=*")
 	if srv.GeneratedKey != "" {
 		logger.Info("publisher key kept in the data directory; mint a publisher token with:",
