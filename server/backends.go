@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/boltlog"
+	"github.com/heraldhub/herald/eventlog/redislog"
 )
 
 // openBolt opens the embedded log at path, creating its directory.
@@ -26,8 +27,9 @@ func openBolt(path string, cfg *Config) (eventlog.Log, error) {
 	})
 }
 
+// openRedis connects to the Redis stream named by spec.
 func openRedis(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
-	return nil, fmt.Errorf("redis log not available in this build")
+	return redislog.Open(ctx, spec, redislog.Options{Retain: cfg.RetainCount, Logger: cfg.Logger})
 }
 
 func openNATS(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
