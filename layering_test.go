@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"jobs":              {"eventlog", "sse", "auth"},
 	"web":               {"jobs", "eventlog", "sse", "auth"},
 	"loadgen":           {"sse", "client"},
+	"internal/tcpproxy": {},
 	"server":            {"*"},
 	"cmd/herald":        {"*"},
 	".":                 {},
