@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/boltlog"
+	"github.com/heraldhub/herald/eventlog/natslog"
 	"github.com/heraldhub/herald/eventlog/redislog"
 )
 
@@ -32,6 +33,7 @@ func openRedis(ctx context.Context, spec string, cfg *Config) (eventlog.Log, err
 	return redislog.Open(ctx, spec, redislog.Options{Retain: cfg.RetainCount, Logger: cfg.Logger})
 }
 
+// openNATS connects to the JetStream stream named by spec.
 func openNATS(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
-	return nil, fmt.Errorf("nats log not available in this build")
+	return natslog.Open(ctx, spec, natslog.Options{Retain: cfg.RetainCount, RetainAge: cfg.RetainAge, Logger: cfg.Logger})
 }
