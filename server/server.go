@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
 )
 
@@ -56,6 +58,11 @@ type Config struct {
 	MaxConnsPerIP int
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
+	// JobStallAfter marks a job stalled after this long without progress.
+	// Default 30s.
+	JobStallAfter time.Duration
+	// JobKeep is how long finished jobs are remembered. Default 1h.
+	JobKeep time.Duration
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
@@ -84,6 +91,7 @@ type Server struct {
 	cfg     Config
 	log     eventlog.Log
 	hub     *hub.Hub
+	jobs    *jobs.Manager
 	handler http.Handler
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
@@ -111,6 +119,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // Hub returns the node's hub, for publishing from Go.
 func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Jobs returns the node's jobs manager, for reporting progress from Go.
+func (s *Server) Jobs() *jobs.Manager { return s.jobs }
 
 // Handler returns the node's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -144,11 +155,25 @@ func (s *Server) build() error {
 		return err
 	}
 	m := newMetrics(func() float64 { return float64(s.hub.Subscribers()) })
+	// The jobs manager publishes through the hub, and the hub feeds it what
+	// it follows: it is set once both exist.
+	var jm atomic.Pointer[jobs.Manager]
 	h, err := hub.New(hub.Config{
 		Log:       s.log,
 		Heartbeat: cfg.Heartbeat,
 		Logger:    cfg.Logger,
-		Observe:   func(eventlog.Update) { m.updates.Inc() },
+		Observe: func(u eventlog.Update) {
+			m.updates.Inc()
+			if j := jm.Load(); j != nil {
+				j.Observe(u)
+			}
+		},
+		Snapshots: func(match func(string) bool) []eventlog.Update {
+			if j := jm.Load(); j != nil {
+				return j.Snapshots(match)
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return err
@@ -168,8 +193,22 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	manager, err := jobs.NewManager(jobs.Config{
+		Publisher:    h,
+		StallAfter:   cfg.JobStallAfter,
+		KeepFinished: cfg.JobKeep,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, manager.Close)
+	jm.Store(manager)
+	s.jobs = manager
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
+	mux.Handle("/api/jobs", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
+	mux.Handle("/api/jobs/", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -1,0 +1,259 @@
+package jobs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/heraldhub/herald/auth"
+)
+
+// Authorizer decides who may write and read jobs: the hub's token rules.
+type Authorizer interface {
+	// AuthorizePublish returns nil if r may publish to topic.
+	AuthorizePublish(r *http.Request, topic string) error
+	// AuthorizeSubscribe returns nil if r may receive topic's updates
+	// (private ones if private).
+	AuthorizeSubscribe(r *http.Request, topic string, private bool) error
+}
+
+// maxBody bounds a job request's body.
+const maxBody = 1 << 20
+
+// Handler serves the jobs API:
+//
+//	POST /api/jobs                 create (JSON Spec)            publisher
+//	POST /api/jobs/{id}/progress   report (JSON Report)          publisher
+//	POST /api/jobs/{id}/finish     finish (JSON Outcome)         publisher
+//	POST /api/jobs/{id}/cancel     request cancellation          publisher or subscriber
+//	GET  /api/jobs/{id}            the snapshot                  subscriber rules
+//	GET  /api/jobs                 every job this node knows     subscriber rules
+//
+// Bodies are JSON (or form-encoded, with result as a JSON string).
+// Answers are the job's snapshot as JSON, or a one-line error.
+func (m *Manager) Handler(authz Authorizer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		var spec Spec
+		if err := decode(r, &spec); err != nil {
+			writeError(w, err)
+			return
+		}
+		if spec.ID == "" {
+			spec.ID = newJobID()
+		}
+		if err := authz.AuthorizePublish(r, TopicPrefix+spec.ID); err != nil {
+			writeError(w, err)
+			return
+		}
+		s, err := m.Create(r.Context(), spec)
+		respond(w, http.StatusCreated, s, err)
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/progress", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := authz.AuthorizePublish(r, TopicPrefix+id); err != nil {
+			writeError(w, err)
+			return
+		}
+		var rep Report
+		if err := decode(r, &rep); err != nil {
+			writeError(w, err)
+			return
+		}
+		s, err := m.Progress(r.Context(), id, rep)
+		if errors.Is(err, ErrCancelRequested) {
+			// The report was recorded; the answer tells the worker to stop.
+			w.Header().Set("Herald-Cancel-Requested", "true")
+			err = nil
+		}
+		respond(w, http.StatusOK, s, err)
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/finish", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := authz.AuthorizePublish(r, TopicPrefix+id); err != nil {
+			writeError(w, err)
+			return
+		}
+		var o Outcome
+		if err := decode(r, &o); err != nil {
+			writeError(w, err)
+			return
+		}
+		s, err := m.Finish(r.Context(), id, o)
+		respond(w, http.StatusOK, s, err)
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		topic := TopicPrefix + id
+		if err := authz.AuthorizePublish(r, topic); err != nil {
+			if serr := authz.AuthorizeSubscribe(r, topic, true); serr != nil || !hasToken(r) {
+				writeError(w, err)
+				return
+			}
+		}
+		s, err := m.Cancel(r.Context(), id)
+		respond(w, http.StatusAccepted, s, err)
+	})
+	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s, err := m.Get(r.PathValue("id"))
+		if err == nil {
+			err = authz.AuthorizeSubscribe(r, s.Topic, s.Private)
+		}
+		respond(w, http.StatusOK, s, err)
+	})
+	mux.HandleFunc("GET /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		var visible []Snapshot
+		for _, s := range m.List() {
+			if authz.AuthorizeSubscribe(r, s.Topic, s.Private) == nil {
+				visible = append(visible, s)
+			}
+		}
+		respond(w, http.StatusOK, map[string]any{"jobs": visible}, nil)
+	})
+	return mux
+}
+
+// hasToken reports whether r presents credentials at all: cancelling as a
+// subscriber needs a token, not anonymity.
+func hasToken(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Get("authorization") != "" {
+		return true
+	}
+	_, err := r.Cookie(auth.DefaultCookieName)
+	return err == nil
+}
+
+// decode reads a JSON or form-encoded body into v.
+func decode(r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch media {
+	case "application/x-www-form-urlencoded":
+		if err := r.ParseForm(); err != nil {
+			return fmt.Errorf("%w: malformed form: %v", ErrInvalid, err)
+		}
+		return fromForm(r, v)
+	case "application/json", "":
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) {
+				return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: the limit is %d bytes", maxBody)}
+			}
+			return fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err)
+		}
+		return nil
+	default:
+		return &statusError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send JSON", media)}
+	}
+}
+
+// fromForm fills a Spec, Report or Outcome from form fields.
+func fromForm(r *http.Request, v any) error {
+	f := r.PostForm
+	num := func(key string) (float64, bool, error) {
+		s := f.Get(key)
+		if s == "" {
+			return 0, false, nil
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: %s must be a number, got %q", ErrInvalid, key, s)
+		}
+		return x, true, nil
+	}
+	switch v := v.(type) {
+	case *Spec:
+		v.ID, v.Title = f.Get("id"), f.Get("title")
+		_, v.Private = f["private"]
+		for _, name := range f["stage"] {
+			n, w, _ := strings.Cut(name, ":")
+			weight := 1.0
+			if w != "" {
+				x, err := strconv.ParseFloat(w, 64)
+				if err != nil {
+					return fmt.Errorf("%w: stage %q: weight must be a number", ErrInvalid, name)
+				}
+				weight = x
+			}
+			v.Stages = append(v.Stages, Stage{Name: n, Weight: weight})
+		}
+		total, _, err := num("total")
+		v.Total = total
+		return err
+	case *Report:
+		v.Stage, v.Message = f.Get("stage"), f.Get("message")
+		done, _, err := num("done")
+		if err != nil {
+			return err
+		}
+		v.Done = done
+		total, ok, err := num("total")
+		if ok {
+			v.Total = &total
+		}
+		return err
+	case *Outcome:
+		v.State, v.Error = State(f.Get("state")), f.Get("error")
+		if res := f.Get("result"); res != "" {
+			v.Result = json.RawMessage(res)
+		}
+		return nil
+	}
+	return nil
+}
+
+// statusError is an error answered with a given status.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// status maps an error to its HTTP status: the one place for this API.
+func status(err error) int {
+	var se *statusError
+	switch {
+	case errors.As(err, &se):
+		return se.status
+	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
+		return http.StatusUnauthorized
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrUnknownJob):
+		return http.StatusNotFound
+	case errors.Is(err, ErrJobExists), errors.Is(err, ErrFinished):
+		return http.StatusConflict
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	st := status(err)
+	if st == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(st)
+	fmt.Fprintln(w, strings.ReplaceAll(err.Error(), "\n", " "))
+}
+
+func respond(w http.ResponseWriter, okStatus int, v any, err error) {
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(okStatus)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,68 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Job is a handle for the Go code doing a job's work: a few calls report
+// its progress and finish it.
+//
+//	job, err := m.Start(ctx, jobs.Spec{Title: "Import", Stages: []jobs.Stage{{Name: "load"}, {Name: "save", Weight: 3}}})
+//	job.Progress(ctx, "load", 40, 100, "")
+//	job.Succeed(ctx, map[string]int{"rows": 100})
+type Job struct {
+	m  *Manager
+	id string
+}
+
+// Start creates a job and returns its handle.
+func (m *Manager) Start(ctx context.Context, spec Spec) (*Job, error) {
+	s, err := m.Create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{m: m, id: s.ID}, nil
+}
+
+// ID returns the job's id; its topic is TopicPrefix + ID.
+func (j *Job) ID() string { return j.id }
+
+// Progress reports done out of total (0: unknown) in stage (empty: the
+// current one). It returns ErrCancelRequested once someone asked to cancel
+// the job: stop, and call Cancelled.
+func (j *Job) Progress(ctx context.Context, stage string, done, total float64, message string) error {
+	r := Report{Stage: stage, Done: done, Message: message}
+	if total > 0 {
+		r.Total = &total
+	}
+	_, err := j.m.Progress(ctx, j.id, r)
+	return err
+}
+
+// Succeed finishes the job with result, encoded as JSON (nil for none).
+func (j *Job) Succeed(ctx context.Context, result any) error {
+	var raw json.RawMessage
+	if result != nil {
+		b, err := json.Marshal(result)
+		if err != nil {
+			return fmt.Errorf("job result: %w", err)
+		}
+		raw = b
+	}
+	_, err := j.m.Finish(ctx, j.id, Outcome{State: Succeeded, Result: raw})
+	return err
+}
+
+// Fail finishes the job as failed with cause's message.
+func (j *Job) Fail(ctx context.Context, cause error) error {
+	_, err := j.m.Finish(ctx, j.id, Outcome{State: Failed, Error: cause.Error()})
+	return err
+}
+
+// Cancelled finishes the job as cancelled.
+func (j *Job) Cancelled(ctx context.Context) error {
+	_, err := j.m.Finish(ctx, j.id, Outcome{State: Cancelled})
+	return err
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/mercure"
+)
+
+// authorizer applies the hub's token rules to the jobs API.
+type authorizer struct {
+	pub, sub    mercure.Verifier
+	noAnonymous bool
+}
+
+// matchSelector reports whether a claim's selector matches topic.
+func matchSelector(selector, topic string) bool {
+	s, err := hub.ParseSelector(selector)
+	return err == nil && s.Match(topic)
+}
+
+func (a authorizer) AuthorizePublish(r *http.Request, topic string) error {
+	if a.pub == nil {
+		return fmt.Errorf("%w: publishing is disabled: no publisher key is configured", auth.ErrForbidden)
+	}
+	claims, err := a.pub.Verify(r)
+	if err != nil {
+		return err
+	}
+	return claims.CheckPublish([]string{topic}, matchSelector)
+}
+
+func (a authorizer) AuthorizeSubscribe(r *http.Request, topic string, private bool) error {
+	var claims *auth.Claims
+	if a.sub != nil {
+		var err error
+		claims, err = a.sub.Verify(r)
+		switch {
+		case errors.Is(err, auth.ErrNoToken):
+			claims = nil
+		case err != nil:
+			return err
+		}
+	}
+	switch {
+	case claims == nil && a.noAnonymous:
+		return auth.ErrNoToken
+	case !private:
+		return nil
+	case claims == nil:
+		return fmt.Errorf("%w: %q is private: present a subscriber token that allows it", auth.ErrNoToken, topic)
+	case !claims.CanReceivePrivate([]string{topic}, matchSelector):
+		return fmt.Errorf("%w: the token does not allow the private topic %q", auth.ErrForbidden, topic)
+	}
+	return nil
+}
