@@ -13,6 +13,7 @@ import (
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
+	"github.com/heraldhub/herald/web"
 )
 
 // Config configures a node. Defaults (applied by New) are in the comments;
@@ -58,6 +59,9 @@ type Config struct {
 	MaxConnsPerIP int
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
+	// DemoPace is the demo query's unit of delay (a query takes about 150
+	// of them). Default 40ms.
+	DemoPace time.Duration
 	// JobStallAfter marks a job stalled after this long without progress.
 	// Default 30s.
 	JobStallAfter time.Duration
@@ -214,6 +218,12 @@ func (s *Server) build() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, site.Close)
+	mux.Handle("/", site.Handler())
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = mux
 	return nil

@@ -1,0 +1,221 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/heraldhub/herald/jobs"
+)
+
+// BBox is the demo query's bounding box, in degrees.
+type BBox struct {
+	MinLat float64 `json:"minLat"`
+	MaxLat float64 `json:"maxLat"`
+	MinLon float64 `json:"minLon"`
+	MaxLon float64 `json:"maxLon"`
+}
+
+// Europe is the demo's default bounding box: the whole dataset.
+var Europe = BBox{MinLat: 34, MaxLat: 72, MinLon: -12, MaxLon: 32}
+
+// Result is what a demo query finds.
+type Result struct {
+	BBox       BBox           `json:"bbox"`
+	Matched    int            `json:"matched"`
+	Categories []CategoryStat `json:"categories"`
+	// Points is a sample of the matching places: [lat, lon, category index].
+	Points [][3]float64 `json:"points"`
+}
+
+// CategoryStat aggregates the matching places of one category.
+type CategoryStat struct {
+	Category string  `json:"category"`
+	Count    int     `json:"count"`
+	Average  float64 `json:"average"`
+}
+
+// demoStages are the query's stages; filtering weighs most.
+var demoStages = []jobs.Stage{{Name: "loading", Weight: 1}, {Name: "filtering", Weight: 2}, {Name: "aggregating", Weight: 1}}
+
+// DemoTopic selects every demo job's topic.
+const DemoTopic = jobs.TopicPrefix + "demo-{n}"
+
+// demo runs at most one data query at a time.
+type demo struct {
+	m      *jobs.Manager
+	data   []Point
+	pace   time.Duration
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	running string // id of the running job, "" if none
+	n       int
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// chunks is how many pieces each stage goes through, each reported.
+const chunks = 40
+
+// start runs a query over box, or joins the one running: it returns the
+// job's id and whether it joined.
+func (d *demo) start(box BBox) (string, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running != "" {
+		return d.running, true, nil
+	}
+	d.n++
+	id := "demo-" + strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + strconv.Itoa(d.n)
+	job, err := d.m.Start(d.ctx, jobs.Spec{
+		ID: id, Title: "Data query", Stages: demoStages, Total: float64(len(d.data)),
+	})
+	if err != nil {
+		return "", false, err
+	}
+	d.running = id
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		err := d.run(d.ctx, job, box)
+		switch {
+		case errors.Is(err, jobs.ErrCancelRequested):
+			job.Cancelled(context.Background())
+		case err != nil:
+			job.Fail(context.Background(), err)
+		}
+		d.mu.Lock()
+		d.running = ""
+		d.mu.Unlock()
+	}()
+	return id, false, nil
+}
+
+// step waits one pace interval (scaled), or returns early if stopped.
+func (d *demo) step(ctx context.Context, scale float64) error {
+	t := time.NewTimer(time.Duration(float64(d.pace) * scale))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// run is the query: load, filter by box, aggregate, each in chunks.
+func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
+	// "starting data query…": the first event, shown before any stage moves.
+	if err := d.step(ctx, 8); err != nil {
+		return err
+	}
+	n := len(d.data)
+	size := (n + chunks - 1) / chunks
+	loaded := make([]Point, 0, n)
+	for i := 0; i < n; i += size {
+		loaded = append(loaded, d.data[i:min(i+size, n)]...)
+		if err := job.Progress(ctx, "loading", float64(len(loaded)), float64(n), "reading places"); err != nil {
+			return err
+		}
+		if err := d.step(ctx, 1); err != nil {
+			return err
+		}
+	}
+	var matched []Point
+	for i := 0; i < n; i += size {
+		for _, p := range loaded[i:min(i+size, n)] {
+			if p.Lat >= box.MinLat && p.Lat <= box.MaxLat && p.Lon >= box.MinLon && p.Lon <= box.MaxLon {
+				matched = append(matched, p)
+			}
+		}
+		if err := job.Progress(ctx, "filtering", float64(min(i+size, n)), float64(n), fmt.Sprintf("%d places in the box so far", len(matched))); err != nil {
+			return err
+		}
+		if err := d.step(ctx, 2); err != nil {
+			return err
+		}
+	}
+	res := Result{BBox: box, Matched: len(matched)}
+	sums := map[string]*CategoryStat{}
+	for _, c := range Categories {
+		sums[c] = &CategoryStat{Category: c}
+	}
+	m := len(matched)
+	msize := max((m+chunks-1)/chunks, 1)
+	for i := 0; i < m || i == 0; i += msize {
+		for _, p := range matched[i:min(i+msize, m)] {
+			s := sums[p.Category]
+			s.Count++
+			s.Average += p.Value
+		}
+		if err := job.Progress(ctx, "aggregating", float64(min(i+msize, m)), float64(max(m, 1)), "grouping by category"); err != nil {
+			return err
+		}
+		if err := d.step(ctx, 0.5); err != nil {
+			return err
+		}
+		if m == 0 {
+			break
+		}
+	}
+	for i, c := range Categories {
+		s := sums[c]
+		if s.Count > 0 {
+			s.Average = float64(int(s.Average/float64(s.Count)*10)) / 10
+		}
+		res.Categories = append(res.Categories, *s)
+		_ = i
+	}
+	stride := max(m/400, 1)
+	for i := 0; i < m; i += stride {
+		p := matched[i]
+		res.Points = append(res.Points, [3]float64{p.Lat, p.Lon, float64(categoryIndex(p.Category))})
+	}
+	return job.Succeed(ctx, res)
+}
+
+func categoryIndex(c string) int {
+	for i, x := range Categories {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// close stops a running query and waits for it.
+func (d *demo) close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// serveQuery answers POST /api/demo/query: {"job": id, "topic": …, "joined": bool}.
+func (d *demo) serveQuery(w http.ResponseWriter, r *http.Request) {
+	box := Europe
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&box); err != nil {
+			http.Error(w, "malformed bounding box: send JSON {\"minLat\":…,\"maxLat\":…,\"minLon\":…,\"maxLon\":…}", http.StatusBadRequest)
+			return
+		}
+	}
+	if box.MinLat > box.MaxLat || box.MinLon > box.MaxLon || box.MinLat < -90 || box.MaxLat > 90 || box.MinLon < -180 || box.MaxLon > 180 {
+		http.Error(w, "invalid bounding box: want -90 ≤ minLat ≤ maxLat ≤ 90 and -180 ≤ minLon ≤ maxLon ≤ 180", http.StatusBadRequest)
+		return
+	}
+	id, joined, err := d.start(box)
+	if err != nil {
+		d.logger.Error("demo query not started", "err", err)
+		http.Error(w, "the query could not start: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"job": id, "topic": jobs.TopicPrefix + id, "joined": joined})
+}
