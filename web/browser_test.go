@@ -1,0 +1,193 @@
+package web_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/heraldhub/herald/internal/browsertest"
+	"github.com/heraldhub/herald/internal/tcpproxy"
+	"github.com/heraldhub/herald/jobs"
+	"github.com/heraldhub/herald/server"
+)
+
+// startNode runs a complete node with a fast demo behind a loopback server.
+func startNode(t *testing.T) (*server.Server, *httptest.Server) {
+	t.Helper()
+	srv, err := server.New(context.Background(), server.Config{
+		Log: "memory", PublisherKey: "browser-test-key-0123456789abcdef", DataDir: t.TempDir(),
+		DemoPace: 15 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.RegisterOnShutdown(srv.Shutdown)
+	ts.Start()
+	t.Cleanup(func() {
+		srv.Shutdown()
+		ts.Close()
+		srv.Close()
+	})
+	return srv, ts
+}
+
+// recordStatus makes the page keep every text its status line shows.
+const recordStatus = `(() => {
+  window.statusLog = [document.getElementById("status").textContent];
+  new MutationObserver(() => window.statusLog.push(document.getElementById("status").textContent))
+    .observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
+  return true;
+})()`
+
+func statusLog(t *testing.T, tab context.Context) []string {
+	t.Helper()
+	log, err := chromedp.Run(tab, chromedp.Evaluate[[]string]("window.statusLog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
+
+// waitSubscribers waits until n streams are connected to the node.
+func waitSubscribers(t *testing.T, srv *server.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for srv.Hub().Subscribers() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers connected, want %d", srv.Hub().Subscribers(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestUpdateDataShowsEveryStageInTwoTabsThenIdle(t *testing.T) {
+	srv, ts := startNode(t)
+	browser := browsertest.New(t, 90*time.Second)
+	tab1, tab2 := browser, browsertest.NewTab(t, browser)
+	for _, tab := range []context.Context{tab1, tab2} {
+		if err := chromedp.Do(tab, chromedp.Navigate(ts.URL+"/")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](recordStatus)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSubscribers(t, srv, 2)
+	if err := chromedp.Do(tab1, chromedp.Click("#update")); err != nil {
+		t.Fatal(err)
+	}
+	for i, tab := range []context.Context{tab1, tab2} {
+		browsertest.WaitFor(t, tab, "the result drawn", `document.querySelectorAll("#scatter circle").length > 0 && document.getElementById("status").textContent === "idle"`, 30*time.Second)
+		log := statusLog(t, tab)
+		var sawStart, sawStage bool
+		for _, line := range log {
+			switch {
+			case line == "starting data query…":
+				sawStart = true
+			case sawStart && isStageLine(line):
+				sawStage = true
+			}
+		}
+		if !sawStart || !sawStage || log[len(log)-1] != "idle" {
+			t.Fatalf("tab %d showed %q; want \"starting data query…\", then a stage with its percent, then \"idle\"", i+1, log)
+		}
+	}
+	rows, err := chromedp.Run(tab2, chromedp.Evaluate[int](`document.querySelectorAll("#categories tr").length`))
+	if err != nil || rows != 6 {
+		t.Fatalf("result table has %d rows (%v), want a header and 5 categories", rows, err)
+	}
+	shot, err := chromedp.Run(tab1, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("testdata", "artifacts")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "demo-finished.png"), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// isStageLine reports whether line is "<stage>: N% — …".
+func isStageLine(line string) bool {
+	for _, stage := range []string{"loading: ", "filtering: ", "aggregating: "} {
+		if strings.HasPrefix(line, stage) && strings.Contains(line, "%") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAReloadMidQueryShowsTheCurrentStageAtOnce(t *testing.T) {
+	srv, ts := startNode(t)
+	// A job that stays put: after the reload, nothing new is published, so
+	// what the page shows can only come from the snapshot sent on connect.
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "demo-1", Title: "Data query", Stages: []jobs.Stage{{Name: "loading"}, {Name: "filtering", Weight: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Progress(t.Context(), "filtering", 42, 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	browser := browsertest.New(t, 60*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate(ts.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the stage before reloading", `document.getElementById("status").textContent.startsWith("filtering: ")`, 15*time.Second)
+	if err := chromedp.Do(browser, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the stage after reloading", `document.getElementById("status").textContent.startsWith("filtering: 61%")`, 15*time.Second)
+}
+
+func TestHeraldProgressReachesDoneAndShowsConnectionLoss(t *testing.T) {
+	srv, ts := startNode(t)
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "upload", Title: "Upload", Total: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The browser reaches the node through a proxy the test can cut.
+	proxy, err := tcpproxy.Start(ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	browser := browsertest.New(t, 60*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate("http://"+proxy.Addr()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chromedp.Run(browser, chromedp.Evaluate[bool](`import("/herald.js").then(() => {
+		const el = document.createElement("herald-progress");
+		el.setAttribute("job", "upload");
+		document.body.append(el);
+		return true;
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the element's first state", `document.querySelector("herald-progress").getAttribute("state") === "running"`, 15*time.Second)
+	job.Progress(t.Context(), "", 5, 10, "")
+	browsertest.WaitFor(t, browser, "50%", `document.querySelector("herald-progress .hp-percent").textContent === "50%"`, 15*time.Second)
+
+	// Cut the connection: the element says so, then recovers on its own
+	// once the hub is reachable again.
+	proxy.Cut()
+	browsertest.WaitFor(t, browser, "the connection-lost notice", `document.querySelector("herald-progress").hasAttribute("disconnected") && !document.querySelector("herald-progress .hp-connection").hidden`, 15*time.Second)
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the reconnection", `!document.querySelector("herald-progress").hasAttribute("disconnected")`, 20*time.Second)
+
+	if err := job.Succeed(t.Context(), map[string]string{"file": "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "done at 100%", `(() => {
+		const el = document.querySelector("herald-progress");
+		return el.getAttribute("state") === "succeeded" && el.querySelector(".hp-bar").value === 100 && el.querySelector(".hp-stage").textContent === "done";
+	})()`, 15*time.Second)
+}
