@@ -47,6 +47,10 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 		if spec.ID == "" {
 			spec.ID = newJobID()
 		}
+		if !validID(spec.ID) {
+			writeError(w, fmt.Errorf("%w: id %q: use up to 128 letters, digits, '-', '_', '.' or '~'", ErrInvalid, spec.ID))
+			return
+		}
 		if err := authz.AuthorizePublish(r, TopicPrefix+spec.ID); err != nil {
 			writeError(w, err)
 			return

@@ -96,6 +96,7 @@ type Server struct {
 	log     eventlog.Log
 	hub     *hub.Hub
 	jobs    *jobs.Manager
+	site    *web.Site
 	handler http.Handler
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
@@ -134,6 +135,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // http.Server.Shutdown, whose wait for idle connections an SSE stream never
 // satisfies otherwise.
 func (s *Server) Shutdown() {
+	if s.site != nil {
+		s.site.Close() // a running demo query ends first
+	}
+	if s.jobs != nil {
+		s.jobs.Close() // coalesced job reports are published before streams end
+	}
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -223,6 +230,7 @@ func (s *Server) build() error {
 		return err
 	}
 	s.closers = append(s.closers, site.Close)
+	s.site = site
 	mux.Handle("/", site.Handler())
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = mux

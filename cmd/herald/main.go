@@ -62,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errCancelRequested):
+		fmt.Fprintf(stderr, "herald %s: %v\n", args[0], err)
+		return 3
 	default:
 		fmt.Fprintf(stderr, "herald %s: %v\n", args[0], err)
 		return 1

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/heraldhub/herald/client"
+	"github.com/heraldhub/herald/sse"
+)
+
+func init() {
+	register("job", "report a job's progress from a shell: create, progress, finish, cancel, watch", runJob)
+}
+
+// errCancelRequested makes `herald job progress` exit with status 3, so a
+// script can stop its work.
+var errCancelRequested = errors.New("cancel requested: stop and run \"herald job finish --state cancelled\"")
+
+const jobUsage = `usage:
+  herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N]
+  herald job progress ID --done N [--total N] [--stage NAME] [--message M]
+  herald job finish   ID --state succeeded|failed|cancelled [--result JSON] [--error E]
+  herald job cancel   ID
+  herald job watch    ID
+
+Every form takes --hub URL (env HERALD_HUB) and --token T (env HERALD_TOKEN).
+create prints the job's id; progress exits with status 3 once a cancel was requested.`
+
+func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, jobUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	verb, args := args[0], args[1:]
+	fs := newFlags("job "+verb, stderr)
+	hubURL := fs.String("hub", envOr("HERALD_HUB", "http://127.0.0.1:8080"), "hub base URL (env HERALD_HUB)")
+	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "publisher token (env HERALD_TOKEN)")
+	body := map[string]any{}
+	var stages listFlag
+	var id, title, stage, message, state, result, errMsg string
+	var done, total float64
+	switch verb {
+	case "create":
+		fs.StringVar(&id, "id", "", "job id (default: generated)")
+		fs.StringVar(&title, "title", "", "title shown to watchers")
+		fs.Var(&stages, "stage", "stage NAME or NAME:WEIGHT, in order (repeatable)")
+		fs.Float64Var(&total, "total", 0, "amount of work of the first stage (0: unknown)")
+	case "progress":
+		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
+		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
+		fs.StringVar(&stage, "stage", "", "the current stage (default: unchanged)")
+		fs.StringVar(&message, "message", "", "a short note for watchers")
+	case "finish":
+		fs.StringVar(&state, "state", "succeeded", "succeeded, failed or cancelled")
+		fs.StringVar(&result, "result", "", "result as JSON (succeeded only)")
+		fs.StringVar(&errMsg, "error", "", "what went wrong (failed only)")
+	case "cancel", "watch":
+	default:
+		fmt.Fprintln(stderr, jobUsage)
+		return fmt.Errorf("unknown job command %q", verb)
+	}
+	// The id comes first for the commands that take one.
+	if verb != "create" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return fmt.Errorf("missing job id: herald job %s ID [flags]", verb)
+		}
+		id, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	base := strings.TrimSuffix(*hubURL, "/")
+	if verb == "watch" {
+		return watchJob(ctx, base, id, *token, stdout)
+	}
+	path := "/api/jobs"
+	switch verb {
+	case "create":
+		body["id"], body["title"], body["total"] = id, title, total
+		var st []map[string]any
+		for _, s := range stages {
+			name, w, _ := strings.Cut(s, ":")
+			weight := 1.0
+			if w != "" {
+				if _, err := fmt.Sscan(w, &weight); err != nil {
+					return fmt.Errorf("invalid --stage %q: the weight after ':' must be a number", s)
+				}
+			}
+			st = append(st, map[string]any{"name": name, "weight": weight})
+		}
+		if st != nil {
+			body["stages"] = st
+		}
+	case "progress":
+		path += "/" + id + "/progress"
+		body["done"], body["stage"], body["message"] = done, stage, message
+		if total > 0 {
+			body["total"] = total
+		}
+	case "finish":
+		path += "/" + id + "/finish"
+		body["state"], body["error"] = state, errMsg
+		if result != "" {
+			if !json.Valid([]byte(result)) {
+				return fmt.Errorf("--result is not valid JSON: %s", result)
+			}
+			body["result"] = json.RawMessage(result)
+		}
+	case "cancel":
+		path += "/" + id + "/cancel"
+	}
+	if *token == "" {
+		return errors.New("no token: pass --token or set HERALD_TOKEN")
+	}
+	snap, cancelled, err := postJSON(ctx, base+path, *token, body)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		fmt.Fprintln(stdout, snap["id"])
+	case "progress":
+		if cancelled {
+			return errCancelRequested
+		}
+	default:
+		fmt.Fprintln(stdout, snap["state"])
+	}
+	return nil
+}
+
+// postJSON posts body and returns the job snapshot answered, and whether
+// the hub asked the worker to stop.
+func postJSON(ctx context.Context, url, token string, body map[string]any) (map[string]any, bool, error) {
+	for k, v := range body {
+		if v == "" || v == 0.0 && k != "done" {
+			delete(body, k)
+		}
+	}
+	b, _ := json.Marshal(body)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(b)))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot reach the hub: %w", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return nil, false, fmt.Errorf("hub answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	var snap map[string]any
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return nil, false, fmt.Errorf("unexpected answer from the hub: %s", data)
+	}
+	return snap, resp.Header.Get("Herald-Cancel-Requested") == "true", nil
+}
+
+// watchJob prints the job's status lines until it finishes; it exits
+// non-zero if the job failed or was cancelled.
+func watchJob(ctx context.Context, base, id, token string, stdout io.Writer) error {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	var final string
+	var lastSeq float64 = -1
+	err := client.Subscribe(ctx, base+"/.well-known/mercure?topic=jobs/"+id, client.Options{Header: h}, func(ev sse.Event) error {
+		var s map[string]any
+		if json.Unmarshal([]byte(ev.Data), &s) != nil {
+			return nil
+		}
+		seq, _ := s["seq"].(float64)
+		if seq <= lastSeq {
+			return nil
+		}
+		lastSeq = seq
+		line := fmt.Sprintf("%v", s["state"])
+		if st, ok := s["stage"].(string); ok && st != "" {
+			line += " " + st
+		}
+		if p, ok := s["percent"].(float64); ok {
+			line += fmt.Sprintf(" %.1f%%", p)
+		}
+		if e, ok := s["eta"].(float64); ok {
+			line += fmt.Sprintf(" eta %.0fs", e)
+		}
+		if m, ok := s["message"].(string); ok && m != "" {
+			line += " — " + m
+		}
+		fmt.Fprintln(stdout, line)
+		switch s["state"] {
+		case "succeeded", "failed", "cancelled":
+			final = s["state"].(string)
+			if r, ok := s["result"]; ok {
+				b, _ := json.Marshal(r)
+				fmt.Fprintf(stdout, "result %s\n", b)
+			}
+			if e, ok := s["error"].(string); ok && e != "" {
+				fmt.Fprintf(stdout, "error %s\n", e)
+			}
+			return errCountReached
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errCountReached) && final == "succeeded":
+		return nil
+	case errors.Is(err, errCountReached):
+		return fmt.Errorf("job %s %s", id, final)
+	default:
+		return err
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/server"
+)
+
+func TestJobCommandsReportAndWatchAJob(t *testing.T) {
+	const key = "job-cli-test-key-0123456789abcdef"
+	srv, err := server.New(context.Background(), server.Config{Log: "memory", PublisherKey: key, DataDir: t.TempDir(), NoDemo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		srv.Shutdown()
+		ts.Close()
+		srv.Close()
+	})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}})
+	t.Setenv("HERALD_HUB", ts.URL)
+	t.Setenv("HERALD_TOKEN", tok)
+
+	code, out, errOut := runCmd(t, "job", "create", "--id", "backup", "--title", "Backup", "--stage", "copy:3", "--stage", "verify", "--total", "4")
+	if code != 0 || strings.TrimSpace(out) != "backup" {
+		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
+	}
+	var watchOut bytes.Buffer
+	var watchErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	go func() {
+		defer wg.Done()
+		watchErr = watchJob(ctx, ts.URL, "backup", "", &watchOut)
+	}()
+	for _, args := range [][]string{
+		{"job", "progress", "backup", "--stage", "copy", "--done", "4", "--total", "4"},
+		{"job", "progress", "backup", "--stage", "verify", "--done", "1", "--total", "2", "--message", "checking"},
+		{"job", "finish", "backup", "--result", `{"files":12}`},
+	} {
+		if code, _, errOut := runCmd(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	wg.Wait()
+	if watchErr != nil {
+		t.Fatalf("watch: %v", watchErr)
+	}
+	if got := watchOut.String(); !strings.Contains(got, "succeeded") || !strings.Contains(got, `result {"files":12}`) {
+		t.Fatalf("watch printed %q, want the final state and result", got)
+	}
+
+	// A report after a cancel request exits with status 3.
+	runCmd(t, "job", "create", "--id", "long", "--total", "10")
+	if code, _, errOut := runCmd(t, "job", "cancel", "long"); code != 0 {
+		t.Fatalf("cancel: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "job", "progress", "long", "--done", "2"); code != 3 || !strings.Contains(errOut, "cancel requested") {
+		t.Fatalf("progress after cancel: exit %d %q, want 3 and the reason", code, errOut)
+	}
+	// Refusals are one line, non-zero.
+	for _, args := range [][]string{
+		{"job", "progress", "nope", "--done", "1"},
+		{"job", "finish", "backup"},
+		{"job", "frobnicate"},
+		{"job", "progress"},
+	} {
+		code, _, errOut := runCmd(t, args...)
+		if code == 0 || strings.TrimSpace(errOut) == "" {
+			t.Errorf("%v: exit %d, stderr %q; want a non-zero exit with a reason", args, code, errOut)
+		}
+	}
+}
