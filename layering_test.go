@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"loadgen":              {"sse", "client"},
 	"internal/tcpproxy":    {},
 	"internal/browsertest": {},
+	"internal/proctest":    {},
 	"server":               {"*"},
 	"cmd/herald":           {"*"},
 	".":                    {},

@@ -1,0 +1,267 @@
+package proctest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// HeraldBinary returns the path of a herald binary built from this module for
+// the whole test run.
+func HeraldBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "herald-bin-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		build.path = filepath.Join(dir, "herald")
+		cmd := exec.Command("go", "build", "-o", build.path, "./cmd/herald")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build ./cmd/herald: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+// FreePort returns a loopback port nothing listens on right now.
+func FreePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Proc is a process a test started.
+type Proc struct {
+	t      *testing.T
+	name   string
+	args   []string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	done   chan struct{}
+	Port   int
+	exited error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Start runs name with args, keeping its output for failure messages, and
+// ends it (SIGKILL) when the test ends if it still runs.
+func Start(t *testing.T, port int, name string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, name: name, args: args, Port: port}
+	p.start()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("output of %s (port %d):\n%s", filepath.Base(name), port, tail(p.out.String(), 4000))
+		}
+	})
+	return p
+}
+
+func (p *Proc) start() {
+	p.t.Helper()
+	p.out = &lockedBuffer{}
+	p.cmd = exec.Command(p.name, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", p.name, err)
+	}
+	p.done = make(chan struct{})
+	go func() {
+		p.exited = p.cmd.Wait()
+		close(p.done)
+	}()
+}
+
+// Output returns what the process printed so far.
+func (p *Proc) Output() string { return p.out.String() }
+
+// Kill ends the process with SIGKILL and waits for it.
+func (p *Proc) Kill() { p.signal(syscall.SIGKILL, 5*time.Second) }
+
+// Stop ends the process with SIGTERM and waits for it (SIGKILL after 10 s).
+func (p *Proc) Stop() {
+	p.signal(syscall.SIGTERM, 10*time.Second)
+}
+
+func (p *Proc) signal(sig syscall.Signal, wait time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Restart starts the process again with the same arguments.
+func (p *Proc) Restart() {
+	p.Kill()
+	p.start()
+}
+
+// Exited returns the process's exit error once it has ended.
+func (p *Proc) Exited() error {
+	<-p.done
+	return p.exited
+}
+
+// Herald is a running `herald serve`.
+type Herald struct {
+	*Proc
+	URL string
+}
+
+// StartHerald runs `herald serve` on a free loopback port with args and
+// waits until it answers /healthz.
+func StartHerald(t *testing.T, args ...string) *Herald {
+	t.Helper()
+	port := FreePort(t)
+	args = append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port)}, args...)
+	h := &Herald{Proc: Start(t, port, HeraldBinary(t), args...), URL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	h.WaitHealthy(t)
+	return h
+}
+
+// WaitHealthy waits until the node answers /healthz.
+func (h *Herald) WaitHealthy(t *testing.T) {
+	t.Helper()
+	WaitTCP(t, h.Port, func() bool {
+		resp, err := http.Get(h.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, h.Proc)
+}
+
+// Restart starts the node again (after Kill or Stop) and waits for it.
+func (h *Herald) Restart(t *testing.T) {
+	t.Helper()
+	h.Proc.Restart()
+	h.WaitHealthy(t)
+}
+
+// WaitTCP waits (10 s at most) until ready returns true, failing early if
+// p exits.
+func WaitTCP(t *testing.T, port int, ready func() bool, p *Proc) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ready() {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before it was ready: %v\n%s", filepath.Base(p.name), p.exited, tail(p.Output(), 2000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready on port %d in time\n%s", filepath.Base(p.name), port, tail(p.Output(), 2000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Redis starts a private redis-server on a free port (no persistence).
+func Redis(t *testing.T) *Proc {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server is not installed (scripts/test.sh installs it)")
+	}
+	port := FreePort(t)
+	p := Start(t, port, path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	WaitTCP(t, port, func() bool { return dial(port) }, p)
+	return p
+}
+
+// NATS starts a private nats-server with JetStream on a free port, its
+// store in a directory that survives restarts within the test.
+func NATS(t *testing.T) *Proc {
+	t.Helper()
+	path, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Fatal("nats-server is not installed (scripts/test.sh installs it)")
+	}
+	port := FreePort(t)
+	p := Start(t, port, path, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", t.TempDir())
+	WaitTCP(t, port, func() bool { return dial(port) }, p)
+	return p
+}
+
+// WaitListening waits until p accepts connections on its port.
+func (p *Proc) WaitListening(t *testing.T) {
+	t.Helper()
+	WaitTCP(t, p.Port, func() bool { return dial(p.Port) }, p)
+}
+
+func dial(port int) bool {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Pause freezes the process (SIGSTOP): it keeps its connections but
+// answers nothing, as in a partition.
+func (p *Proc) Pause() { p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused process go on (SIGCONT).
+func (p *Proc) Resume() { p.cmd.Process.Signal(syscall.SIGCONT) }
