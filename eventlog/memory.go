@@ -2,15 +2,11 @@ package eventlog
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/heraldhub/herald/sse"
 )
 
 // DefaultRetain is how many updates a Memory retains when NewMemory is
@@ -75,12 +71,12 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 	if err := ctx.Err(); err != nil {
 		return Update{}, err
 	}
-	if err := checkID(u.ID); err != nil {
+	if err := CheckID(u.ID); err != nil {
 		return Update{}, err
 	}
 	generated := u.ID == ""
 	if generated {
-		u.ID = newUUID()
+		u.ID = NewID()
 	}
 	u.Topics = slices.Clone(u.Topics)
 
@@ -96,7 +92,7 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 		if !generated {
 			return Update{}, fmt.Errorf("append %q: %w", u.ID, ErrDuplicateID)
 		}
-		u.ID = newUUID() // a publisher chose this very UUID: draw again
+		u.ID = NewID() // a publisher chose this very UUID: draw again
 	}
 	u.Seq = m.next
 	m.next++
@@ -253,35 +249,4 @@ func (m *Memory) Close() error {
 	m.mu.Unlock()
 	m.tails.Wait()
 	return nil
-}
-
-// checkID returns an error if a publisher-supplied id cannot be stored.
-func checkID(id string) error {
-	switch {
-	case id == Earliest:
-		return fmt.Errorf("append: id %q is reserved", Earliest)
-	case !sse.ValidID(id):
-		return fmt.Errorf("append: id %q: %w", id, sse.ErrInvalidID)
-	}
-	return nil
-}
-
-// newUUID returns a random (version 4) UUID as a URN.
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails, per crypto/rand
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [45]byte
-	copy(s[:], "urn:uuid:")
-	hex.Encode(s[9:17], b[0:4])
-	s[17] = '-'
-	hex.Encode(s[18:22], b[4:6])
-	s[22] = '-'
-	hex.Encode(s[23:27], b[6:8])
-	s[27] = '-'
-	hex.Encode(s[28:32], b[8:10])
-	s[32] = '-'
-	hex.Encode(s[33:45], b[10:16])
-	return string(s[:])
 }

@@ -79,7 +79,7 @@ func BenchmarkBBoltBatch(b *testing.B) {
 					ups := tx.Bucket(bucketUpdates)
 					seq, _ := ups.NextSequence()
 					u := benchUpdate
-					u.ID, u.Seq = newUUID(time.Now()), seq
+					u.ID, u.Seq = eventlog.NewTimeID(time.Now()), seq
 					if err := ups.Put(seqKey(seq), appendRecord(nil, &u)); err != nil {
 						return err
 					}

@@ -2,9 +2,7 @@ package boltlog
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +17,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/heraldhub/herald/eventlog"
-	"github.com/heraldhub/herald/sse"
 )
 
 // DefaultRetainCount is how many updates a log retains when
@@ -471,14 +468,13 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// checkID returns an error if a publisher-supplied id cannot be stored.
+// checkID returns an error if a publisher-supplied id cannot be stored:
+// one eventlog.CheckID refuses, or one too long to be a bbolt key.
 func checkID(id string) error {
-	switch {
-	case id == eventlog.Earliest:
-		return fmt.Errorf("append: id %q is reserved", eventlog.Earliest)
-	case !sse.ValidID(id):
-		return fmt.Errorf("append: id %q: %w", id, sse.ErrInvalidID)
-	case len(id) > bolt.MaxKeySize:
+	if err := eventlog.CheckID(id); err != nil {
+		return err
+	}
+	if len(id) > bolt.MaxKeySize {
 		return fmt.Errorf("append: id of %d bytes, the limit is %d", len(id), bolt.MaxKeySize)
 	}
 	return nil
@@ -486,27 +482,3 @@ func checkID(id string) error {
 
 // seqKey returns the key of the update with Seq seq.
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
-
-// newUUID returns a version 7 UUID as a URN: a millisecond timestamp
-// from now followed by 74 random bits. Being time-ordered, such ids are
-// inserted at the end of the id index, which keeps commits small.
-func newUUID(now time.Time) string {
-	var b [16]byte
-	rand.Read(b[6:]) // never fails, per crypto/rand
-	ms := uint64(now.UnixMilli())
-	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	b[6] = b[6]&0x0f | 0x70
-	b[8] = b[8]&0x3f | 0x80
-	var s [45]byte
-	copy(s[:], "urn:uuid:")
-	hex.Encode(s[9:17], b[0:4])
-	s[17] = '-'
-	hex.Encode(s[18:22], b[4:6])
-	s[22] = '-'
-	hex.Encode(s[23:27], b[6:8])
-	s[27] = '-'
-	hex.Encode(s[28:32], b[8:10])
-	s[32] = '-'
-	hex.Encode(s[33:45], b[10:16])
-	return string(s[:])
-}

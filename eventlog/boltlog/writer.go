@@ -89,9 +89,9 @@ func (l *Log) commit(batch []*request) (behind bool) {
 			}
 			u := r.u
 			if u.ID == "" {
-				u.ID = newUUID(now)
+				u.ID = eventlog.NewTimeID(now)
 				for ids.Get([]byte(u.ID)) != nil { // a publisher chose this very UUID
-					u.ID = newUUID(now)
+					u.ID = eventlog.NewTimeID(now)
 				}
 			} else if ids.Get([]byte(u.ID)) != nil {
 				res[i].err = fmt.Errorf("append %q: %w", u.ID, eventlog.ErrDuplicateID)
