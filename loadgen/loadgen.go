@@ -1,0 +1,355 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/heraldhub/herald/sse"
+)
+
+// Config describes one run. Zero values mean the defaults in comments.
+type Config struct {
+	// SubscribeURL is the stream every subscriber opens.
+	SubscribeURL string
+	// Subscribers is how many streams to open. Default 100.
+	Subscribers int
+	// Updates is how many updates to publish; 0 with Idle measures idle
+	// memory only.
+	Updates int
+	// Rate is updates published per second. Default 100.
+	Rate float64
+	// Size pads each update's data to this many bytes. Default 64.
+	Size int
+	// Publish sends one update whose data is data.
+	Publish func(ctx context.Context, data string) error
+	// Idle, if set, waits this long with every subscriber connected before
+	// publishing, and reports the server's memory per subscriber.
+	Idle time.Duration
+	// PID, if set, is the server process to measure.
+	PID int
+	// SourceAddrs are the loopback addresses connections come from, in
+	// turn, PerSource connections each (default 127.0.0.2… as needed, 10,000
+	// each).
+	SourceAddrs []string
+	PerSource   int
+	// Drain is how long to wait for the last deliveries after the last
+	// publication. Default 10s.
+	Drain time.Duration
+	// MaxDuration bounds the whole run. Default 5m.
+	MaxDuration time.Duration
+	// AllowRemote permits targets that are not on loopback.
+	AllowRemote bool
+	// ConnectRate bounds new connections per second. Default 5,000.
+	ConnectRate float64
+}
+
+// Report is a run's outcome.
+type Report struct {
+	Subscribers   int     `json:"subscribers"`
+	Connected     int     `json:"connected"`
+	ConnectFailed int     `json:"connect_failed"`
+	Updates       int     `json:"updates"`
+	Published     int     `json:"published"`
+	PublishFailed int     `json:"publish_failed"`
+	Deliveries    int64   `json:"deliveries"`
+	Expected      int64   `json:"expected"`
+	Lost          int64   `json:"lost"`
+	Duplicated    int64   `json:"duplicated"`
+	Seconds       float64 `json:"seconds"`
+	PerSecond     float64 `json:"deliveries_per_second"`
+	OfferedRate   float64 `json:"offered_rate"`
+	AchievedRate  float64 `json:"achieved_rate"`
+	P50ms         float64 `json:"p50_ms"`
+	P90ms         float64 `json:"p90_ms"`
+	P99ms         float64 `json:"p99_ms"`
+	MaxMs         float64 `json:"max_ms"`
+	// Server measurements, with PID.
+	ServerPeakRSSKB     int64   `json:"server_peak_rss_kb,omitempty"`
+	ServerCPUSeconds    float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerDeliver float64 `json:"server_cpu_us_per_delivery,omitempty"`
+	IdleRSSBeforeKB     int64   `json:"idle_rss_before_kb,omitempty"`
+	IdleRSSAfterKB      int64   `json:"idle_rss_after_kb,omitempty"`
+	IdleKBPerSubscriber float64 `json:"idle_kb_per_subscriber,omitempty"`
+}
+
+// Loopback reports whether rawURL's host is a loopback address.
+func Loopback(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("invalid URL %q", rawURL)
+	}
+	ips, err := net.LookupIP(u.Hostname())
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", u.Hostname(), err)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("%s resolves to %s, which is not a loopback address: load tests target this machine only (--allow-remote to override)", u.Hostname(), ip)
+		}
+	}
+	return nil
+}
+
+// sub is one subscriber's tally.
+type sub struct {
+	next  int64 // the next sequence number expected
+	dups  int64
+	count int64
+}
+
+// Run performs the run described by cfg.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Subscribers <= 0 {
+		cfg.Subscribers = 100
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 100
+	}
+	if cfg.Size < 32 {
+		cfg.Size = 64
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = 10 * time.Second
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = 5 * time.Minute
+	}
+	if cfg.PerSource <= 0 {
+		cfg.PerSource = 10000
+	}
+	if cfg.ConnectRate <= 0 {
+		cfg.ConnectRate = 5000
+	}
+	if !cfg.AllowRemote {
+		if err := Loopback(cfg.SubscribeURL); err != nil {
+			return nil, err
+		}
+	}
+	raiseFileLimit()
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
+	defer cancel()
+	u, err := url.Parse(cfg.SubscribeURL)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Subscribers: cfg.Subscribers, Updates: cfg.Updates, OfferedRate: cfg.Rate}
+	var hist histogram
+	var deliveries atomic.Int64
+	subs := make([]*sub, cfg.Subscribers)
+	var connected, failed atomic.Int64
+	ready := make(chan struct{}, cfg.Subscribers)
+	var wg sync.WaitGroup
+	streamCtx, stopStreams := context.WithCancel(ctx)
+	defer func() { stopStreams(); wg.Wait() }()
+
+	var rssBefore int64
+	if cfg.PID > 0 {
+		rssBefore = rssKB(cfg.PID)
+	}
+	cpuBefore := cpuSeconds(cfg.PID)
+	peak := startPeakSampler(streamCtx, cfg.PID, &wg)
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.ConnectRate))
+	for i := range subs {
+		subs[i] = &sub{}
+		src := sourceAddr(cfg, i)
+		wg.Add(1)
+		go func(s *sub) {
+			defer wg.Done()
+			err := stream(streamCtx, u, src, s, &hist, &deliveries, ready)
+			if err != nil && streamCtx.Err() == nil {
+				failed.Add(1)
+				ready <- struct{}{}
+			}
+		}(subs[i])
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
+	tick.Stop()
+	for range cfg.Subscribers {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("subscribers did not connect within the time limit")
+		}
+	}
+	rep.ConnectFailed = int(failed.Load())
+	connected.Store(int64(cfg.Subscribers) - failed.Load())
+	rep.Connected = int(connected.Load())
+	if cfg.Idle > 0 {
+		select {
+		case <-time.After(cfg.Idle):
+		case <-ctx.Done():
+		}
+		if cfg.PID > 0 {
+			rep.IdleRSSBeforeKB, rep.IdleRSSAfterKB = rssBefore, rssKB(cfg.PID)
+			if rep.Connected > 0 {
+				rep.IdleKBPerSubscriber = float64(rep.IdleRSSAfterKB-rssBefore) / float64(rep.Connected)
+			}
+		}
+		cpuBefore = cpuSeconds(cfg.PID)
+	}
+
+	// Publish at the offered rate.
+	pubStart := time.Now()
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	pad := strings.Repeat("x", cfg.Size)
+	for i := range cfg.Updates {
+		if ctx.Err() != nil {
+			break
+		}
+		if wait := time.Until(pubStart.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		data := strconv.Itoa(i) + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
+		data += pad[:max(0, cfg.Size-len(data))]
+		if err := cfg.Publish(ctx, data); err != nil {
+			rep.PublishFailed++
+			continue
+		}
+		rep.Published++
+	}
+	if cfg.Updates > 0 {
+		rep.AchievedRate = float64(rep.Published) / time.Since(pubStart).Seconds()
+	}
+	// Wait for every delivery, or the drain time.
+	want := int64(rep.Published) * int64(rep.Connected)
+	drainEnd := time.Now().Add(cfg.Drain)
+	for deliveries.Load() < want && time.Now().Before(drainEnd) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	rep.Seconds = time.Since(pubStart).Seconds()
+	if cfg.Updates == 0 {
+		rep.Seconds = time.Since(start).Seconds()
+	}
+	cpuAfter := cpuSeconds(cfg.PID)
+	stopStreams()
+	wg.Wait()
+
+	rep.Deliveries = deliveries.Load()
+	rep.Expected = want
+	for _, s := range subs {
+		rep.Duplicated += s.dups
+	}
+	rep.Lost = max(0, want-(rep.Deliveries-rep.Duplicated))
+	if rep.Seconds > 0 {
+		rep.PerSecond = float64(rep.Deliveries) / rep.Seconds
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	rep.P50ms, rep.P90ms, rep.P99ms = ms(hist.quantile(.5)), ms(hist.quantile(.9)), ms(hist.quantile(.99))
+	rep.MaxMs = ms(time.Duration(hist.max.Load()))
+	if cfg.PID > 0 {
+		rep.ServerPeakRSSKB = peak()
+		rep.ServerCPUSeconds = cpuAfter - cpuBefore
+		if rep.Deliveries > 0 {
+			rep.ServerCPUPerDeliver = rep.ServerCPUSeconds * 1e6 / float64(rep.Deliveries)
+		}
+	}
+	return rep, nil
+}
+
+func sourceAddr(cfg Config, i int) string {
+	n := i / cfg.PerSource
+	if len(cfg.SourceAddrs) > 0 {
+		return cfg.SourceAddrs[n%len(cfg.SourceAddrs)]
+	}
+	return fmt.Sprintf("127.0.0.%d", 2+n%250)
+}
+
+// stream opens one subscription and tallies what it receives until ctx
+// ends. It signals ready once the response headers arrived.
+func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram, deliveries *atomic.Int64, ready chan<- struct{}) error {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(conn, 2048)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("subscribe: %s", resp.Status)
+	}
+	ready <- struct{}{}
+	dec := sse.NewDecoderSize(resp.Body, 1024)
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		now := time.Now()
+		seqText, rest, _ := strings.Cut(ev.Data, " ")
+		tsText, _, _ := strings.Cut(rest, " ")
+		seq, err1 := strconv.ParseInt(seqText, 10, 64)
+		ts, err2 := strconv.ParseInt(tsText, 10, 64)
+		if err1 != nil || err2 != nil {
+			continue // not one of ours
+		}
+		switch {
+		case seq < s.next:
+			s.dups++
+		case seq > s.next:
+			s.next = seq + 1 // a gap: counted as lost at the end
+		default:
+			s.next++
+		}
+		s.count++
+		deliveries.Add(1)
+		hist.add(now.Sub(time.Unix(0, ts)))
+	}
+}
+
+func isLoopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// FileLimit returns the process's open-file limit.
+func FileLimit() uint64 {
+	var l syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+	return l.Cur
+}
