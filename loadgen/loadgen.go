@@ -180,13 +180,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	tick.Stop()
-	for range cfg.Subscribers {
+	// Some servers send no response headers until their first event: nudge
+	// them with warm-up updates (which the tally ignores) while waiting.
+	nudge := time.NewTicker(2 * time.Second)
+	for n := 0; n < cfg.Subscribers; {
 		select {
 		case <-ready:
+			n++
+		case <-nudge.C:
+			cfg.Publish(ctx, "warm-up")
 		case <-ctx.Done():
+			nudge.Stop()
 			return nil, fmt.Errorf("subscribers did not connect within the time limit")
 		}
 	}
+	nudge.Stop()
 	rep.ConnectFailed = int(failed.Load())
 	connected.Store(int64(cfg.Subscribers) - failed.Load())
 	rep.Connected = int(connected.Load())
