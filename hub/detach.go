@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,10 @@ import (
 // that does not take its bytes at once keeps them pending and is retried,
 // so a slow client never holds up a writer (nor the others behind it).
 const writeSlice = 5 * time.Millisecond
+
+// maxKeptPending is the largest write buffer a detached stream keeps
+// between writes; a burst's larger buffer is dropped once written.
+const maxKeptPending = 8 << 10
 
 // errPollUnsupported reports a connection the poller cannot watch.
 var errPollUnsupported = errors.New("connection cannot be polled")
@@ -180,25 +185,31 @@ func (dt *detacher) write(d *detached) {
 		dt.end(d, ErrSlowSubscriber)
 		return
 	}
-	buf := d.st.buf[:0]
+	// Frame the frames as one chunk, straight into the pending bytes.
+	size := 0
 	for _, f := range frames {
 		if f.seq > d.floor {
-			buf = append(buf, f.b...)
+			size += len(f.b)
 		}
-	}
-	s.release(frames)
-	if d.heartbeat.Swap(false) && len(buf) == 0 && len(d.pending) == 0 {
-		buf = append(buf, ":\n"...)
 	}
 	now := time.Now()
 	if len(d.pending) == 0 {
 		d.pendingSince = now
 	}
-	d.pending = appendChunk(d.pending, buf)
-	d.st.buf = buf[:0]
-	if cap(d.st.buf) > maxIdleBuf {
-		d.st.buf = nil
+	if size == 0 && d.heartbeat.Swap(false) && len(d.pending) == 0 {
+		d.pending = append(d.pending, "2\r\n:\n\r\n"...)
 	}
+	if size > 0 {
+		d.pending = strconv.AppendInt(d.pending, int64(size), 16)
+		d.pending = append(d.pending, "\r\n"...)
+		for _, f := range frames {
+			if f.seq > d.floor {
+				d.pending = append(d.pending, f.b...)
+			}
+		}
+		d.pending = append(d.pending, "\r\n"...)
+	}
+	s.release(frames)
 	if len(d.pending) == 0 {
 		return
 	}
@@ -206,9 +217,7 @@ func (dt *detacher) write(d *detached) {
 		dt.end(d, ErrSlowSubscriber)
 		return
 	}
-	conn := d.st.conn
-	conn.SetWriteDeadline(now.Add(writeSlice))
-	n, err := conn.Write(d.pending)
+	n, err := d.writeSome(now)
 	if n > 0 {
 		d.lastWrite.Store(now.UnixNano())
 	}
@@ -216,11 +225,11 @@ func (dt *detacher) write(d *detached) {
 	d.pending = d.pending[:rest]
 	var ne net.Error
 	switch {
-	case err == nil:
-		if cap(d.pending) > maxIdleBuf {
-			d.pending = nil
+	case err == nil && rest == 0:
+		if cap(d.pending) > maxKeptPending {
+			d.pending = nil // an idle subscriber keeps no burst-sized buffer
 		}
-	case errors.As(err, &ne) && ne.Timeout():
+	case err == nil, errors.As(err, &ne) && ne.Timeout():
 		// The client is not reading right now: try again soon, until the
 		// write timeout says it is too slow (the sweeper checks).
 		time.AfterFunc(10*writeSlice, func() { dt.schedule(d) })
@@ -231,6 +240,13 @@ func (dt *detacher) write(d *detached) {
 
 // sweeper sends heartbeats to idle streams and ends those past their
 // deadline or stuck for longer than the write timeout.
+// writeSome writes as much of d.pending as the connection takes within
+// writeSlice.
+func (d *detached) writeSome(now time.Time) (int, error) {
+	d.st.conn.SetWriteDeadline(now.Add(writeSlice))
+	return d.st.conn.Write(d.pending)
+}
+
 func (dt *detacher) sweeper() {
 	defer dt.wg.Done()
 	cfg := dt.h.cfg
@@ -268,7 +284,14 @@ func (dt *detacher) stuck(d *detached, now time.Time) bool {
 		return false // being written right now
 	}
 	defer d.mu.Unlock()
-	return len(d.pending) > 0 && now.Sub(d.pendingSince) > dt.h.cfg.WriteTimeout
+	// Slow is not stuck: a client that keeps taking bytes stays, however
+	// long its backlog lasts (the queue limits bound it); one that takes
+	// nothing for the write timeout goes.
+	last := time.Unix(0, d.lastWrite.Load())
+	if d.pendingSince.After(last) {
+		last = d.pendingSince
+	}
+	return len(d.pending) > 0 && now.Sub(last) > dt.h.cfg.WriteTimeout
 }
 
 func (dt *detacher) snapshot(dst []*detached) []*detached {
