@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,8 +135,12 @@ func hasToken(r *http.Request) bool {
 
 // decode reads a JSON or form-encoded body into v.
 func decode(r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+	br := bufio.NewReader(http.MaxBytesReader(nil, r.Body, maxBody))
+	r.Body = io.NopCloser(br)
 	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if media == "application/x-www-form-urlencoded" && startsWithBrace(br) {
+		media = "application/json" // curl -d '{…}' sends JSON labelled as a form
+	}
 	switch media {
 	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
@@ -156,6 +161,26 @@ func decode(r *http.Request, v any) error {
 	default:
 		return &statusError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send JSON", media)}
 	}
+}
+
+// startsWithBrace reports whether the body's first non-space byte is '{'.
+func startsWithBrace(br *bufio.Reader) bool {
+	for i := 1; i <= 64; i++ {
+		b, err := br.Peek(i)
+		if len(b) < i {
+			return false
+		}
+		switch c := b[i-1]; c {
+		case ' ', '\t', '\r', '\n':
+			if err != nil {
+				return false
+			}
+			continue
+		default:
+			return c == '{'
+		}
+	}
+	return false
 }
 
 // fromForm fills a Spec, Report or Outcome from form fields.

@@ -50,6 +50,15 @@ func TestJobsAPI(t *testing.T) {
 	if snap.Stage != "save" || snap.Percent == nil || *snap.Percent != 62.5 {
 		t.Fatalf("snapshot after progress %s, want stage save at 62.5%% (1 + 3×0.5 of 4)", body)
 	}
+	// curl -d '{…}' labels JSON as a form; it is read as JSON.
+	curlReq, _ := http.NewRequest("POST", n.http.URL+"/api/jobs/import/progress", strings.NewReader(` {"stage":"save","done":5}`))
+	curlReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	curlReq.Header.Set("Authorization", "Bearer "+pub)
+	if resp, err := n.http.Client().Do(curlReq); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("JSON sent as a form: %v %v, want 200", err, resp.Status)
+	} else {
+		resp.Body.Close()
+	}
 	status, got := n.call(t, "GET", "/api/jobs/import", "", "")
 	if status != http.StatusOK || !strings.Contains(got, `"stage":"save"`) {
 		t.Fatalf("get: %d %s", status, got)

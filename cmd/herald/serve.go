@@ -88,6 +88,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
+	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
+	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")

@@ -2,10 +2,8 @@ package natslog
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
-	"github.com/heraldhub/herald/sse"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -165,11 +162,11 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	if l.closed.Load() {
 		return eventlog.Update{}, eventlog.ErrClosed
 	}
-	if u.ID == eventlog.Earliest || !sse.ValidID(u.ID) {
-		return eventlog.Update{}, fmt.Errorf("invalid event id %q: it must not contain CR, LF or NUL, nor be %q", u.ID, eventlog.Earliest)
+	if err := eventlog.CheckID(u.ID); err != nil {
+		return eventlog.Update{}, err
 	}
 	if u.ID == "" {
-		u.ID = newID()
+		u.ID = eventlog.NewID()
 	}
 	u.Time = time.Unix(0, time.Now().UnixNano())
 	u.Retry = u.Retry.Truncate(time.Millisecond)
@@ -369,14 +366,4 @@ func decode(msg jetstream.Msg) (eventlog.Update, error) {
 		u.Retry = time.Duration(ms) * time.Millisecond
 	}
 	return u, nil
-}
-
-// newID returns a random (version 4) UUID URN.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return "urn:uuid:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

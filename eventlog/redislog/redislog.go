@@ -2,8 +2,6 @@ package redislog
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
-	"github.com/heraldhub/herald/sse"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -149,11 +146,11 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	if l.closed.Load() {
 		return eventlog.Update{}, eventlog.ErrClosed
 	}
-	if err := checkID(u.ID); err != nil {
+	if err := eventlog.CheckID(u.ID); err != nil {
 		return eventlog.Update{}, err
 	}
 	if u.ID == "" {
-		u.ID = newID()
+		u.ID = eventlog.NewID()
 	}
 	topics, _ := json.Marshal(u.Topics)
 	private := "0"
@@ -342,22 +339,4 @@ func parseEntryID(id string) (uint64, time.Time, error) {
 		return 0, time.Time{}, fmt.Errorf("redis log: unexpected stream id %q", id)
 	}
 	return ms<<20 | n, time.UnixMilli(int64(ms)), nil
-}
-
-// checkID refuses ids that cannot be sent or that mean something else.
-func checkID(id string) error {
-	if id == eventlog.Earliest || !sse.ValidID(id) {
-		return fmt.Errorf("invalid event id %q: it must not contain CR, LF or NUL, nor be %q", id, eventlog.Earliest)
-	}
-	return nil
-}
-
-// newID returns a random (version 4) UUID URN.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return "urn:uuid:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
