@@ -54,10 +54,13 @@ func TestJobsAPI(t *testing.T) {
 	curlReq, _ := http.NewRequest("POST", n.http.URL+"/api/jobs/import/progress", strings.NewReader(` {"stage":"save","done":5}`))
 	curlReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	curlReq.Header.Set("Authorization", "Bearer "+pub)
-	if resp, err := n.http.Client().Do(curlReq); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("JSON sent as a form: %v %v, want 200", err, resp.Status)
-	} else {
-		resp.Body.Close()
+	curlResp, err := n.http.Client().Do(curlReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curlResp.Body.Close()
+	if curlResp.StatusCode != http.StatusOK {
+		t.Fatalf("JSON sent as a form: %s, want 200", curlResp.Status)
 	}
 	status, got := n.call(t, "GET", "/api/jobs/import", "", "")
 	if status != http.StatusOK || !strings.Contains(got, `"stage":"save"`) {
