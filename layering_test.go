@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"sse":                  {},
 	"client":               {"sse"},
 	"eventlog":             {"sse"},
-	"eventlog/logtest":     {"eventlog", "sse"},
+	"eventlog/logtest":     {"eventlog", "sse", "internal/tcpproxy"},
 	"eventlog/boltlog":     {"eventlog", "sse"},
 	"eventlog/redislog":    {"eventlog", "sse"},
 	"eventlog/natslog":     {"eventlog", "sse"},

@@ -2,14 +2,10 @@ package redislog
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/logtest"
-	"github.com/heraldhub/herald/internal/tcpproxy"
 	"go.uber.org/goleak"
 )
 
@@ -38,112 +34,8 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestTwoNodesShareOneStream(t *testing.T) {
-	name := logtest.UniqueName(t)
-	a, b := open(t, redisAddr, name, 0), open(t, redisAddr, name, 0)
-	got := make(chan eventlog.Update, 10)
-	done, err := b.Follow(t.Context(), func(u eventlog.Update) { got <- u })
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := a.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "from a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case u := <-got:
-		if u.ID != first.ID || u.Data != "from a" {
-			t.Fatalf("node b's tail got %+v, want node a's update", u)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("node b's tail did not see node a's update")
-	}
-	second, _ := a.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "second"})
-	var replayed []string
-	if err := b.Since(t.Context(), first.ID, func(u eventlog.Update) bool { replayed = append(replayed, u.ID); return true }); err != nil {
-		t.Fatalf("node b cannot resume after node a's id: %v", err)
-	}
-	if len(replayed) != 1 || replayed[0] != second.ID {
-		t.Fatalf("node b replayed %v after %q, want [%s]", replayed, first.ID, second.ID)
-	}
-	// A publisher id appended on both nodes at once is stored once.
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, l := range []*Log{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := l.Append(t.Context(), eventlog.Update{ID: "order-1", Topics: []string{"t"}})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	ok, dup := 0, 0
-	for err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, eventlog.ErrDuplicateID):
-			dup++
-		default:
-			t.Fatal(err)
-		}
-	}
-	if ok != 1 || dup != 1 {
-		t.Fatalf("%d stored and %d refused as duplicates, want exactly one of each", ok, dup)
-	}
-	b.Close()
-	<-done
-}
-
-func TestOutageFailsFastAndTheTailResumesWithoutGap(t *testing.T) {
-	p, err := tcpproxy.Start(redisAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	name := logtest.UniqueName(t)
-	direct := open(t, redisAddr, name, 0)
-	l := open(t, p.Addr(), name, 0)
-	got := make(chan eventlog.Update, 100)
-	if _, err := l.Follow(t.Context(), func(u eventlog.Update) { got <- u }); err != nil {
-		t.Fatal(err)
-	}
-	before, _ := direct.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "before"})
-	p.Cut()
-	start := time.Now()
-	if _, err := l.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "lost"}); !errors.Is(err, eventlog.ErrUnavailable) {
-		t.Fatalf("append during the outage: %v, want ErrUnavailable", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("append during the outage took %v to fail, want fast", d)
-	}
-	// Appended elsewhere while this node cannot reach Redis.
-	during, _ := direct.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "during"})
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	// The client reconnects on its own; appends fail (and store nothing)
-	// until it has.
-	var after eventlog.Update
-	deadline := time.Now().Add(10 * time.Second)
-	for err = errors.ErrUnsupported; err != nil && time.Now().Before(deadline); {
-		if after, err = l.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "after"}); err != nil {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if err != nil {
-		t.Fatalf("append after the outage: %v", err)
-	}
-	for _, want := range []eventlog.Update{before, during, after} {
-		select {
-		case u := <-got:
-			if u.ID != want.ID {
-				t.Fatalf("tail got %q (%s), want %q (%s): a gap or a stray update", u.Data, u.ID, want.Data, want.ID)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("tail did not deliver %q after the outage", want.Data)
-		}
-	}
+func TestNodesShareOneStream(t *testing.T) {
+	logtest.RunShared(t, redisAddr, func(t *testing.T, addr, name string) eventlog.Log {
+		return open(t, addr, name, 0)
+	})
 }
