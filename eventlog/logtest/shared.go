@@ -1,7 +1,9 @@
 package logtest
 
 import (
+	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -135,3 +137,55 @@ func testOutageFailsFastAndTheTailResumesWithoutGap(t *testing.T, addr string, o
 		}
 	}
 }
+
+// BenchmarkAppend measures appends to a shared log at addr, from par
+// goroutines at once, reporting appends per second.
+func BenchmarkAppend(b *testing.B, open func(b *testing.B) eventlog.Log, par int) {
+	l := open(b)
+	u := eventlog.Update{Topics: []string{"bench"}, Data: string(make([]byte, 100))}
+	if par <= 1 {
+		for b.Loop() {
+			if _, err := l.Append(context.Background(), u); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		return
+	}
+	b.SetParallelism(max(1, par/max(1, runtimeProcs())))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(context.Background(), u); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchmarkFollowLatency measures how long an append takes to reach a
+// tail on another handle of the same log (another node).
+func BenchmarkFollowLatency(b *testing.B, open func(b *testing.B) eventlog.Log) {
+	writer, reader := open(b), open(b)
+	got := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done, err := reader.Follow(ctx, func(eventlog.Update) { got <- struct{}{} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := writer.Append(ctx, eventlog.Update{Topics: []string{"bench"}, Data: "x"}); err != nil {
+			b.Fatal(err)
+		}
+		<-got
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -2,7 +2,9 @@ package redislog
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/logtest"
@@ -38,4 +40,31 @@ func TestNodesShareOneStream(t *testing.T) {
 	logtest.RunShared(t, redisAddr, func(t *testing.T, addr, name string) eventlog.Log {
 		return open(t, addr, name, 0)
 	})
+}
+
+// benchLog opens a log on a fresh stream for a benchmark.
+func benchLog(name string) func(b *testing.B) eventlog.Log {
+	return func(b *testing.B) eventlog.Log {
+		l, err := Open(context.Background(), "redis://"+redisAddr+"/0?stream="+name, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			l.DeleteStream(context.Background())
+			l.Close()
+		})
+		return l
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, par := range []int{1, 64} {
+		b.Run(fmt.Sprintf("publishers=%d", par), func(b *testing.B) {
+			logtest.BenchmarkAppend(b, benchLog(fmt.Sprintf("herald-bench-append-%d-%d", par, time.Now().UnixNano())), par)
+		})
+	}
+}
+
+func BenchmarkFollowLatency(b *testing.B) {
+	logtest.BenchmarkFollowLatency(b, benchLog(fmt.Sprintf("herald-bench-follow-%d", time.Now().UnixNano())))
 }
