@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldhub/herald/sse"
@@ -50,8 +51,9 @@ type detached struct {
 	ended     atomic.Bool
 	heartbeat atomic.Bool
 
-	mu           sync.Mutex // held by the writer serving it
-	pending      []byte     // chunk-framed bytes not yet taken by the client
+	raw          syscall.RawConn // for non-blocking writes; nil under TLS
+	mu           sync.Mutex      // held by whoever writes to it
+	pending      []byte          // chunk-framed bytes not yet taken by the client
 	pendingSince time.Time
 	lastWrite    atomic.Int64 // unix nanoseconds
 }
@@ -115,7 +117,10 @@ func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
 	// Drop everything net/http owned (the response, and through it the
 	// connection's buffers): an idle detached stream keeps only its conn.
 	st.buf, st.out, st.w, st.rc = nil, nil, nil, nil
-	st.s.setWake(func() { dt.schedule(d) })
+	if sc, ok := st.conn.(syscall.Conn); ok {
+		d.raw, _ = sc.SyscallConn()
+	}
+	st.s.setWake(func() { dt.schedule(d) }, func() { dt.wake(d) })
 	dt.schedule(d) // frames may have queued during the replay
 	return nil
 }
@@ -175,6 +180,30 @@ func (dt *detacher) write(d *detached) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.scheduled.Store(false)
+	dt.writeLocked(d, false)
+}
+
+// wake writes d's queue at once from the fan-out when nothing else is
+// under way for it: one non-blocking write, no hand-off, no timer. A
+// stream with bytes pending, being written, or under TLS goes to a writer.
+// It must be called with no hub lock held.
+func (dt *detacher) wake(d *detached) {
+	if d.raw != nil && !d.scheduled.Load() && d.mu.TryLock() {
+		if len(d.pending) == 0 {
+			dt.writeLocked(d, true)
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+	}
+	dt.schedule(d)
+}
+
+// writeLocked writes what is queued for d; d.mu is held. Inline, it makes
+// only non-blocking writes and leaves what the socket does not take to a
+// writer, which waits for the socket (up to writeSlice) through the
+// runtime's poller.
+func (dt *detacher) writeLocked(d *detached, inline bool) {
 	if d.ended.Load() {
 		return
 	}
@@ -217,7 +246,7 @@ func (dt *detacher) write(d *detached) {
 		dt.end(d, ErrSlowSubscriber)
 		return
 	}
-	n, err := d.writeSome(now)
+	n, err := d.writeSome(now, inline)
 	if n > 0 {
 		d.lastWrite.Store(now.UnixNano())
 	}
@@ -232,6 +261,11 @@ func (dt *detacher) write(d *detached) {
 	case err == nil, errors.As(err, &ne) && ne.Timeout():
 		// The client is not reading right now: try again soon, until the
 		// write timeout says it is too slow (the sweeper checks).
+		if inline && err == nil {
+			// The socket is full right now: a writer takes over.
+			dt.schedule(d)
+			return
+		}
 		time.AfterFunc(10*writeSlice, func() { dt.schedule(d) })
 	default:
 		dt.end(d, fmt.Errorf("%w: %v", ErrClientGone, err))
@@ -240,11 +274,36 @@ func (dt *detacher) write(d *detached) {
 
 // sweeper sends heartbeats to idle streams and ends those past their
 // deadline or stuck for longer than the write timeout.
-// writeSome writes as much of d.pending as the connection takes within
-// writeSlice.
-func (d *detached) writeSome(now time.Time) (int, error) {
-	d.st.conn.SetWriteDeadline(now.Add(writeSlice))
-	return d.st.conn.Write(d.pending)
+// writeSome writes as much of d.pending as the connection takes now: on a
+// plain TCP connection, non-blocking write(2) calls with no timer; under
+// TLS, a write bounded by a short deadline.
+func (d *detached) writeSome(now time.Time, inline bool) (int, error) {
+	if d.raw == nil || !inline {
+		d.st.conn.SetWriteDeadline(now.Add(writeSlice))
+		return d.st.conn.Write(d.pending)
+	}
+	var n int
+	var werr error
+	err := d.raw.Write(func(fd uintptr) bool {
+		for n < len(d.pending) {
+			m, err := syscall.Write(int(fd), d.pending[n:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return true // the socket is full: the rest stays pending
+			case err != nil:
+				werr = err
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if werr == nil {
+		werr = err
+	}
+	return n, werr
 }
 
 func (dt *detacher) sweeper() {

@@ -110,6 +110,8 @@ type Hub struct {
 	done        <-chan struct{}
 	lastSeq     atomic.Uint64
 	detacher    *detacher
+	inline      []func() // the tail goroutine's list of writes to make
+
 }
 
 // New starts a hub on cfg.Log: it begins following the log's tail and
@@ -259,9 +261,18 @@ func (h *Hub) fanOut(u eventlog.Update) {
 		if u.Private && !s.allowed.MatchAny(u.Topics) {
 			return
 		}
-		s.enqueue(f)
+		if inline := s.push(f); inline != nil {
+			h.inline = append(h.inline, inline)
+		}
 	})
 	h.mu.RUnlock()
+	// Detached streams are written now, with non-blocking writes, outside
+	// the lock (a write may end a stream, which takes the lock).
+	for i, write := range h.inline {
+		write()
+		h.inline[i] = nil
+	}
+	h.inline = h.inline[:0]
 }
 
 // frame is one update encoded for the wire, shared by every subscriber.

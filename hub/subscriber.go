@@ -25,6 +25,7 @@ type subscriber struct {
 
 	wake   chan struct{} // capacity 1: "the queue is not empty"
 	onWake func()        // replaces wake once the stream is detached
+	inline func()        // writes at once, outside the hub's lock (detached)
 }
 
 func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber {
@@ -40,20 +41,33 @@ func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber 
 // enqueue adds f to the queue without ever blocking. A subscriber that has
 // too much waiting is marked as overflowed; its writer then ends the stream.
 func (s *subscriber) enqueue(f *frame) {
+	if inline := s.push(f); inline != nil {
+		inline()
+	}
+}
+
+// push queues f like enqueue, but for a detached subscriber it returns the
+// function that writes the queue at once, for the caller to run once it
+// holds no lock; otherwise it signals the writer itself and returns nil.
+func (s *subscriber) push(f *frame) (inline func()) {
 	s.mu.Lock()
 	if s.overflow {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	if len(s.queue) >= s.maxLen || s.bytes+len(f.b) > s.maxBytes {
 		s.mu.Unlock()
 		s.kick()
-		return
+		return nil
 	}
 	s.queue = append(s.queue, f)
 	s.bytes += len(f.b)
+	inline = s.inline
 	s.mu.Unlock()
-	s.signal()
+	if inline == nil {
+		s.signal()
+	}
+	return inline
 }
 
 // signal tells the subscriber's writer that there is something to do.
@@ -71,10 +85,11 @@ func (s *subscriber) signal() {
 	}
 }
 
-// setWake makes fn, instead of the wake channel, the writer's signal.
-func (s *subscriber) setWake(fn func()) {
+// setWake makes fn, instead of the wake channel, the writer's signal, and
+// inline the way the fan-out writes to the subscriber at once.
+func (s *subscriber) setWake(fn, inline func()) {
 	s.mu.Lock()
-	s.onWake = fn
+	s.onWake, s.inline = fn, inline
 	s.mu.Unlock()
 }
 

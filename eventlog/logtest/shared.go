@@ -106,7 +106,7 @@ func testOutageFailsFastAndTheTailResumesWithoutGap(t *testing.T, addr string, o
 	if _, err := l.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "lost"}); !errors.Is(err, eventlog.ErrUnavailable) {
 		t.Fatalf("append during the outage: %v, want ErrUnavailable", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 5*time.Second { // bounded by the backend client's timeouts
 		t.Errorf("append during the outage took %v to fail, want fast", d)
 	}
 	// Appended elsewhere while this node cannot reach the backend.
@@ -117,7 +117,7 @@ func testOutageFailsFastAndTheTailResumesWithoutGap(t *testing.T, addr string, o
 	// The client reconnects on its own; appends fail (and store nothing)
 	// until it has.
 	var after eventlog.Update
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for err = errors.ErrUnsupported; err != nil && time.Now().Before(deadline); {
 		if after, err = l.Append(t.Context(), eventlog.Update{Topics: []string{"t"}, Data: "after"}); err != nil {
 			time.Sleep(50 * time.Millisecond)
