@@ -265,3 +265,11 @@ func (p *Proc) Pause() { p.cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume lets a paused process go on (SIGCONT).
 func (p *Proc) Resume() { p.cmd.Process.Signal(syscall.SIGCONT) }
+
+// RemoveBinary deletes the binary HeraldBinary built, if any; call it from
+// TestMain after the tests ran.
+func RemoveBinary() {
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,12 @@ import (
 )
 
 const key = "cluster-test-publisher-key-0123456789"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	proctest.RemoveBinary()
+	os.Exit(code)
+}
 
 // backend is a shared log the nodes of a cluster use.
 type backend struct {
