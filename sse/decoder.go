@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // DefaultMaxEventBytes bounds one event's data (and one line) unless
@@ -19,15 +18,34 @@ const DefaultMaxEventBytes = 16 << 20
 // hold an endless stream in memory.
 var ErrEventTooLarge = errors.New("sse: event exceeds the decoder's size limit")
 
+// maxRetry is the largest reconnection time a retry field can set: larger
+// values saturate instead of overflowing time.Duration.
+const maxRetry = time.Duration(1<<63-1) / time.Millisecond * time.Millisecond
+
 // Decoder reads events from a text/event-stream, following the WHATWG
-// "interpreting an event stream" algorithm: a leading UTF-8 byte order mark
-// is skipped; CRLF, LF and CR all end lines (a CR at the end of one read
-// and an LF at the start of the next make one line ending); comments and
-// unknown fields are ignored; "id" values containing NUL are ignored;
-// "retry" is used only when it is all ASCII digits; a blank line dispatches
-// the event if any data field was seen; an event not ended by a blank line
-// when the stream ends is discarded. Invalid UTF-8 is replaced by U+FFFD,
-// never reported as an error.
+// "interpreting an event stream" algorithm:
+//
+//   - one UTF-8 byte order mark at the very start of the stream is skipped;
+//   - CRLF, LF and CR all end a line, also when a CR ends one read and the
+//     LF starts the next;
+//   - a line starting with a colon is a comment, and is ignored;
+//   - a line without a colon is a field name with an empty value, and one
+//     space (no more) after the colon is removed from the value;
+//   - the fields are data, event, id and retry; any other is ignored;
+//   - an id value containing NUL is ignored; an empty one resets the last
+//     event id; the last event id persists across events until changed;
+//   - a retry value is used only when it is all ASCII digits;
+//   - a blank line dispatches an event if a data field (even an empty one)
+//     was seen since the last dispatch, with the last newline of the data
+//     removed and the type "message" unless an event field named another;
+//     without data it dispatches nothing, but still updates the last event
+//     id;
+//   - an event not ended by a blank line when the stream ends is discarded;
+//   - invalid UTF-8 becomes U+FFFD (one per maximal ill-formed subpart, as
+//     the Encoding standard's decoder does), never an error.
+//
+// A Decoder reuses its buffers: decoding allocates only the strings of the
+// events it returns. It is not safe for concurrent use.
 type Decoder struct {
 	// MaxEventBytes bounds the data of one event and the length of one
 	// line. Zero means DefaultMaxEventBytes.
@@ -42,6 +60,7 @@ type Decoder struct {
 	idBuf    string // the last event ID buffer
 	lastID   string // the last event ID string, set on dispatch
 	retry    time.Duration
+	retrySet bool
 	pending  time.Duration // retry set since the previous dispatch
 	afterCR  bool
 	started  bool
@@ -54,9 +73,29 @@ func NewDecoder(r io.Reader) *Decoder {
 
 // NewDecoderSize returns a decoder reading from r through a buffer of size
 // bytes: a smaller buffer saves memory when many streams are read at once.
+// Lines longer than the buffer are still read whole.
 func NewDecoderSize(r io.Reader, size int) *Decoder {
 	return &Decoder{r: bufio.NewReaderSize(r, size)}
 }
+
+// Reset makes d read a new stream from r, as EventSource does when it
+// reconnects: what was buffered from the previous stream, including a
+// partly read event, is dropped, and a byte order mark is skipped again at
+// the start of r, but the last event id and the reconnection time are kept
+// (the last event id buffer starts at the last event id, so events of the
+// new stream carry it until the stream sends another). MaxEventBytes and
+// the buffers are kept as well.
+func (d *Decoder) Reset(r io.Reader) {
+	d.r.Reset(r)
+	d.data, d.typ, d.sawData, d.pending = d.data[:0], d.typ[:0], false, 0
+	d.idBuf = d.lastID
+	d.afterCR, d.started = false, false
+}
+
+// SetLastEventID sets the last event id, as if a previous stream had ended
+// with it: the events that follow carry it until the stream sends an id
+// field. A client resuming from an id it stored calls it before reading.
+func (d *Decoder) SetLastEventID(id string) { d.idBuf, d.lastID = id, id }
 
 // LastEventID returns the stream's last event id as of the last dispatch
 // (or blank line), as EventSource's lastEventId would show it: what a
@@ -64,14 +103,20 @@ func NewDecoderSize(r io.Reader, size int) *Decoder {
 func (d *Decoder) LastEventID() string { return d.lastID }
 
 // Retry returns the reconnection time the stream last set, or 0 if it
-// never did.
+// never did (HasRetry tells that apart from a stream that set 0).
 func (d *Decoder) Retry() time.Duration { return d.retry }
+
+// HasRetry reports whether the stream (or one before a Reset) set the
+// reconnection time with a valid retry field.
+func (d *Decoder) HasRetry() bool { return d.retrySet }
 
 // Next returns the next dispatched event. Its ID is the last event id at
 // dispatch, its Type "message" unless the stream named another, and its
-// Retry the reconnection time set since the previous event (0 if none).
-// At the end of the stream Next returns io.EOF (a final event without its
-// blank line is discarded); other errors are the reader's.
+// Retry the reconnection time set since the previous event (0 if none; see
+// HasRetry for a stream that sets 0). At the end of the stream Next returns
+// io.EOF (a final event without its blank line is discarded). Other errors
+// are the reader's, or ErrEventTooLarge; after an error the decoder must
+// be Reset before it is used again.
 func (d *Decoder) Next() (Event, error) {
 	if !d.started {
 		if err := d.skipBOM(); err != nil {
@@ -96,9 +141,10 @@ func (d *Decoder) Next() (Event, error) {
 	}
 }
 
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
 // skipBOM skips one UTF-8 byte order mark at the very start.
 func (d *Decoder) skipBOM() error {
-	bom := []byte{0xEF, 0xBB, 0xBF}
 	for n := 1; n <= len(bom); n++ {
 		b, err := d.r.Peek(n)
 		if len(b) < n || !bytes.Equal(b, bom[:n]) {
@@ -186,20 +232,21 @@ func (d *Decoder) field(line []byte) error {
 		d.data = append(d.data, '\n')
 		d.sawData = true
 	case "id":
-		if bytes.IndexByte(value, 0) < 0 {
+		// The comparison allocates nothing; a repeated id is not copied.
+		if bytes.IndexByte(value, 0) < 0 && string(value) != d.idBuf {
 			d.idBuf = text(value)
 		}
 	case "retry":
-		if ms, ok := digits(value); ok {
-			d.retry = time.Duration(ms) * time.Millisecond
-			d.pending = d.retry
+		if r, ok := retryValue(value); ok {
+			d.retry, d.retrySet, d.pending = r, true, r
 		}
 	}
 	return nil
 }
 
-// digits parses a non-empty run of ASCII digits, saturating on overflow.
-func digits(b []byte) (int64, bool) {
+// retryValue parses a retry field: a non-empty run of ASCII digits, in
+// milliseconds, saturating at maxRetry.
+func retryValue(b []byte) (time.Duration, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
@@ -208,11 +255,11 @@ func digits(b []byte) (int64, bool) {
 			return 0, false
 		}
 	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil || n > int64(time.Duration(1<<63-1)/time.Millisecond) {
-		n = int64(time.Duration(1<<63-1) / time.Millisecond)
+	ms, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || ms > int64(maxRetry/time.Millisecond) {
+		return maxRetry, true
 	}
-	return n, true
+	return time.Duration(ms) * time.Millisecond, true
 }
 
 // dispatch ends the current event at a blank line.
@@ -236,21 +283,7 @@ func (d *Decoder) dispatch() (Event, bool) {
 	}
 	d.data, d.typ, d.sawData, d.pending = d.data[:0], d.typ[:0], false, 0
 	if cap(d.data) > 64<<10 {
-		d.data = nil
+		d.data = nil // do not keep one huge event's buffer for the stream's life
 	}
 	return ev, true
-}
-
-// text converts b to a string, replacing invalid UTF-8 with U+FFFD.
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	out := make([]rune, 0, len(b))
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		out = append(out, r) // RuneError (U+FFFD) for an invalid byte
-		b = b[n:]
-	}
-	return string(out)
 }

@@ -58,8 +58,10 @@ func AppendEvent(dst []byte, ev *Event) ([]byte, error) {
 	return append(dst, '\n'), nil
 }
 
-// AppendRetry appends a retry field, in whole milliseconds, that tells the
-// client how long to wait before reconnecting. It dispatches nothing.
+// AppendRetry appends a retry field that tells the client how long to wait
+// before reconnecting. The field carries whole milliseconds: d is truncated
+// to them, so less than a millisecond is written as 0. It dispatches
+// nothing.
 func AppendRetry(dst []byte, d time.Duration) []byte {
 	dst = append(dst, "retry: "...)
 	dst = strconv.AppendInt(dst, d.Milliseconds(), 10)

@@ -12,7 +12,8 @@ import "time"
 // When decoding, ID holds the stream's last event id at dispatch time (as
 // EventSource's lastEventId does), Type is "message" unless the stream named
 // another, and Retry is the reconnection time the stream set, if any, since
-// the previous dispatched event.
+// the previous dispatched event (Decoder.HasRetry tells a stream that set
+// 0 from one that set nothing). Comment is never set by the decoder.
 type Event struct {
 	ID    string
 	Type  string
