@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,24 +29,28 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("sub", stderr)
 	format := fs.String("format", "text", "output format: text (readable) or json (one object per line: type, data, id)")
 	count := fs.Int("count", 0, "exit after this many events (0: never)")
-	timeout := fs.Duration("timeout", 0, "fail if --count events have not arrived within this time (0: no limit)")
+	timeout := fs.Duration("timeout", 0, "fail if --count events have not arrived within this time; without --count, listen this long and exit 0 (0: no limit)")
 	lastID := fs.String("last-event-id", "", "resume after this event id (sent as Last-Event-ID)")
 	var headers listFlag
 	fs.Var(&headers, "header", "extra request header 'Name: value' (repeatable)")
-	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "bearer token sent as Authorization (env HERALD_TOKEN)")
+	token := fs.String("token", "", "bearer token sent as Authorization: Bearer (default: $HERALD_TOKEN)")
 	noReconnect := fs.Bool("no-reconnect", false, "exit when the stream ends instead of reconnecting")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: herald sub [flags] URL\n\nPrints the events of any Server-Sent Events stream, reconnecting with\nLast-Event-ID as a browser does.\n\nflags:")
+		fmt.Fprintln(stderr, "usage: herald sub [flags] URL\n\nPrints the events of any Server-Sent Events stream, reconnecting with\nLast-Event-ID as a browser does. With --format json, stdout holds one\nobject per event and line: {\"type\":…,\"data\":…,\"id\":…}.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(positional) != 1 {
 		fs.Usage()
 		return errUsage
 	}
-	target := fs.Arg(0)
+	target := positional[0]
+	if *token == "" {
+		*token = os.Getenv("HERALD_TOKEN")
+	}
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("invalid URL %q: want http(s)://host/path", target)
 	}
@@ -73,7 +78,7 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	print := printer(*format, stdout)
 	seen := 0
-	err := client.Subscribe(ctx, target, client.Options{
+	err = client.Subscribe(ctx, target, client.Options{
 		Header:      h,
 		LastEventID: *lastID,
 		NoReconnect: *noReconnect,
@@ -99,15 +104,34 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("timed out after %v with %d of %d events", *timeout, seen, *count)
 	case errors.Is(err, context.Canceled):
 		return nil // interrupted by the user
-	case errors.Is(err, client.ErrNoContent):
-		return nil // the server closed the stream for good
-	case err == nil:
+	case err == nil, errors.Is(err, client.ErrNoContent): // the stream ended, or the server closed it for good
 		if *count > 0 && seen < *count {
 			return fmt.Errorf("stream ended after %d of %d events", seen, *count)
 		}
 		return nil
 	default:
 		return err
+	}
+}
+
+// parseInterspersed parses args with fs, accepting flags after the
+// positional arguments too (herald sub URL --count 1), and returns the
+// positional arguments. Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }
 
