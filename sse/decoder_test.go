@@ -3,6 +3,7 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -439,8 +440,9 @@ func FuzzEncodeDecodeRoundTrip(f *testing.F) {
 
 func BenchmarkDecode(b *testing.B) {
 	var stream []byte
-	for range 1000 {
-		stream, _ = AppendEvent(stream, &Event{ID: "urn:uuid:01a20c42-d14b-7948-9c53-09ba8881735d", Type: "progress", Data: `{"stage":"filtering","done":4200,"total":10000}`})
+	for i := range 1000 {
+		id := fmt.Sprintf("urn:uuid:01a20c42-d14b-7948-9c53-%012d", i) // a new id per event, as a hub sends
+		stream, _ = AppendEvent(stream, &Event{ID: id, Type: "progress", Data: `{"stage":"filtering","done":4200,"total":10000}`})
 	}
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
