@@ -50,44 +50,31 @@ type Log struct {
 var _ eventlog.Log = (*Log)(nil)
 var _ eventlog.Pinger = (*Log)(nil)
 
-// Open connects to the Redis named by rawURL, "redis://HOST:PORT/DB?stream=NAME&retain=N"
-// (rediss:// for TLS; user and password as in any Redis URL), and checks
-// that it answers.
+// Default timeouts for the Redis connection, unless the URL sets
+// dial_timeout, read_timeout or write_timeout: short, so that an append
+// to an unreachable Redis fails within a second or two.
+const (
+	defaultDialTimeout = time.Second
+	defaultIOTimeout   = 2 * time.Second
+)
+
+// Open connects to the Redis named by rawURL and checks that it answers:
+//
+//	redis://[USER:PASSWORD@]HOST:PORT/DB?stream=NAME&retain=N
+//
+// (rediss:// for TLS). stream is the stream key (default "herald"); retain
+// is how many updates the stream keeps (default DefaultRetain); Options
+// override both. Every other query parameter is one go-redis accepts in a
+// URL (dial_timeout, read_timeout, write_timeout, pool_size, client_name,
+// …); dial_timeout defaults to 1s and read_timeout and write_timeout to 2s
+// here. max_retries is always -1: a command is never resent, since a
+// resent append could be stored twice. A Redis that does not answer gives
+// an error wrapping eventlog.ErrUnavailable.
 func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
-	u, err := url.Parse(rawURL)
+	ro, opts, err := parseURL(rawURL, opts)
 	if err != nil {
-		return nil, fmt.Errorf("redis log URL %q: %w", rawURL, err)
+		return nil, err
 	}
-	q := u.Query()
-	if opts.Stream == "" {
-		opts.Stream = q.Get("stream")
-	}
-	if opts.Stream == "" {
-		opts.Stream = "herald"
-	}
-	if opts.Retain <= 0 && q.Get("retain") != "" {
-		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
-			return nil, fmt.Errorf("redis log URL %q: retain must be a positive integer", rawURL)
-		}
-	}
-	if opts.Retain <= 0 {
-		opts.Retain = DefaultRetain
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	q.Del("stream")
-	q.Del("retain")
-	u.RawQuery = q.Encode()
-	ro, err := redis.ParseURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("redis log URL %q: %w", rawURL, err)
-	}
-	ro.MaxRetries = -1 // a retried append could be stored twice
-	ro.DialTimeout = time.Second
-	ro.ReadTimeout = 2 * time.Second
-	ro.WriteTimeout = 2 * time.Second
-	ro.ContextTimeoutEnabled = true
 	l := &Log{
 		rdb:    redis.NewClient(ro),
 		stream: opts.Stream,
@@ -97,10 +84,65 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if err := l.Ping(ctx); err != nil {
+		l.cancel()
 		l.rdb.Close()
 		return nil, fmt.Errorf("redis log at %s: %w", ro.Addr, err)
 	}
 	return l, nil
+}
+
+// parseURL reads Open's URL into the client's options and opts, with
+// every default applied.
+func parseURL(rawURL string, opts Options) (*redis.Options, Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, opts, fmt.Errorf("redis log URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, opts, fmt.Errorf("redis log URL %q: the scheme must be redis or rediss", u.Redacted())
+	}
+	q := u.Query()
+	if opts.Stream == "" {
+		opts.Stream = q.Get("stream")
+	}
+	if opts.Stream == "" {
+		opts.Stream = "herald"
+	}
+	if opts.Retain <= 0 && q.Has("retain") {
+		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
+			return nil, opts, fmt.Errorf("redis log URL %q: retain must be a positive integer", u.Redacted())
+		}
+	}
+	if opts.Retain <= 0 {
+		opts.Retain = DefaultRetain
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	timeouts := map[string]bool{}
+	for _, k := range []string{"dial_timeout", "read_timeout", "write_timeout"} {
+		timeouts[k] = q.Has(k)
+	}
+	q.Del("stream")
+	q.Del("retain")
+	q.Del("max_retries")
+	u.RawQuery = q.Encode()
+	ro, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, opts, fmt.Errorf("redis log URL %q: %w", u.Redacted(), err)
+	}
+	ro.MaxRetries = -1 // a resent append could be stored twice
+	if !timeouts["dial_timeout"] {
+		ro.DialTimeout = defaultDialTimeout
+	}
+	if !timeouts["read_timeout"] {
+		ro.ReadTimeout = defaultIOTimeout
+	}
+	if !timeouts["write_timeout"] {
+		ro.WriteTimeout = defaultIOTimeout
+	}
+	ro.ContextTimeoutEnabled = true
+	return ro, opts, nil
 }
 
 // Ping reports whether Redis answers.
@@ -117,7 +159,10 @@ func unavailable(err error) error {
 }
 
 // appendScript adds one entry unless its id is already retained, records
-// the id, and trims the stream (and the index) to the retained count.
+// the id, and trims the stream (and the index) to the retained count. An
+// entry whose stream id does not fit a Seq (more than 2^20 entries within
+// one millisecond of Redis's clock, which only a clock stepped far back
+// could cause) is removed again and refused, so that nothing is stored.
 // KEYS: stream, ids. ARGV: retain, id, then the entry's field/value pairs.
 var appendScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
@@ -126,6 +171,11 @@ end
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 local entry = redis.call('XADD', KEYS[1], '*', unpack(fields))
+local n = string.match(entry, '%-(%d+)$')
+if n == nil or tonumber(n) >= 1048576 then
+  redis.call('XDEL', KEYS[1], entry)
+  return redis.error_reply('SEQRANGE stream id ' .. entry .. ' does not fit a Seq')
+end
 redis.call('HSET', KEYS[2], ARGV[2], entry)
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
 if excess > 0 then
@@ -162,13 +212,13 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 		"retry", int64(u.Retry / time.Millisecond), "private", private}
 	entry, err := appendScript.Run(ctx, l.rdb, []string{l.stream, l.ids}, args...).Text()
 	if err != nil {
-		if strings.Contains(err.Error(), "DUPLICATE") {
+		switch reply := strings.TrimPrefix(err.Error(), "ERR "); {
+		case strings.HasPrefix(reply, "DUPLICATE"):
 			return eventlog.Update{}, fmt.Errorf("%w: %q", eventlog.ErrDuplicateID, u.ID)
+		case strings.HasPrefix(reply, "SEQRANGE"):
+			return eventlog.Update{}, fmt.Errorf("redis log: %s", reply)
 		}
-		if ctx.Err() != nil {
-			return eventlog.Update{}, ctx.Err()
-		}
-		return eventlog.Update{}, unavailable(err)
+		return eventlog.Update{}, l.failed(ctx, err)
 	}
 	seq, t, err := parseEntryID(entry)
 	if err != nil {
@@ -184,33 +234,57 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 const readChunk = 256
 
 // Since replays the retained updates after id; see eventlog.Log.
+//
+// The replay reads the stream in chunks, each starting at the last entry
+// it delivered (or at id's entry), and checks that this entry is still
+// there, in the same command that reads the chunk: if retention removed
+// it meanwhile, entries after it may be gone too, and Since returns an
+// error wrapping eventlog.ErrUnknownID instead of skipping them silently
+// (before calling fn, if it was id's entry). The Topics slices passed to
+// fn are the caller's to keep.
 func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error {
 	if l.closed.Load() {
 		return eventlog.ErrClosed
 	}
-	start := "-"
+	// after is the entry the next chunk must start with (and skip): id's
+	// entry, then the last one delivered.
+	start, after := "-", ""
 	if id != eventlog.Earliest {
 		entry, err := l.rdb.HGet(ctx, l.ids, id).Result()
 		if errors.Is(err, redis.Nil) {
 			return fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
 		if err != nil {
-			return unavailable(err)
+			return l.failed(ctx, err)
 		}
-		start = "(" + entry
+		start, after = entry, entry
 	}
 	last, err := l.rdb.XRevRangeN(ctx, l.stream, "+", "-", 1).Result()
 	if err != nil {
-		return unavailable(err)
+		return l.failed(ctx, err)
 	}
 	if len(last) == 0 {
+		if after != "" {
+			return fmt.Errorf("%w: %q (dropped by retention)", eventlog.ErrUnknownID, id)
+		}
 		return nil
 	}
 	end := last[0].ID
 	for {
-		msgs, err := l.rdb.XRangeN(ctx, l.stream, start, end, readChunk).Result()
+		want := int64(readChunk)
+		if after != "" {
+			want++
+		}
+		msgs, err := l.rdb.XRangeN(ctx, l.stream, start, end, want).Result()
 		if err != nil {
-			return unavailable(err)
+			return l.failed(ctx, err)
+		}
+		n := len(msgs)
+		if after != "" {
+			if n == 0 || msgs[0].ID != after {
+				return fmt.Errorf("%w: replay after %q overtaken by retention at entry %s", eventlog.ErrUnknownID, id, after)
+			}
+			msgs = msgs[1:]
 		}
 		for _, m := range msgs {
 			u, err := decode(m)
@@ -221,11 +295,21 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 				return nil
 			}
 		}
-		if len(msgs) < readChunk {
+		if int64(n) < want || len(msgs) == 0 {
 			return nil
 		}
-		start = "(" + msgs[len(msgs)-1].ID
+		start = msgs[len(msgs)-1].ID
+		after = start
 	}
+}
+
+// failed classifies the error of a Redis command made for ctx: the
+// context's own error if it ended, otherwise eventlog.ErrUnavailable.
+func (l *Log) failed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return unavailable(err)
 }
 
 // Follow tails the stream from its current end; see eventlog.Log.
@@ -238,7 +322,7 @@ func (l *Log) Follow(ctx context.Context, fn func(eventlog.Update)) (<-chan stru
 	}
 	last, err := l.rdb.XRevRangeN(ctx, l.stream, "+", "-", 1).Result()
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, l.failed(ctx, err)
 	}
 	pos := "0-0"
 	if len(last) > 0 {
@@ -261,7 +345,16 @@ func (l *Log) Follow(ctx context.Context, fn func(eventlog.Update)) (<-chan stru
 // tail delivers entries after pos until ctx is done, riding out outages.
 func (l *Log) tail(ctx context.Context, pos string, fn func(eventlog.Update)) {
 	backoff := 50 * time.Millisecond
+	interrupted := false
 	for ctx.Err() == nil {
+		if interrupted && pos != "0-0" {
+			// Entries trimmed while this tail was cut off cannot be
+			// delivered; say so rather than skip them unnoticed.
+			kept, err := l.rdb.XRangeN(ctx, l.stream, pos, pos, 1).Result()
+			if err == nil && len(kept) == 0 {
+				l.logger.Error("redis log tail resumed after retention dropped entries it had not delivered", "stream", l.stream, "after", pos)
+			}
+		}
 		res, err := l.rdb.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{l.stream, pos},
 			Count:   readChunk,
@@ -281,9 +374,13 @@ func (l *Log) tail(ctx context.Context, pos string, fn func(eventlog.Update)) {
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, 5*time.Second)
+			interrupted = true
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		if interrupted {
+			l.logger.Info("redis log tail resumed", "stream", l.stream, "after", pos)
+		}
+		backoff, interrupted = 50*time.Millisecond, false
 		for _, s := range res {
 			for _, m := range s.Messages {
 				u, err := decode(m)
@@ -331,11 +428,13 @@ func decode(m redis.XMessage) (eventlog.Update, error) {
 }
 
 // parseEntryID maps a stream id "ms-n" to a Seq (ms<<20 | n) and the time.
+// Ids that do not fit (n of 2^20 or more, or ms past the year 2500) are
+// refused.
 func parseEntryID(id string) (uint64, time.Time, error) {
 	msPart, nPart, ok := strings.Cut(id, "-")
 	ms, err1 := strconv.ParseUint(msPart, 10, 64)
 	n, err2 := strconv.ParseUint(nPart, 10, 64)
-	if !ok || err1 != nil || err2 != nil || n >= 1<<20 {
+	if !ok || err1 != nil || err2 != nil || ms >= 1<<44 || n >= 1<<20 {
 		return 0, time.Time{}, fmt.Errorf("redis log: unexpected stream id %q", id)
 	}
 	return ms<<20 | n, time.UnixMilli(int64(ms)), nil
