@@ -5,20 +5,26 @@ import (
 	"time"
 )
 
-// Estimator turns progress observations (a fraction of the whole, 0 to 1,
-// at a time) into a smoothed rate and an ETA. It samples at most every
-// minSample, so a burst of reports counts as one observation over the time
-// it really took, and smooths the rate with an exponential moving average
-// whose weight depends on the time elapsed (tau), so the estimate settles
-// instead of jumping. Its zero value is ready; its fields are exported so
-// it can travel inside a snapshot (JSON) to another node.
+// Estimator turns progress observations (an amount of work done at a time)
+// into a smoothed rate and an ETA. It samples at most every minSample, so a
+// burst of reports counts as one observation over the time it really took,
+// and smooths the rate with an exponential moving average whose weight
+// grows with the time elapsed since the previous sample (alpha = 1 -
+// exp(-dt/tau)), so the estimate settles instead of jumping whether reports
+// come ten times a second or once a minute. Its zero value is ready; its
+// fields are exported so that it travels inside a snapshot (JSON) to
+// whichever node receives the job's next report.
+//
+// A job keeps two: one over the whole job's fraction done (0 to 1, stages
+// weighted), which gives the ETA, and one over the current stage's units of
+// work, which gives the rate shown to people ("120 rows/s").
 type Estimator struct {
-	// Rate is the smoothed progress, in fractions of the whole per second.
+	// Rate is the smoothed progress, in units per second.
 	Rate float64 `json:"rate"`
-	// AnchorFrac and AnchorAt are the last sample.
-	AnchorFrac float64   `json:"anchorFrac"`
+	// AnchorDone and AnchorAt are the last sample.
+	AnchorDone float64   `json:"anchorDone"`
 	AnchorAt   time.Time `json:"anchorAt"`
-	// Samples counts the samples taken.
+	// Samples counts the samples taken since the estimator started.
 	Samples int `json:"samples"`
 }
 
@@ -26,22 +32,22 @@ const (
 	minSample  = 500 * time.Millisecond // shortest interval between samples
 	tau        = 5 * time.Second        // smoothing time constant
 	minRuntime = 1 * time.Second        // history needed before an ETA
+	maxETA     = 366 * 24 * time.Hour   // longer than this is "unknown"
 )
 
-// Observe records that frac of the work was done at t.
-func (e *Estimator) Observe(frac float64, t time.Time) {
+// Observe records that done units were done at t. An observation less
+// than minSample after the last sample is not a sample of its own: the next
+// sample spans it. Progress that goes backwards counts as none.
+func (e *Estimator) Observe(done float64, t time.Time) {
 	if e.AnchorAt.IsZero() {
-		e.AnchorFrac, e.AnchorAt = frac, t
+		e.AnchorDone, e.AnchorAt = done, t
 		return
 	}
 	dt := t.Sub(e.AnchorAt)
 	if dt < minSample {
 		return
 	}
-	inst := (frac - e.AnchorFrac) / dt.Seconds()
-	if inst < 0 {
-		inst = 0 // the total grew: progress restarts from here
-	}
+	inst := max((done-e.AnchorDone)/dt.Seconds(), 0)
 	if e.Samples == 0 {
 		e.Rate = inst
 	} else {
@@ -49,23 +55,31 @@ func (e *Estimator) Observe(frac float64, t time.Time) {
 		e.Rate += alpha * (inst - e.Rate)
 	}
 	e.Samples++
-	e.AnchorFrac, e.AnchorAt = frac, t
+	e.AnchorDone, e.AnchorAt = done, t
 }
 
-// Reset forgets the history, for when progress is no longer comparable
-// (the total changed).
-func (e *Estimator) Reset(frac float64, t time.Time) {
-	*e = Estimator{AnchorFrac: frac, AnchorAt: t}
+// Rebase moves the estimator to done at t without counting the move as
+// progress, and multiplies its rate by scale: for when the amount of work
+// changed (a total of 100 became 200: the same work per second is half the
+// fraction per second, so scale is 100/200). The smoothed history is kept,
+// so the estimate does not start over.
+func (e *Estimator) Rebase(done float64, t time.Time, scale float64) {
+	if scale > 0 && !math.IsInf(scale, 0) {
+		e.Rate *= scale
+	}
+	e.AnchorDone, e.AnchorAt = done, t
 }
 
-// ETA returns the estimated time left at now for work frac done, and false
-// when it cannot honestly say: too little history, or no progress.
+// ETA returns the estimated time left at now for a job of which frac (0 to
+// 1) is done and which started at start, and false when it cannot honestly
+// say: too little history (no sample yet, or under minRuntime since start),
+// no progress at all, or an estimate beyond a year.
 func (e *Estimator) ETA(frac float64, start, now time.Time) (time.Duration, bool) {
-	if e.Samples == 0 || now.Sub(start) < minRuntime || e.Rate <= 0 || frac < 0 || frac > 1 {
+	if e.Samples == 0 || now.Sub(start) < minRuntime || !(e.Rate > 0) || !(frac >= 0 && frac <= 1) {
 		return 0, false
 	}
 	left := (1 - frac) / e.Rate
-	if left > 365*24*3600 {
+	if left > maxETA.Seconds() || math.IsNaN(left) {
 		return 0, false
 	}
 	return time.Duration(left * float64(time.Second)), true

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,4 +113,164 @@ func TestSnapshotWeightsStagesAndHandlesUnknownTotals(t *testing.T) {
 	if f, ok := plain.fraction(); !ok || f != 0.75 {
 		t.Fatalf("fraction without stages %v, want 0.75", f)
 	}
+}
+
+// clock is a settable time for scripted jobs.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(sec float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = time.Unix(1000, 0).Add(time.Duration(sec * float64(time.Second)))
+}
+
+// step is one scripted report: at seconds after creation, done of total
+// (nil: unchanged) in stage (empty: unchanged).
+type step struct {
+	at    float64
+	stage string
+	done  float64
+	total *float64
+}
+
+func num(x float64) *float64 { return &x }
+
+// runScript creates a job at time 0 on a manager with a scripted clock,
+// makes each report at its time, and returns the snapshot after each.
+func runScript(t *testing.T, spec Spec, steps []step) []Snapshot {
+	t.Helper()
+	c := &clock{}
+	c.set(0)
+	m, _ := newManager(t, Config{Now: c.Now, StallAfter: time.Hour, MinInterval: time.Hour})
+	if _, err := m.Create(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	var out []Snapshot
+	for _, s := range steps {
+		c.set(s.at)
+		snap, err := m.Progress(t.Context(), spec.ID, Report{Stage: s.stage, Done: s.done, Total: s.total})
+		if err != nil {
+			t.Fatalf("report at %.1fs: %v", s.at, err)
+		}
+		out = append(out, snap)
+	}
+	return out
+}
+
+func eta(s Snapshot) float64 {
+	if s.ETA == nil {
+		return -1
+	}
+	return *s.ETA
+}
+
+func TestETAAfterTheTotalChangesMidwayFollowsTheNewTotal(t *testing.T) {
+	// 10 units a second throughout. At 5 s (50 done) the total grows from
+	// 100 to 200: 150 units, 15 s, are left; later the total shrinks to 150.
+	var steps []step
+	for s := 1.0; s <= 5; s++ {
+		steps = append(steps, step{at: s, done: 10 * s})
+	}
+	steps = append(steps, step{at: 5.5, done: 55, total: num(200)})
+	for s := 6.0; s <= 12; s++ {
+		steps = append(steps, step{at: s, done: 10 * s})
+	}
+	steps = append(steps, step{at: 12.5, done: 125, total: num(150)})
+	for s := 13.0; s <= 14; s++ {
+		steps = append(steps, step{at: s, done: 10 * s})
+	}
+	snaps := runScript(t, Spec{ID: "grows", Total: 100}, steps)
+	for i, s := range snaps {
+		at, done := steps[i].at, steps[i].done
+		if at < 2 {
+			continue
+		}
+		want := (s.Total - done) / 10
+		if got := eta(s); got < want*0.85-0.5 || got > want*1.15+0.5 {
+			t.Errorf("at %.1fs (%g of %g) the ETA is %.1fs, want %.1fs ± 15%%", at, done, s.Total, got, want)
+		}
+	}
+}
+
+func TestETAIsUnknownWithoutATotalButTheRateIsKnown(t *testing.T) {
+	var steps []step
+	for s := 1.0; s <= 10; s++ {
+		steps = append(steps, step{at: s, done: 25 * s})
+	}
+	snaps := runScript(t, Spec{ID: "open-ended"}, steps)
+	for i, s := range snaps {
+		if s.ETA != nil || s.Percent != nil {
+			t.Fatalf("at %.0fs: ETA %v, percent %v with no total, want both unknown", steps[i].at, s.ETA, s.Percent)
+		}
+	}
+	if r := snaps[len(snaps)-1].Rate; r == nil || *r < 24 || *r > 26 {
+		t.Fatalf("rate %v after 10 s at 25 units a second, want 25 ± 1", r)
+	}
+}
+
+func TestETAOverWeightedStagesStaysWithinBounds(t *testing.T) {
+	// "load" (weight 1) takes 4 s, "crunch" (weight 3) takes 12 s: the job
+	// advances at the same share of the whole each second, 16 s in all.
+	stages := []Stage{{Name: "load", Weight: 1}, {Name: "crunch", Weight: 3}}
+	var steps []step
+	for s := 0.5; s <= 4; s += 0.5 {
+		steps = append(steps, step{at: s, stage: "load", done: s, total: num(4)})
+	}
+	for s := 4.5; s < 16; s += 0.5 {
+		steps = append(steps, step{at: s, stage: "crunch", done: s - 4, total: num(12)})
+	}
+	snaps := runScript(t, Spec{ID: "weighted", Stages: stages}, steps)
+	prev := -1.0
+	for i, s := range snaps {
+		at := steps[i].at
+		if want := at / 16 * 100; s.Percent == nil || *s.Percent < want-0.1 || *s.Percent > want+0.1 {
+			t.Fatalf("at %.1fs the percent is %v, want %.1f", at, s.Percent, want)
+		}
+		if at < 2 {
+			continue
+		}
+		got, want := eta(s), 16-at
+		if got < want*0.85-0.5 || got > want*1.15+0.5 {
+			t.Fatalf("at %.1fs the ETA is %.1fs, want %.1fs ± 15%%", at, got, want)
+		}
+		if prev >= 0 && got > prev+0.5 {
+			t.Fatalf("at %.1fs the ETA went up from %.1fs to %.1fs under steady progress", at, prev, got)
+		}
+		prev = got
+	}
+}
+
+func TestETACountsDownBetweenReportsAndIsUnknownWhenStalled(t *testing.T) {
+	c := &clock{}
+	c.set(0)
+	m, rec := newManager(t, Config{Now: c.Now, MinInterval: time.Hour, StallAfter: time.Hour})
+	ctx := t.Context()
+	m.Create(ctx, Spec{ID: "quiet", Total: 100})
+	for s := 1.0; s <= 10; s++ {
+		c.set(s)
+		m.Progress(ctx, "quiet", Report{Done: 5 * s})
+	}
+	at10, _ := m.Get("quiet")
+	c.set(13)
+	at13, _ := m.Get("quiet")
+	if at10.ETA == nil || at13.ETA == nil || *at13.ETA < *at10.ETA-3.5 || *at13.ETA > *at10.ETA-2.5 {
+		t.Fatalf("ETA %.1fs at 10 s and %.1fs at 13 s with no report between, want it 3 s lower", eta(at10), eta(at13))
+	}
+	// The watchdog's view: a stalled job has no ETA.
+	m.mu.Lock()
+	m.jobs["quiet"].snap.State = Stalled
+	m.mu.Unlock()
+	if s, _ := m.Get("quiet"); s.ETA != nil || s.Percent == nil {
+		t.Fatalf("stalled job: ETA %v, percent %v; want no ETA and the percent kept", s.ETA, s.Percent)
+	}
+	_ = rec
 }

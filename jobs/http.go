@@ -49,7 +49,7 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 			spec.ID = newJobID()
 		}
 		if !validID(spec.ID) {
-			writeError(w, fmt.Errorf("%w: id %q: use up to 128 letters, digits, '-', '_', '.' or '~'", ErrInvalid, spec.ID))
+			writeError(w, invalidID(spec.ID))
 			return
 		}
 		if err := authz.AuthorizePublish(r, TopicPrefix+spec.ID); err != nil {
@@ -112,7 +112,7 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 		respond(w, http.StatusOK, s, err)
 	})
 	mux.HandleFunc("GET /api/jobs", func(w http.ResponseWriter, r *http.Request) {
-		var visible []Snapshot
+		visible := []Snapshot{}
 		for _, s := range m.List() {
 			if authz.AuthorizeSubscribe(r, s.Topic, s.Private) == nil {
 				visible = append(visible, s)
@@ -156,6 +156,9 @@ func decode(r *http.Request, v any) error {
 				return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: the limit is %d bytes", maxBody)}
 			}
 			return fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: malformed JSON body: one object expected, more follows it", ErrInvalid)
 		}
 		return nil
 	default:

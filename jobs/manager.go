@@ -1,12 +1,14 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +44,12 @@ type Config struct {
 	// StallAfter marks a running job stalled after this long without a
 	// report. Default 30s.
 	StallAfter time.Duration
-	// KeepFinished is how long a finished job is remembered. Default 1h.
+	// KeepFinished is how long a finished job is remembered (its snapshot
+	// answered and sent to new subscribers). Default 1h.
 	KeepFinished time.Duration
+	// ForgetStalled is how long a stalled job is remembered without any
+	// report, so that jobs whose workers died do not pile up. Default 24h.
+	ForgetStalled time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives the manager's logs. Default slog.Default().
@@ -52,25 +58,36 @@ type Config struct {
 
 // Manager creates jobs, takes their reports and keeps their snapshots. Its
 // methods are safe for concurrent use.
+//
+// In a cluster every node runs one, fed by Observe with every update the
+// node follows, so that any node answers for any job and continues it from
+// its snapshot. Each node runs its own timer (see Config): it publishes the
+// reports it coalesced, marks stalled the running jobs it last wrote after
+// StallAfter of silence (and those another node last wrote after twice
+// that, in case that node is gone), and forgets finished and long-stalled
+// jobs.
 type Manager struct {
 	cfg Config
 
 	mu   sync.Mutex
 	jobs map[string]*entry
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
-// entry is one job as this node knows it.
+// entry is one job as this node knows it. Times are this node's clock.
 type entry struct {
 	snap      Snapshot
 	published time.Time // when this node last published its snapshot
-	dirty     bool      // a coalesced report is waiting to be published
-	lastSeen  time.Time // the last report or event, for the watchdog
+	dirty     bool      // a change is waiting to be published
+	lastSeen  time.Time // the last report, or newer event observed
+	ended     time.Time // when this node learned the job was finished
+	local     bool      // this node wrote the job's latest state
 }
 
-// NewManager starts a manager; Close stops its timers.
+// NewManager starts a manager and its timer; Close stops it.
 func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Publisher == nil {
 		return nil, errors.New("jobs: Config.Publisher is required")
@@ -84,6 +101,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.KeepFinished <= 0 {
 		cfg.KeepFinished = time.Hour
 	}
+	if cfg.ForgetStalled <= 0 {
+		cfg.ForgetStalled = 24 * time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -96,16 +116,15 @@ func NewManager(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops the manager's timers, publishing any coalesced reports first.
+// Close stops the manager's timer, publishing any coalesced reports first.
+// The manager still answers calls after Close, but no longer coalesces,
+// watches for stalls or forgets jobs.
 func (m *Manager) Close() error {
-	select {
-	case <-m.stop:
-		return nil
-	default:
-	}
-	close(m.stop)
-	m.wg.Wait()
-	m.flush(true)
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		m.flush(true)
+	})
 	return nil
 }
 
@@ -124,24 +143,41 @@ type Spec struct {
 	Private bool `json:"private,omitempty"`
 }
 
-// Report is one progress report.
+// Report is one progress report: Done units of work out of Total in Stage.
 type Report struct {
-	Stage   string   `json:"stage,omitempty"`
-	Done    float64  `json:"done"`
-	Total   *float64 `json:"total,omitempty"`
-	Message string   `json:"message,omitempty"`
+	// Stage is the stage the work is in; empty means the current one.
+	Stage string `json:"stage,omitempty"`
+	// Done is the work done so far in the stage.
+	Done float64 `json:"done"`
+	// Total is the stage's amount of work; nil keeps the current one
+	// within a stage and means unknown in a new stage.
+	Total *float64 `json:"total,omitempty"`
+	// Message is a short note for watchers; empty keeps the last one.
+	Message string `json:"message,omitempty"`
 }
 
 // Outcome ends a job.
 type Outcome struct {
-	State  State           `json:"state"`
+	// State is Succeeded, Failed or Cancelled.
+	State State `json:"state"`
+	// Result is a succeeded job's result, as JSON.
 	Result json.RawMessage `json:"result,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	// Error says why a job failed.
+	Error string `json:"error,omitempty"`
 }
+
+// Bounds on what a job may hold, so that one job cannot make every
+// snapshot and every event huge.
+const (
+	maxIDLen     = 128
+	maxStages    = 64
+	maxWeight    = 1e9
+	maxTextBytes = 4096 // title, stage names, message, error
+)
 
 // validID reports whether id can name a job (and a topic segment).
 func validID(id string) bool {
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > maxIDLen {
 		return false
 	}
 	for _, c := range id {
@@ -152,30 +188,66 @@ func validID(id string) bool {
 	return true
 }
 
+func invalidID(id string) error {
+	return fmt.Errorf("%w: id %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", ErrInvalid, id, maxIDLen)
+}
+
 func newJobID() string {
 	return strings.ToLower(rand.Text()[:16])
 }
 
-// Create starts a job and publishes its first event.
-func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
-	if spec.ID == "" {
-		spec.ID = newJobID()
+// checkText refuses text too long for a snapshot.
+func checkText(what, s string) error {
+	if len(s) > maxTextBytes {
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, what, maxTextBytes)
 	}
+	return nil
+}
+
+// checkSpec validates a new job's description.
+func checkSpec(spec Spec) error {
 	if !validID(spec.ID) {
-		return Snapshot{}, fmt.Errorf("%w: id %q: use up to 128 letters, digits, '-', '_', '.' or '~'", ErrInvalid, spec.ID)
+		return invalidID(spec.ID)
+	}
+	if err := checkText("title", spec.Title); err != nil {
+		return err
+	}
+	if len(spec.Stages) > maxStages {
+		return fmt.Errorf("%w: %d stages; at most %d", ErrInvalid, len(spec.Stages), maxStages)
 	}
 	names := map[string]bool{}
 	for i, st := range spec.Stages {
 		if st.Name == "" || names[st.Name] {
-			return Snapshot{}, fmt.Errorf("%w: stage %d needs a unique, non-empty name", ErrInvalid, i+1)
+			return fmt.Errorf("%w: stage %d needs a unique, non-empty name", ErrInvalid, i+1)
 		}
-		if st.Weight < 0 {
-			return Snapshot{}, fmt.Errorf("%w: stage %q has a negative weight", ErrInvalid, st.Name)
+		if err := checkText("a stage name", st.Name); err != nil {
+			return err
+		}
+		if !(st.Weight >= 0 && st.Weight <= maxWeight) {
+			return fmt.Errorf("%w: stage %q: weight must be between 0 and %g (0 means 1)", ErrInvalid, st.Name, float64(maxWeight))
 		}
 		names[st.Name] = true
 	}
-	if spec.Total < 0 {
-		return Snapshot{}, fmt.Errorf("%w: total must not be negative", ErrInvalid)
+	if !(spec.Total >= 0) || !finite(spec.Total) {
+		return fmt.Errorf("%w: total must be a finite number, 0 or more", ErrInvalid)
+	}
+	return nil
+}
+
+// Create starts a job and publishes its first event. An empty spec.ID is
+// replaced by a generated one.
+func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
+	if spec.ID == "" {
+		spec.ID = newJobID()
+	}
+	if err := checkSpec(spec); err != nil {
+		return Snapshot{}, err
+	}
+	spec.Stages = slices.Clone(spec.Stages)
+	for i := range spec.Stages {
+		if spec.Stages[i].Weight == 0 {
+			spec.Stages[i].Weight = 1
+		}
 	}
 	now := m.cfg.Now()
 	s := Snapshot{
@@ -193,8 +265,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q", ErrJobExists, spec.ID)
 	}
-	e := &entry{snap: s, lastSeen: now}
-	m.jobs[spec.ID] = e
+	m.jobs[spec.ID] = &entry{snap: s, lastSeen: now, local: true, dirty: true}
 	m.mu.Unlock()
 	return m.publish(ctx, spec.ID, true)
 }
@@ -214,24 +285,46 @@ func (m *Manager) Get(id string) (Snapshot, error) {
 
 // List returns the snapshots of every job this node knows, newest first.
 func (m *Manager) List() []Snapshot {
+	return m.collect(func(string) bool { return true })
+}
+
+// collect returns the computed snapshots of the jobs whose topic match
+// accepts, newest first.
+func (m *Manager) collect(match func(topic string) bool) []Snapshot {
 	m.mu.Lock()
 	out := make([]Snapshot, 0, len(m.jobs))
-	now := m.cfg.Now()
 	for _, e := range m.jobs {
-		s := e.snap
-		s.compute(now)
-		out = append(out, s)
+		if match(e.snap.Topic) {
+			out = append(out, e.snap)
+		}
 	}
 	m.mu.Unlock()
-	sortNewestFirst(out)
+	now := m.cfg.Now()
+	for i := range out {
+		out[i].compute(now)
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out
 }
 
 // Progress records a report. Reports are published at most every
-// MinInterval per job, except that a change of stage or state is published
-// at once. If a cancellation was requested, the report is still recorded
-// and Progress returns the snapshot with ErrCancelRequested.
+// MinInterval per job (the latest wins; the timer publishes the last one),
+// except that a change of stage, a return from stalled and anything after a
+// cancellation request are published at once. If a cancellation was
+// requested, the report is still recorded and Progress returns the
+// snapshot with ErrCancelRequested.
 func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, error) {
+	if !finite(r.Done) || r.Total != nil && !finite(*r.Total) {
+		return Snapshot{}, fmt.Errorf("%w: done and total must be finite numbers", ErrInvalid)
+	}
+	if err := errors.Join(checkText("stage", r.Stage), checkText("message", r.Message)); err != nil {
+		return Snapshot{}, err
+	}
 	now := m.cfg.Now()
 	m.mu.Lock()
 	e, ok := m.jobs[id]
@@ -244,12 +337,12 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q is %s", ErrFinished, id, s.State)
 	}
-	total := s.Total
-	if r.Total != nil {
-		total = *r.Total
-	}
 	stageChanged := r.Stage != "" && r.Stage != s.Stage
-	if stageChanged && r.Total == nil {
+	total := s.Total
+	switch {
+	case r.Total != nil:
+		total = *r.Total
+	case stageChanged:
 		total = 0 // a new stage's total is unknown unless given
 	}
 	switch {
@@ -264,41 +357,38 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 		return Snapshot{}, fmt.Errorf("%w: unknown stage %q (the job's stages: %s)", ErrInvalid, r.Stage, stageNames(s.Stages))
 	}
 	wasStalled := s.State == Stalled
-	totalChanged := total != s.Total && !stageChanged
+	oldTotal := s.Total
 	if stageChanged {
+		// The new stage's work happened since the previous report.
 		s.Stage, s.StageStarted = r.Stage, now
 		s.StageEstimator = Estimator{}
-		s.StageEstimator.Observe(0, now)
+		s.StageEstimator.Observe(0, s.Updated)
 	}
 	s.Done, s.Total, s.State, s.Updated = r.Done, total, Running, now
 	if r.Message != "" {
 		s.Message = r.Message
 	}
-	if total > 0 {
-		if totalChanged {
-			s.StageEstimator.Reset(r.Done/total, now)
-		} else {
-			s.StageEstimator.Observe(r.Done/total, now)
-		}
-	}
+	s.StageEstimator.Observe(r.Done, now)
 	if frac, known := s.fraction(); known {
-		if totalChanged && len(s.Stages) == 0 {
-			s.Estimator.Reset(frac, now)
+		if !stageChanged && oldTotal > 0 && total > 0 && total != oldTotal {
+			// The same work is now a different share of the whole.
+			s.Estimator.Rebase(frac, now, oldTotal/total)
 		} else {
 			s.Estimator.Observe(frac, now)
 		}
 	}
-	e.lastSeen = now
+	e.lastSeen, e.local, e.dirty = now, true, true
 	cancel := s.CancelRequested
-	immediate := stageChanged || wasStalled || now.Sub(e.published) >= m.cfg.MinInterval
-	e.dirty = true
-	m.mu.Unlock()
+	immediate := stageChanged || wasStalled || cancel || now.Sub(e.published) >= m.cfg.MinInterval
 	var snap Snapshot
+	if !immediate {
+		snap = e.snap
+		snap.compute(now)
+	}
+	m.mu.Unlock()
 	var err error
 	if immediate {
 		snap, err = m.publish(ctx, id, false)
-	} else {
-		snap, err = m.Get(id)
 	}
 	if err == nil && cancel {
 		err = ErrCancelRequested
@@ -306,7 +396,9 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 	return snap, err
 }
 
-// Finish ends a job with its outcome, publishing it at once.
+// Finish ends a job with its outcome, publishing it at once. Finishing a
+// finished job again with the same outcome changes nothing and succeeds (a
+// worker may retry after an error); with another outcome it is refused.
 func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, error) {
 	if !o.State.Final() {
 		return Snapshot{}, fmt.Errorf("%w: state %q: finish a job as succeeded, failed or cancelled", ErrInvalid, o.State)
@@ -317,6 +409,15 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 	if o.State != Succeeded && len(o.Result) > 0 {
 		return Snapshot{}, fmt.Errorf("%w: only a succeeded job has a result", ErrInvalid)
 	}
+	if err := checkText("error", o.Error); err != nil {
+		return Snapshot{}, err
+	}
+	if len(o.Result) > 0 {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, o.Result); err == nil {
+			o.Result = compact.Bytes()
+		}
+	}
 	now := m.cfg.Now()
 	m.mu.Lock()
 	e, ok := m.jobs[id]
@@ -326,23 +427,32 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 	}
 	s := &e.snap
 	if s.State.Final() {
+		same := s.State == o.State && s.Error == o.Error && bytes.Equal(s.Result, o.Result)
+		snap := *s
 		m.mu.Unlock()
-		return Snapshot{}, fmt.Errorf("%w: %q is %s", ErrFinished, id, s.State)
+		if same {
+			snap.compute(now)
+			return snap, nil
+		}
+		return Snapshot{}, fmt.Errorf("%w: %q is %s", ErrFinished, id, snap.State)
 	}
 	s.State, s.Result, s.Error, s.Updated, s.Finished = o.State, o.Result, o.Error, now, &now
-	if o.State == Succeeded && s.Total > 0 {
-		s.Done = s.Total
+	if o.State == Succeeded {
+		if s.Total > 0 {
+			s.Done = s.Total
+		}
+		if len(s.Stages) > 0 {
+			s.Stage = s.Stages[len(s.Stages)-1].Name
+		}
 	}
-	if o.State == Succeeded && len(s.Stages) > 0 {
-		s.Stage = s.Stages[len(s.Stages)-1].Name
-	}
-	e.dirty = true
+	e.ended, e.lastSeen, e.local, e.dirty = now, now, true, true
 	m.mu.Unlock()
 	return m.publish(ctx, id, false)
 }
 
-// Cancel requests the job's cancellation: its worker learns it from its
-// next report, and then finishes the job as cancelled.
+// Cancel requests the job's cancellation and publishes the request: the
+// job's worker learns it from its next report (ErrCancelRequested), and
+// then finishes the job as cancelled.
 func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	m.mu.Lock()
 	e, ok := m.jobs[id]
@@ -356,13 +466,16 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	}
 	e.snap.CancelRequested = true
 	e.snap.Updated = m.cfg.Now()
-	e.dirty = true
+	e.local, e.dirty = true, true
 	m.mu.Unlock()
 	return m.publish(ctx, id, false)
 }
 
-// publish publishes the job's snapshot with the next seq.
+// publish publishes the job's snapshot with the next seq. Two publications
+// of one job may reach the log in either order; readers keep the one with
+// the higher seq (Snapshot.Supersedes).
 func (m *Manager) publish(ctx context.Context, id string, created bool) (Snapshot, error) {
+	now := m.cfg.Now()
 	m.mu.Lock()
 	e, ok := m.jobs[id]
 	if !ok {
@@ -371,33 +484,34 @@ func (m *Manager) publish(ctx context.Context, id string, created bool) (Snapsho
 	}
 	e.snap.Seq++
 	s := e.snap
-	s.compute(m.cfg.Now())
-	e.dirty, e.published = false, m.cfg.Now()
+	e.dirty, e.published = false, now
 	m.mu.Unlock()
+	s.compute(now)
 	data, err := json.Marshal(s)
-	if err != nil {
-		return Snapshot{}, err
+	if err == nil {
+		_, err = m.cfg.Publisher.Publish(ctx, eventlog.Update{
+			Topics: []string{s.Topic}, Type: eventType(s.State), Data: string(data), Private: s.Private,
+		})
 	}
-	_, err = m.cfg.Publisher.Publish(ctx, eventlog.Update{
-		Topics: []string{s.Topic}, Type: eventType(s.State), Data: string(data), Private: s.Private,
-	})
 	if err != nil {
+		m.mu.Lock()
 		if created {
-			m.mu.Lock()
 			delete(m.jobs, id)
-			m.mu.Unlock()
-		} else {
-			m.mu.Lock()
-			e.dirty = true // try again with the next flush
-			m.mu.Unlock()
+		} else if cur, ok := m.jobs[id]; ok && cur == e {
+			e.dirty = true // the timer tries again
 		}
+		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("publish job %q: %w", id, err)
 	}
 	return s, nil
 }
 
-// Observe takes an update the hub read from the log: a job event from any
-// node updates this node's snapshot if it is newer. It never blocks on I/O.
+// Observe takes an update the hub read from the log, from any node: a job
+// event newer than this node's snapshot (Snapshot.Supersedes) replaces it.
+// A cancellation request is never lost to a concurrent event that did not
+// carry it, and a report this node has not published yet is kept. Observe
+// does no I/O and holds the manager's lock briefly; the hub calls it from
+// its tail, in log order.
 func (m *Manager) Observe(u eventlog.Update) {
 	if len(u.Topics) == 0 || !strings.HasPrefix(u.Topics[0], TopicPrefix) {
 		return
@@ -408,51 +522,99 @@ func (m *Manager) Observe(u eventlog.Update) {
 		return
 	}
 	var s Snapshot
-	if err := json.Unmarshal([]byte(u.Data), &s); err != nil || s.ID == "" || s.Topic != u.Topics[0] {
+	if err := json.Unmarshal([]byte(u.Data), &s); err != nil || s.Topic != u.Topics[0] || s.Topic != TopicPrefix+s.ID || !validID(s.ID) {
 		return
 	}
+	switch s.State {
+	case Running, Stalled, Succeeded, Failed, Cancelled:
+	default:
+		return
+	}
+	if eventType(s.State) != u.Type {
+		return
+	}
+	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.jobs[s.ID]
 	if !ok {
-		if s.State.Final() && m.cfg.Now().Sub(s.Updated) > m.cfg.KeepFinished {
-			return
+		if s.State.Final() && s.Finished != nil && now.Sub(*s.Finished) > m.cfg.KeepFinished {
+			return // a replayed job that would be forgotten already
 		}
-		m.jobs[s.ID] = &entry{snap: s, lastSeen: m.cfg.Now(), published: m.cfg.Now()}
+		e = &entry{snap: s, lastSeen: now, published: now}
+		if s.State.Final() {
+			e.ended = now
+		}
+		m.jobs[s.ID] = e
 		return
 	}
-	if s.Seq > e.snap.Seq {
-		e.snap, e.lastSeen = s, m.cfg.Now()
+	cur := &e.snap
+	switch {
+	case !s.Supersedes(cur):
+		if s.CancelRequested && !cur.CancelRequested && !cur.State.Final() {
+			cur.CancelRequested = true
+		}
+		return
+	case e.dirty && !s.State.Final() && !cur.State.Final():
+		// This node holds a newer report it has not published: keep it,
+		// take the other node's numbering and cancellation request.
+		cur.Seq = s.Seq
+		cur.CancelRequested = cur.CancelRequested || s.CancelRequested
+	default:
+		cancel := cur.CancelRequested && !s.State.Final()
+		e.snap = s
+		e.snap.CancelRequested = e.snap.CancelRequested || cancel
+		e.dirty, e.local = false, false
+		if s.State.Final() && e.ended.IsZero() {
+			e.ended = now
+		}
 	}
+	e.lastSeen = now
 }
 
 // Snapshots returns, as updates without an id, the current snapshot of
-// every job whose topic match accepts: what a new subscriber receives
-// first.
+// every job whose topic match accepts, oldest job first: what a new
+// subscriber receives before live events. match is called with the
+// manager's lock held and must not block.
 func (m *Manager) Snapshots(match func(topic string) bool) []eventlog.Update {
-	var out []eventlog.Update
-	for _, s := range m.List() {
-		if !match(s.Topic) {
-			continue
-		}
+	snaps := m.collect(match)
+	out := make([]eventlog.Update, 0, len(snaps))
+	for i := len(snaps) - 1; i >= 0; i-- { // the newest job last
+		s := snaps[i]
 		data, err := json.Marshal(s)
 		if err != nil {
 			continue
 		}
 		out = append(out, eventlog.Update{Topics: []string{s.Topic}, Type: eventType(s.State), Data: string(data), Private: s.Private})
 	}
-	// Oldest first, so the newest job's state is the last one applied.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
 	return out
 }
 
-// ticker publishes coalesced reports, marks silent jobs stalled and forgets
-// old finished jobs.
+// Replayer replays a log's retained updates; every eventlog.Log is one.
+type Replayer interface {
+	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error
+}
+
+// Recover rebuilds the manager's snapshots from the retained history of
+// the log, for a node that starts while jobs are under way: call it once
+// the hub follows the log, so that nothing falls between the replay and the
+// live tail (an update seen twice changes nothing). Jobs recovered this way
+// are watched for stalls like those another node wrote.
+func (m *Manager) Recover(ctx context.Context, log Replayer) error {
+	err := log.Since(ctx, eventlog.Earliest, func(u eventlog.Update) bool {
+		m.Observe(u)
+		return ctx.Err() == nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover jobs from the log: %w", err)
+	}
+	return ctx.Err()
+}
+
+// ticker runs the node's timer until Close.
 func (m *Manager) ticker() {
 	defer m.wg.Done()
-	t := time.NewTicker(min(m.cfg.MinInterval, m.cfg.StallAfter/4))
+	t := time.NewTicker(max(min(m.cfg.MinInterval, m.cfg.StallAfter/4), time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -464,19 +626,28 @@ func (m *Manager) ticker() {
 	}
 }
 
-// flush publishes what is due; with all, every dirty job.
+// flush publishes what is due (with all, every unpublished change), marks
+// silent jobs stalled and forgets old ones.
 func (m *Manager) flush(all bool) {
 	now := m.cfg.Now()
 	var due []string
 	m.mu.Lock()
 	for id, e := range m.jobs {
+		silent := now.Sub(e.lastSeen)
+		stallAfter := m.cfg.StallAfter
+		if !e.local {
+			stallAfter *= 2 // the node that wrote it last goes first
+		}
 		switch {
-		case e.snap.State.Final() && e.snap.Finished != nil && now.Sub(*e.snap.Finished) > m.cfg.KeepFinished:
+		case e.snap.State.Final() && !e.ended.IsZero() && now.Sub(e.ended) > m.cfg.KeepFinished:
+			delete(m.jobs, id)
+		case e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
 			delete(m.jobs, id)
 		case e.dirty && (all || now.Sub(e.published) >= m.cfg.MinInterval):
 			due = append(due, id)
-		case e.snap.State == Running && now.Sub(e.lastSeen) >= m.cfg.StallAfter:
+		case e.snap.State == Running && silent >= stallAfter:
 			e.snap.State, e.snap.Updated = Stalled, now
+			e.local, e.dirty = true, true
 			due = append(due, id)
 		}
 	}
@@ -505,12 +676,4 @@ func stageNames(stages []Stage) string {
 		names[i] = st.Name
 	}
 	return strings.Join(names, ", ")
-}
-
-func sortNewestFirst(s []Snapshot) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].Created.After(s[j-1].Created); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

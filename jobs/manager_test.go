@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,13 @@ func (r *recorder) Publish(_ context.Context, u eventlog.Update) (eventlog.Updat
 	r.updates = append(r.updates, u)
 	r.added <- struct{}{}
 	return u, nil
+}
+
+// at returns the i-th update published.
+func (r *recorder) at(i int) eventlog.Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.updates[i]
 }
 
 func (r *recorder) snapshots(t *testing.T) []Snapshot {
@@ -146,8 +154,8 @@ func TestCancellationReachesTheWorkerOnItsNextReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := rec.waitFor(t, "the cancelled state", func(s []Snapshot) bool { return s[len(s)-1].State == Cancelled })
-	if rec.updates[len(got)-1].Type != EventCancelled {
-		t.Fatalf("final event type %q, want %q", rec.updates[len(got)-1].Type, EventCancelled)
+	if typ := rec.at(len(got) - 1).Type; typ != EventCancelled {
+		t.Fatalf("final event type %q, want %q", typ, EventCancelled)
 	}
 }
 
@@ -192,8 +200,8 @@ func TestObservedEventsFromAnotherNodeUpdateSnapshots(t *testing.T) {
 	a.Create(ctx, Spec{ID: "shared", Total: 4})
 	a.Progress(ctx, "shared", Report{Done: 2})
 	recA.waitFor(t, "the coalesced report", func(s []Snapshot) bool { return s[len(s)-1].Done == 2 })
-	for _, u := range recA.updates {
-		b.Observe(u)
+	for i := range len(recA.snapshots(t)) {
+		b.Observe(recA.at(i))
 	}
 	s, err := b.Get("shared")
 	if err != nil || s.Done != 2 {
@@ -206,5 +214,118 @@ func TestObservedEventsFromAnotherNodeUpdateSnapshots(t *testing.T) {
 	got := recB.waitFor(t, "node b's event", func(ss []Snapshot) bool { return len(ss) > 0 && ss[len(ss)-1].Done == 3 })
 	if last := got[len(got)-1]; last.Seq <= s.Seq {
 		t.Fatalf("seq %d in node b's event, want above %d", last.Seq, s.Seq)
+	}
+}
+
+// waitGone waits until the job is forgotten.
+func waitGone(t *testing.T, m *Manager, id string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := m.Get(id); errors.Is(err, ErrUnknownJob) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %q still known after %v", id, within)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
+
+func TestFinishedJobsAreKeptForTheirTimeThenForgotten(t *testing.T) {
+	const keep = 150 * time.Millisecond
+	m, _ := newManager(t, Config{MinInterval: 10 * time.Millisecond, KeepFinished: keep, StallAfter: 40 * time.Millisecond, ForgetStalled: keep})
+	ctx := t.Context()
+	m.Create(ctx, Spec{ID: "finished"})
+	m.Create(ctx, Spec{ID: "abandoned"})
+	start := time.Now()
+	m.Finish(ctx, "finished", Outcome{State: Succeeded, Result: json.RawMessage(`[1, 2]`)})
+	if s, err := m.Get("finished"); err != nil || string(s.Result) != "[1,2]" {
+		t.Fatalf("a just finished job: %+v, %v; want its result", s, err)
+	}
+	if got := len(m.Snapshots(func(string) bool { return true })); got != 2 {
+		t.Fatalf("%d snapshots for a new subscriber, want both jobs", got)
+	}
+	waitGone(t, m, "finished", 5*time.Second)
+	if d := time.Since(start); d < keep {
+		t.Fatalf("a finished job was forgotten after %v, want it kept %v", d, keep)
+	}
+	// A stalled job is forgotten after ForgetStalled without a report.
+	waitGone(t, m, "abandoned", 5*time.Second)
+	if got := m.Snapshots(func(string) bool { return true }); len(got) != 0 {
+		t.Fatalf("%d snapshots of forgotten jobs", len(got))
+	}
+}
+
+func TestFinishingTwiceIsIdempotentOnlyWithTheSameOutcome(t *testing.T) {
+	m, rec := newManager(t, Config{})
+	ctx := t.Context()
+	m.Create(ctx, Spec{ID: "twice"})
+	if _, err := m.Finish(ctx, "twice", Outcome{State: Succeeded, Result: json.RawMessage(`{"a": 1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Finish(ctx, "twice", Outcome{State: Succeeded, Result: json.RawMessage(`{"a":1}`)}); err != nil {
+		t.Fatalf("the same outcome again: %v, want success (a retry)", err)
+	}
+	if _, err := m.Finish(ctx, "twice", Outcome{State: Failed, Error: "late"}); !errors.Is(err, ErrFinished) {
+		t.Fatalf("another outcome: %v, want ErrFinished", err)
+	}
+	if _, err := m.Cancel(ctx, "twice"); !errors.Is(err, ErrFinished) {
+		t.Fatalf("cancelling a finished job: %v, want ErrFinished", err)
+	}
+	if n := len(rec.snapshots(t)); n != 2 {
+		t.Fatalf("%d events, want created and succeeded only", n)
+	}
+}
+
+func TestNumbersThatJSONCannotCarryAreRefused(t *testing.T) {
+	m, rec := newManager(t, Config{})
+	ctx := t.Context()
+	m.Create(ctx, Spec{ID: "n", Total: 10})
+	inf, nan := math.Inf(1), math.NaN()
+	for name, err := range map[string]error{
+		"NaN done":       func() error { _, err := m.Progress(ctx, "n", Report{Done: nan}); return err }(),
+		"infinite total": func() error { _, err := m.Progress(ctx, "n", Report{Done: 1, Total: &inf}); return err }(),
+		"NaN job total":  func() error { _, err := m.Create(ctx, Spec{ID: "m", Total: nan}); return err }(),
+		"NaN weight": func() error {
+			_, err := m.Create(ctx, Spec{ID: "m", Stages: []Stage{{Name: "a", Weight: nan}}})
+			return err
+		}(),
+		"huge weight": func() error {
+			_, err := m.Create(ctx, Spec{ID: "m", Stages: []Stage{{Name: "a", Weight: 1e300}}})
+			return err
+		}(),
+	} {
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := m.Progress(ctx, "n", Report{Done: 1e308, Total: num(1.5e308)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(m.List()); err != nil {
+		t.Fatalf("snapshots with huge numbers do not encode: %v", err)
+	}
+	if n := len(rec.snapshots(t)); n < 1 {
+		t.Fatal("nothing published")
+	}
+}
+
+func TestSnapshotsForANewSubscriberFollowItsTopics(t *testing.T) {
+	c := &clock{}
+	c.set(0)
+	m, _ := newManager(t, Config{Now: c.Now})
+	ctx := t.Context()
+	for i, id := range []string{"a", "b", "c"} {
+		c.set(float64(i))
+		m.Create(ctx, Spec{ID: id, Private: id == "b"})
+	}
+	m.Finish(ctx, "c", Outcome{State: Failed, Error: "no"})
+	got := m.Snapshots(func(topic string) bool { return topic != "jobs/a" })
+	if len(got) != 2 || got[0].Topics[0] != "jobs/b" || got[1].Topics[0] != "jobs/c" {
+		t.Fatalf("snapshots %+v, want jobs/b then jobs/c (oldest first, only matching topics)", got)
+	}
+	if !got[0].Private || got[1].Type != EventFailed || got[0].Type != EventProgress || got[0].ID != "" || got[0].Seq != 0 {
+		t.Fatalf("snapshots %+v, want the private flag, the type of each state, and no id or seq", got)
 	}
 }

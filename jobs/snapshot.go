@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 )
 
@@ -50,8 +51,9 @@ type Stage struct {
 }
 
 // Snapshot is a job's whole state, as every event carries it and as
-// GET /api/jobs/{id} answers it. Seq grows with every event, so a client
-// drops a snapshot whose seq is not above the last it applied.
+// GET /api/jobs/{id} answers it. Seq grows with every event of the job, so
+// a client keeps the last snapshot it applied and drops one that does not
+// supersede it (see Supersedes): a stale or repeated one.
 type Snapshot struct {
 	ID      string  `json:"id"`
 	Topic   string  `json:"topic"`
@@ -65,10 +67,11 @@ type Snapshot struct {
 	Message string  `json:"message,omitempty"`
 	// Percent of the whole job (weighted by stage), null when unknown.
 	Percent *float64 `json:"percent"`
-	// Rate of the current stage, in units (of done) per second, null when
-	// unknown.
+	// Rate is the current stage's smoothed pace, in units of done per
+	// second (with or without a total), null until there is history.
 	Rate *float64 `json:"rate"`
-	// ETA in seconds for the whole job, null when unknown.
+	// ETA is the estimated time left for the whole job, in seconds, null
+	// when unknown: no total, too little history, or stalled.
 	ETA             *float64        `json:"eta"`
 	CancelRequested bool            `json:"cancelRequested,omitempty"`
 	Result          json.RawMessage `json:"result,omitempty"`
@@ -77,11 +80,20 @@ type Snapshot struct {
 	Created         time.Time       `json:"created"`
 	Updated         time.Time       `json:"updated"`
 	Finished        *time.Time      `json:"finished,omitempty"`
-	// Estimator and StageEstimator carry the smoothing state to whichever
-	// node receives the next report.
+	// Estimator (over the whole job's fraction done) and StageEstimator
+	// (over the current stage's units) carry the smoothing state to
+	// whichever node receives the next report.
 	Estimator      Estimator `json:"estimator"`
 	StageEstimator Estimator `json:"stageEstimator"`
 	StageStarted   time.Time `json:"stageStarted"`
+}
+
+// Supersedes reports whether s is newer than cur, the snapshot a client
+// last applied: its seq is higher, or equal and s is final while cur is not
+// (two nodes of a cluster can number concurrent events alike; the end of a
+// job must never be the one dropped).
+func (s *Snapshot) Supersedes(cur *Snapshot) bool {
+	return s.Seq > cur.Seq || s.Seq == cur.Seq && s.State.Final() && !cur.State.Final()
 }
 
 // fraction returns how much of the whole job is done (0 to 1), weighting
@@ -92,7 +104,7 @@ func (s *Snapshot) fraction() (float64, bool) {
 	}
 	stageFrac, known := 0.0, s.Total > 0
 	if known {
-		stageFrac = min(s.Done/s.Total, 1)
+		stageFrac = min(max(s.Done/s.Total, 0), 1)
 	}
 	if len(s.Stages) == 0 {
 		return stageFrac, known
@@ -124,33 +136,42 @@ func (s *Snapshot) fraction() (float64, bool) {
 	return (before + weight*stageFrac) / all, true
 }
 
-// compute refreshes Percent, Rate and ETA at now.
+// compute refreshes Percent, Rate and ETA at now. The ETA counts down from
+// the last report (so a snapshot read between reports is not stale), and
+// is unknown while the job is stalled: nobody can say when it resumes.
 func (s *Snapshot) compute(now time.Time) {
 	s.Percent, s.Rate, s.ETA = nil, nil, nil
 	frac, known := s.fraction()
 	if known {
-		p := round(frac*100, 1)
-		s.Percent = &p
+		s.Percent = rounded(frac*100, 1)
 	}
 	if s.State.Final() {
 		return
 	}
-	if s.StageEstimator.Samples > 0 && s.Total > 0 {
-		r := round(s.StageEstimator.Rate*s.Total, 2)
-		s.Rate = &r
+	if s.StageEstimator.Samples > 0 {
+		s.Rate = rounded(s.StageEstimator.Rate, 2)
 	}
-	if known {
-		if d, ok := s.Estimator.ETA(frac, s.Created, now); ok {
-			e := round(d.Seconds(), 1)
-			s.ETA = &e
+	if !known || s.State == Stalled {
+		return
+	}
+	if d, ok := s.Estimator.ETA(frac, s.Created, now); ok {
+		if since := now.Sub(s.Updated); since > 0 {
+			d = max(d-since, 0)
 		}
+		s.ETA = rounded(d.Seconds(), 1)
 	}
 }
 
-func round(x float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
+// rounded returns x rounded to digits decimals, or nil if x is not finite
+// (JSON has no NaN or infinity).
+func rounded(x float64, digits int) *float64 {
+	p := math.Pow10(digits)
+	r := math.Round(x*p) / p
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return nil
 	}
-	return float64(int64(x*p+0.5)) / p
+	return &r
 }
+
+// finite reports whether x is an ordinary number (not NaN or infinite).
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
