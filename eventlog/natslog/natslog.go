@@ -67,40 +67,33 @@ type Log struct {
 var _ eventlog.Log = (*Log)(nil)
 var _ eventlog.Pinger = (*Log)(nil)
 
-// Open connects to the NATS server named by rawURL,
-// "nats://HOST:PORT?stream=NAME&retain=N", and creates or updates the
-// stream.
+// Open connects to the NATS server named by rawURL and creates the stream,
+// or updates its limits if it exists:
+//
+//	nats://[USER:PASSWORD@]HOST:PORT?stream=NAME&retain=N&retain_age=DURATION
+//
+// (tls:// for TLS; a token as the URL's user). stream is the stream name
+// (default "HERALD"; letters, digits, '-' and '_'), retain how many updates
+// it keeps (default DefaultRetain), retain_age, a Go duration such as
+// "24h", how long it keeps them (default: no limit); Options override all
+// three. Any other query parameter is an error. Every node on the stream
+// should use the same limits: the last to open sets them. A server that
+// does not answer gives an error wrapping eventlog.ErrUnavailable.
 func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
-	u, err := url.Parse(rawURL)
+	server, opts, err := parseURL(rawURL, opts)
 	if err != nil {
-		return nil, fmt.Errorf("nats log URL %q: %w", rawURL, err)
+		return nil, err
 	}
-	q := u.Query()
-	if opts.Stream == "" {
-		opts.Stream = q.Get("stream")
-	}
-	if opts.Stream == "" {
-		opts.Stream = "HERALD"
-	}
-	if opts.Retain <= 0 && q.Get("retain") != "" {
-		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
-			return nil, fmt.Errorf("nats log URL %q: retain must be a positive integer", rawURL)
-		}
-	}
-	if opts.Retain <= 0 {
-		opts.Retain = DefaultRetain
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	u.RawQuery = ""
 	l := &Log{name: opts.Stream, logger: opts.Logger}
-	l.nc, err = nats.Connect(u.String(),
+	l.nc, err = nats.Connect(server,
 		nats.Name("herald"),
 		nats.Timeout(2*time.Second),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.ReconnectBufSize(-1), // fail publications while disconnected
+		// Notice a server that stopped answering within about 20 seconds.
+		nats.PingInterval(10*time.Second),
+		nats.MaxPingsOutstanding(2),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				opts.Logger.Warn("nats log disconnected", "stream", opts.Stream, "err", err)
@@ -111,7 +104,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats log at %s: %w", u.Host, unavailable(err))
+		return nil, fmt.Errorf("nats log at %s: %w", redacted(server), unavailable(err))
 	}
 	if l.js, err = jetstream.New(l.nc); err != nil {
 		l.nc.Close()
@@ -135,15 +128,96 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 	return l, nil
 }
 
+// parseURL reads Open's URL: the server URL to dial (without the query)
+// and opts with every default applied.
+func parseURL(rawURL string, opts Options) (string, Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", opts, fmt.Errorf("nats log URL: %w", err)
+	}
+	switch u.Scheme {
+	case "nats", "tls":
+	default:
+		return "", opts, fmt.Errorf("nats log URL %q: the scheme must be nats or tls", u.Redacted())
+	}
+	if u.Host == "" {
+		return "", opts, fmt.Errorf("nats log URL %q: no host", u.Redacted())
+	}
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "stream", "retain", "retain_age":
+		default:
+			return "", opts, fmt.Errorf("nats log URL %q: unknown parameter %q (stream, retain and retain_age are known)", u.Redacted(), k)
+		}
+	}
+	if opts.Stream == "" {
+		opts.Stream = q.Get("stream")
+	}
+	if opts.Stream == "" {
+		opts.Stream = "HERALD"
+	}
+	if !validStreamName(opts.Stream) {
+		return "", opts, fmt.Errorf("nats log: stream name %q: use 1 to 200 letters, digits, '-' and '_'", opts.Stream)
+	}
+	if opts.Retain <= 0 && q.Has("retain") {
+		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
+			return "", opts, fmt.Errorf("nats log URL %q: retain must be a positive integer", u.Redacted())
+		}
+	}
+	if opts.Retain <= 0 {
+		opts.Retain = DefaultRetain
+	}
+	if opts.RetainAge <= 0 && q.Has("retain_age") {
+		if opts.RetainAge, err = time.ParseDuration(q.Get("retain_age")); err != nil || opts.RetainAge <= 0 {
+			return "", opts, fmt.Errorf("nats log URL %q: retain_age must be a positive duration such as 24h", u.Redacted())
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), opts, nil
+}
+
+// validStreamName reports whether name can name the stream and prefix its
+// subjects.
+func validStreamName(name string) bool {
+	if name == "" || len(name) > 200 {
+		return false
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// redacted is server without its password, for messages.
+func redacted(server string) string {
+	if u, err := url.Parse(server); err == nil {
+		return u.Redacted()
+	}
+	return "the server"
+}
+
 func unavailable(err error) error {
 	return fmt.Errorf("%w: nats: %v", eventlog.ErrUnavailable, err)
 }
 
-// Ping reports whether the server answers.
+// pingTimeout bounds Ping, so that a readiness check answers quickly even
+// when the server has stopped answering without closing the connection.
+const pingTimeout = 2 * time.Second
+
+// Ping reports whether the server answers and serves the stream, within
+// two seconds at most.
 func (l *Log) Ping(ctx context.Context) error {
 	if !l.nc.IsConnected() {
 		return unavailable(nats.ErrConnectionClosed)
 	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
 	if _, err := l.stream.Info(ctx); err != nil {
 		return unavailable(err)
 	}
@@ -204,71 +278,118 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 }
 
 // Since replays the retained updates after id; see eventlog.Log.
+//
+// The replay starts at id's own message, to check in the same read that
+// retention has not removed it meanwhile, and checks that sequences follow
+// one another: if retention overtakes the replay, Since returns an error
+// wrapping eventlog.ErrUnknownID instead of skipping updates silently
+// (before calling fn, if id's message was already gone). The Topics
+// slices passed to fn are the caller's to keep.
 func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error {
 	if l.closed.Load() {
 		return eventlog.ErrClosed
 	}
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return unavailable(err)
+		return l.failed(ctx, err)
 	}
 	end := info.State.LastSeq
-	start := info.State.FirstSeq
+	start, skip := info.State.FirstSeq, false
 	if id != eventlog.Earliest {
 		m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(id))
 		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && m.Header.Get(hID) != id) {
 			return fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
 		if err != nil {
-			return unavailable(err)
+			return l.failed(ctx, err)
 		}
-		start = m.Sequence + 1
+		start, skip = m.Sequence, true
 	}
-	if info.State.Msgs == 0 || start > end {
+	if info.State.Msgs == 0 || start > end || (skip && start == end) {
 		return nil
 	}
-	return l.read(ctx, start, end, fn)
+	return l.read(ctx, id, start, end, skip, fn)
 }
 
+// replayIdle is how long a replay waits for the next message before it
+// checks whether retention removed it.
+const replayIdle = time.Second
+
+// replayStalls is how many idle waits in a row a replay sits through,
+// while the stream still holds the message it waits for, before it gives
+// up with ErrUnavailable.
+const replayStalls = 10
+
 // read delivers the stream from sequence start through end with an ordered
-// consumer, until fn returns false or ctx is done.
-func (l *Log) read(ctx context.Context, start, end uint64, fn func(eventlog.Update) bool) error {
+// consumer, until fn returns false or ctx is done. With skip, the message
+// at start is id's, checked for and not delivered.
+func (l *Log) read(ctx context.Context, id string, start, end uint64, skip bool, fn func(eventlog.Update) bool) error {
 	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   start,
 	})
 	if err != nil {
-		return unavailable(err)
+		return l.failed(ctx, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return unavailable(err)
+		return l.failed(ctx, err)
 	}
 	defer it.Stop()
-	for {
-		// The messages up to end exist when the replay starts; a wait this
-		// long means retention removed the rest meanwhile.
-		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	overtaken := func(seq uint64) error {
+		return fmt.Errorf("%w: replay after %q overtaken by retention at sequence %d", eventlog.ErrUnknownID, id, seq)
+	}
+	for next, stalls := start, 0; next <= end; {
+		nctx, cancel := context.WithTimeout(ctx, replayIdle)
 		msg, err := it.Next(jetstream.NextContext(nctx))
 		cancel()
 		if err != nil {
-			switch {
-			case ctx.Err() != nil:
+			if ctx.Err() != nil {
 				return ctx.Err()
-			case nctx.Err() != nil:
-				return nil
-			default:
-				return unavailable(err)
 			}
+			if nctx.Err() == nil {
+				return l.failed(ctx, err)
+			}
+			// Nothing came: the message may have been removed, and the
+			// consumer waits for later ones.
+			info, err := l.stream.Info(ctx)
+			if err != nil {
+				return l.failed(ctx, err)
+			}
+			if info.State.FirstSeq > next {
+				return overtaken(next)
+			}
+			if stalls++; stalls == replayStalls {
+				return unavailable(fmt.Errorf("replay stalled at sequence %d", next))
+			}
+			continue
 		}
+		stalls = 0
 		u, err := decode(msg)
 		if err != nil {
 			return err
 		}
-		if u.Seq > end || !fn(u) || u.Seq == end {
+		if u.Seq != next {
+			return overtaken(next)
+		}
+		next++
+		if skip && u.Seq == start {
+			continue
+		}
+		if !fn(u) {
 			return nil
 		}
 	}
+	return nil
+}
+
+// failed classifies the error of a request made for ctx: the context's own
+// error if it ended, otherwise eventlog.ErrUnavailable.
+func (l *Log) failed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return unavailable(err)
 }
 
 // Follow tails the stream from its current end; see eventlog.Log.
@@ -281,47 +402,70 @@ func (l *Log) Follow(ctx context.Context, fn func(eventlog.Update)) (<-chan stru
 	}
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, l.failed(ctx, err)
 	}
 	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   info.State.LastSeq + 1,
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, l.failed(ctx, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, l.failed(ctx, err)
 	}
 	done := make(chan struct{})
 	tctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(l.ctx, cancel)
+	// Stopping the iterator also ends a consumer reset that is waiting for
+	// the server, which the context alone would not interrupt.
+	stopIt := context.AfterFunc(tctx, it.Stop)
 	l.tails.Add(1)
 	go func() {
 		defer l.tails.Done()
 		defer close(done)
 		defer stop()
+		defer stopIt()
 		defer cancel()
 		defer it.Stop()
-		for {
-			msg, err := it.Next(jetstream.NextContext(tctx))
-			if err != nil {
-				if tctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-					return
-				}
-				l.logger.Warn("nats log tail interrupted; the ordered consumer resumes", "stream", l.name, "err", err)
-				continue
-			}
-			u, err := decode(msg)
-			if err != nil {
-				l.logger.Error("nats log message cannot be read; skipped", "stream", l.name, "err", err)
-				continue
-			}
-			fn(u)
-		}
+		l.tail(tctx, it, info.State.LastSeq, fn)
 	}()
 	return done, nil
+}
+
+// tail delivers the iterator's messages, those after sequence last, until
+// ctx is done. The ordered consumer resumes after the last message it
+// delivered when the connection comes back.
+func (l *Log) tail(ctx context.Context, it jetstream.MessagesContext, last uint64, fn func(eventlog.Update)) {
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			l.logger.Warn("nats log tail interrupted; the ordered consumer resumes", "stream", l.name, "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		u, err := decode(msg)
+		if err != nil {
+			l.logger.Error("nats log message cannot be read; skipped", "stream", l.name, "err", err)
+			continue
+		}
+		if u.Seq > last+1 {
+			l.logger.Error("nats log tail resumed after retention dropped updates it had not delivered", "stream", l.name, "from", last+1, "to", u.Seq-1)
+		}
+		last = u.Seq
+		fn(u)
+	}
 }
 
 // Close stops every tail and closes the connection.

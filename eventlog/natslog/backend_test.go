@@ -1,0 +1,261 @@
+package natslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/eventlog/logtest"
+	"github.com/heraldhub/herald/internal/tcpproxy"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestOpenReadsTheURL(t *testing.T) {
+	tests := []struct {
+		name   string
+		url    string
+		opts   Options
+		server string
+		stream string
+		retain int
+		age    time.Duration
+	}{
+		{"defaults", "nats://127.0.0.1:4222", Options{}, "nats://127.0.0.1:4222", "HERALD", DefaultRetain, 0},
+		{"stream and limits from the URL", "nats://h:1?stream=s-1&retain=50&retain_age=2h", Options{}, "nats://h:1", "s-1", 50, 2 * time.Hour},
+		{"options win over the URL", "nats://h:1?stream=s1&retain=50&retain_age=2h", Options{Stream: "s2", Retain: 7, RetainAge: time.Minute}, "nats://h:1", "s2", 7, time.Minute},
+		{"credentials are kept", "nats://u:p@h:1?stream=s", Options{}, "nats://u:p@h:1", "s", DefaultRetain, 0},
+		{"tls", "tls://h:1", Options{}, "tls://h:1", "HERALD", DefaultRetain, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server, opts, err := parseURL(tt.url, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if server != tt.server || opts.Stream != tt.stream || opts.Retain != tt.retain || opts.RetainAge != tt.age || opts.Logger == nil {
+				t.Errorf("got %s, stream %q, retain %d, age %v, logger %v; want %s, %q, %d, %v and a logger",
+					server, opts.Stream, opts.Retain, opts.RetainAge, opts.Logger, tt.server, tt.stream, tt.retain, tt.age)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsABadURL(t *testing.T) {
+	for _, raw := range []string{
+		"http://127.0.0.1:4222",
+		"nats://?stream=x",
+		"nats://127.0.0.1:4222?retain=0",
+		"nats://127.0.0.1:4222?retain=many",
+		"nats://127.0.0.1:4222?retain_age=forever",
+		"nats://127.0.0.1:4222?retian=5",
+		"nats://127.0.0.1:4222?stream=a.b",
+		"nats://127.0.0.1:4222?stream=a*",
+		"nats://%zz",
+	} {
+		if _, err := Open(context.Background(), raw, Options{}); err == nil || errors.Is(err, eventlog.ErrUnavailable) {
+			t.Errorf("Open(%q) = %v, want a URL error", raw, err)
+		}
+	}
+}
+
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"nats://127.0.0.1:4222?stream=HERALD&retain=10&retain_age=1h",
+		"tls://u:p@h:1?stream=a%20b", "nats://h?stream=a.b", "nats://", "nats://:@/?&&", "nats://h:1#x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		server, opts, err := parseURL(raw, Options{})
+		if err != nil {
+			return
+		}
+		if !validStreamName(opts.Stream) || opts.Retain <= 0 || opts.RetainAge < 0 {
+			t.Fatalf("parseURL(%q): stream %q retain %d age %v", raw, opts.Stream, opts.Retain, opts.RetainAge)
+		}
+		if again, _, err := parseURL(server, Options{}); err != nil || again != server {
+			t.Fatalf("parseURL(%q) gave server %q, which reads back as %q, %v", raw, server, again, err)
+		}
+	})
+}
+
+func TestOpenCreatesTheStreamWithItsLimits(t *testing.T) {
+	name := logtest.UniqueName(t)
+	l, err := Open(context.Background(), "nats://"+natsAddr+"?stream="+name+"&retain=7&retain_age=1h", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.DeleteStream(context.Background())
+		l.Close()
+	})
+	info, err := l.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := info.Config
+	if c.MaxMsgs != 7 || c.MaxAge != time.Hour || c.Storage != jetstream.FileStorage || c.Discard != jetstream.DiscardOld {
+		t.Errorf("stream config: max msgs %d, max age %v, storage %v, discard %v; want 7, 1h, file, old", c.MaxMsgs, c.MaxAge, c.Storage, c.Discard)
+	}
+	// A second node with other limits updates them.
+	again, err := Open(context.Background(), "nats://"+natsAddr+"?stream="+name+"&retain=9", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if info, err = l.stream.Info(t.Context()); err != nil || info.Config.MaxMsgs != 9 {
+		t.Errorf("after a second Open with retain=9: %v, %v", info.Config.MaxMsgs, err)
+	}
+}
+
+func TestOpenFailsFastWithErrUnavailableWhenNothingListens(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	if _, err := Open(context.Background(), "nats://"+addr+"?stream=x", Options{}); !errors.Is(err, eventlog.ErrUnavailable) {
+		t.Fatalf("Open: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open took %v to fail", d)
+	}
+}
+
+func TestPingFollowsTheBackend(t *testing.T) {
+	p, err := tcpproxy.Start(natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	l := open(t, p.Addr(), logtest.UniqueName(t), 0)
+	if err := l.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with NATS up: %v", err)
+	}
+	p.Cut()
+	waitFor(t, "Ping to fail with ErrUnavailable", func() bool { return errors.Is(l.Ping(t.Context()), eventlog.ErrUnavailable) })
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Ping to succeed after the outage", func() bool { return l.Ping(t.Context()) == nil })
+}
+
+// waitFor polls cond until it holds, failing t after 20 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCloseDuringAnOutageStopsTheTail(t *testing.T) {
+	p, err := tcpproxy.Start(natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	name := logtest.UniqueName(t)
+	direct := open(t, natsAddr, name, 0) // removes the stream at the end
+	l, err := Open(context.Background(), "nats://"+p.Addr()+"?stream="+name, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan eventlog.Update, 1)
+	done, err := l.Follow(t.Context(), func(u eventlog.Update) { got <- u })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Append(t.Context(), eventlog.Update{Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	p.Cut()
+	waitFor(t, "the log to notice the outage", func() bool { return l.Ping(t.Context()) != nil })
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+		t.Logf("Close took %v", time.Since(start))
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not return while NATS was cut off")
+	}
+	<-done
+}
+
+func TestPublisherIDCanBeReusedOnceRetentionDropsIt(t *testing.T) {
+	l := open(t, natsAddr, logtest.UniqueName(t), 2)
+	for _, id := range []string{"x", "y", "z", "x"} {
+		if _, err := l.Append(t.Context(), eventlog.Update{ID: id, Topics: []string{"t"}}); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+	}
+}
+
+func TestSinceReportsRetentionOvertakingTheReplay(t *testing.T) {
+	const retain = 1200 // more than the consumer fetches ahead
+	for _, fromFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("from the first id: ", fromFirst), func(t *testing.T) {
+			l := open(t, natsAddr, logtest.UniqueName(t), retain)
+			stored := appendMany(t, l, retain)
+			from := eventlog.Earliest
+			if fromFirst {
+				from = stored[0].ID
+			}
+			var got []eventlog.Update
+			err := l.Since(t.Context(), from, func(u eventlog.Update) bool {
+				if len(got) == 0 {
+					stored = append(stored, appendMany(t, l, retain)...) // overwrite all that Since has not read
+				}
+				got = append(got, u)
+				return true
+			})
+			if !errors.Is(err, eventlog.ErrUnknownID) {
+				t.Fatalf("Since(%q) overtaken by retention: %v after %d updates, want ErrUnknownID", from, err, len(got))
+			}
+			checkPrefix(t, got, stored, from)
+		})
+	}
+}
+
+// appendMany appends n updates with generated ids.
+func appendMany(t *testing.T, l eventlog.Log, n int) []eventlog.Update {
+	t.Helper()
+	out := make([]eventlog.Update, n)
+	for i := range out {
+		u, err := l.Append(context.Background(), eventlog.Update{Topics: []string{"t"}, Data: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = u
+	}
+	return out
+}
+
+// checkPrefix fails t unless got is the run of stored that follows from
+// (everything if from is Earliest), without a gap.
+func checkPrefix(t *testing.T, got, stored []eventlog.Update, from string) {
+	t.Helper()
+	i := 0
+	if from != eventlog.Earliest {
+		for stored[i].ID != from {
+			i++
+		}
+		i++
+	}
+	for j, u := range got {
+		if u.ID != stored[i+j].ID {
+			t.Fatalf("update %d of the replay is %s, want %s: a gap", j, u.ID, stored[i+j].ID)
+		}
+	}
+}
