@@ -259,3 +259,30 @@ func checkPrefix(t *testing.T, got, stored []eventlog.Update, from string) {
 		}
 	}
 }
+
+func TestReplaysAndTailsLeaveNoConsumerBehind(t *testing.T) {
+	l := open(t, natsAddr, logtest.UniqueName(t), 0)
+	stored := appendMany(t, l, 10)
+	for range 5 {
+		if err := l.Since(t.Context(), stored[2].ID, func(eventlog.Update) bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done, err := l.Follow(ctx, func(eventlog.Update) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	info, err := l.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Consumers; n != 0 {
+		t.Errorf("%d consumers left on the stream after the replays and the tail ended, want 0", n)
+	}
+}

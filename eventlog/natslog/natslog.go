@@ -331,10 +331,12 @@ func (l *Log) read(ctx context.Context, id string, start, end uint64, skip bool,
 	if err != nil {
 		return l.failed(ctx, err)
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullMaxMessages(int(min(end-start+1, readAhead))))
 	if err != nil {
+		l.dropConsumer(ctx, cons)
 		return l.failed(ctx, err)
 	}
+	defer l.dropConsumer(ctx, cons)
 	defer it.Stop()
 	overtaken := func(seq uint64) error {
 		return fmt.Errorf("%w: replay after %q overtaken by retention at sequence %d", eventlog.ErrUnknownID, id, seq)
@@ -383,6 +385,24 @@ func (l *Log) read(ctx context.Context, id string, start, end uint64, skip bool,
 	return nil
 }
 
+// readAhead is how many messages a replay's consumer fetches ahead of fn.
+const readAhead = 256
+
+// dropConsumer removes the server's consumer behind cons, which would
+// otherwise linger until its inactivity threshold (minutes), one for every
+// replay and tail.
+func (l *Log) dropConsumer(ctx context.Context, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := l.js.DeleteConsumer(ctx, l.name, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		l.logger.Debug("nats log consumer left to expire", "stream", l.name, "consumer", info.Name, "err", err)
+	}
+}
+
 // failed classifies the error of a request made for ctx: the context's own
 // error if it ended, otherwise eventlog.ErrUnavailable.
 func (l *Log) failed(ctx context.Context, err error) error {
@@ -413,6 +433,7 @@ func (l *Log) Follow(ctx context.Context, fn func(eventlog.Update)) (<-chan stru
 	}
 	it, err := cons.Messages()
 	if err != nil {
+		l.dropConsumer(ctx, cons)
 		return nil, l.failed(ctx, err)
 	}
 	done := make(chan struct{})
@@ -428,6 +449,7 @@ func (l *Log) Follow(ctx context.Context, fn func(eventlog.Update)) (<-chan stru
 		defer stop()
 		defer stopIt()
 		defer cancel()
+		defer l.dropConsumer(tctx, cons)
 		defer it.Stop()
 		l.tail(tctx, it, info.State.LastSeq, fn)
 	}()
