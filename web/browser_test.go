@@ -2,10 +2,14 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,17 +89,21 @@ func TestUpdateDataShowsEveryStageInTwoTabsThenIdle(t *testing.T) {
 	for i, tab := range []context.Context{tab1, tab2} {
 		browsertest.WaitFor(t, tab, "the result drawn", `document.querySelectorAll("#scatter circle").length > 0 && document.getElementById("status").textContent === "idle"`, 30*time.Second)
 		log := statusLog(t, tab)
-		var sawStart, sawStage bool
+		var sawStart, sawStage, sawETA bool
 		for _, line := range log {
 			switch {
 			case line == "starting data query…":
 				sawStart = true
 			case sawStart && isStageLine(line):
 				sawStage = true
+				sawETA = sawETA || etaLine.MatchString(line)
 			}
 		}
 		if !sawStart || !sawStage || log[len(log)-1] != "idle" {
 			t.Fatalf("tab %d showed %q; want \"starting data query…\", then a stage with its percent, then \"idle\"", i+1, log)
+		}
+		if !sawETA {
+			t.Fatalf("tab %d showed %q; want a stage with its ETA (\"filtering: 42%% — about 3 s left\")", i+1, log)
 		}
 	}
 	rows, err := chromedp.Run(tab2, chromedp.Evaluate[int](`document.querySelectorAll("#categories tr").length`))
@@ -112,6 +120,9 @@ func TestUpdateDataShowsEveryStageInTwoTabsThenIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// etaLine matches a status line with an ETA.
+var etaLine = regexp.MustCompile(`^[a-z]+: \d+% — about \d+ (s|min) left$`)
 
 // isStageLine reports whether line is "<stage>: N% — …".
 func isStageLine(line string) bool {
@@ -190,4 +201,116 @@ func TestHeraldProgressReachesDoneAndShowsConnectionLoss(t *testing.T) {
 		const el = document.querySelector("herald-progress");
 		return el.getAttribute("state") === "succeeded" && el.querySelector(".hp-bar").value === 100 && el.querySelector(".hp-stage").textContent === "done";
 	})()`, 15*time.Second)
+}
+
+func TestHeraldJSReopensTheStreamAfterTheBrowserGivesUp(t *testing.T) {
+	srv, _ := startNode(t)
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "flaky", Title: "Flaky", Total: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A front that can answer 502 to subscriptions, as a reverse proxy does
+	// while the hub restarts (EventSource then stops for good), behind a
+	// TCP proxy the test can cut.
+	var failing atomic.Bool
+	var refused atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && r.URL.Path == "/.well-known/mercure" {
+			refused.Add(1)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	proxy, err := tcpproxy.Start(front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	browser := browsertest.New(t, 60*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate("http://"+proxy.Addr()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chromedp.Run(browser, chromedp.Evaluate[bool](`import("/herald.js").then((h) => {
+		window.seen = [];
+		window.links = [];
+		h.subscribe(location.origin, "flaky", {
+			onSnapshot: (s) => window.seen.push(s.state + " " + s.done),
+			onConnection: (open) => window.links.push(open),
+		});
+		return true;
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the job's snapshot", `window.seen.includes("running 0") && window.links.at(-1) === true`, 15*time.Second)
+	failing.Store(true)
+	proxy.Cut()
+	browsertest.WaitFor(t, browser, "the stream reported down", `window.links.at(-1) === false`, 15*time.Second)
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	// The browser's own retry meets the 502 and closes the EventSource;
+	// herald.js must try again by itself once subscriptions pass again.
+	deadline := time.Now().Add(15 * time.Second)
+	for refused.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the browser did not retry through the front")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a counter, bounded by the deadline
+	}
+	if err := job.Progress(t.Context(), "", 4, 10, ""); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(false)
+	browsertest.WaitFor(t, browser, "the stream back up with the missed progress", `window.links.at(-1) === true && window.seen.includes("running 4")`, 20*time.Second)
+	if err := job.Succeed(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, browser, "the end", `window.seen.at(-1) === "succeeded 10"`, 15*time.Second)
+}
+
+func TestHeraldProgressCountsTheETADownBetweenEvents(t *testing.T) {
+	srv, ts := startNode(t)
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "slow", Title: "Slow", Total: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Steady progress for a little over a second gives an estimate: about
+	// 10 units a second, so most of 100 s are left.
+	start := time.Now()
+	for done := 1.0; time.Since(start) < 1300*time.Millisecond; done++ {
+		if err := job.Progress(t.Context(), "", done, 1000, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // the worker's pace, not a synchronisation
+	}
+	if s, _ := srv.Jobs().Get("slow"); s.ETA == nil {
+		t.Fatalf("no ETA after steady progress: %+v", s)
+	}
+	browser := browsertest.New(t, 60*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate(ts.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = chromedp.Run(browser, chromedp.Evaluate[bool](`import("/herald.js").then(() => {
+		const el = document.createElement("herald-progress");
+		el.setAttribute("job", "slow");
+		document.body.append(el);
+		return true;
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const etaText = `document.querySelector("herald-progress .hp-eta").textContent`
+	browsertest.WaitFor(t, browser, "an ETA", etaText+`.startsWith("about ")`, 15*time.Second)
+	first, err := chromedp.Run(browser, chromedp.Evaluate[string](etaText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No event arrives meanwhile; the element's ETA moves on its own.
+	browsertest.WaitFor(t, browser, "the ETA counting down", etaText+` !== `+strconv.Quote(first), 10*time.Second)
+	if s, _ := srv.Jobs().Get("slow"); s.Seq > 20 {
+		t.Fatalf("seq %d: events were published while waiting", s.Seq)
+	}
 }

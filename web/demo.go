@@ -73,6 +73,9 @@ func (d *demo) start(box BBox) (string, bool, error) {
 	if d.running != "" {
 		return d.running, true, nil
 	}
+	if err := d.ctx.Err(); err != nil {
+		return "", false, errors.New("the demo is shutting down")
+	}
 	d.n++
 	id := "demo-" + strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + strconv.Itoa(d.n)
 	job, err := d.m.Start(d.ctx, jobs.Spec{
@@ -86,11 +89,14 @@ func (d *demo) start(box BBox) (string, bool, error) {
 	go func() {
 		defer d.wg.Done()
 		err := d.run(d.ctx, job, box)
+		// The finish must outlive d.ctx, which Close cancels.
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		switch {
-		case errors.Is(err, jobs.ErrCancelRequested):
-			job.Cancelled(context.Background())
+		case errors.Is(err, jobs.ErrCancelRequested), errors.Is(err, context.Canceled):
+			job.Cancelled(fctx)
 		case err != nil:
-			job.Fail(context.Background(), err)
+			job.Fail(fctx, err)
 		}
 		d.mu.Lock()
 		d.running = ""
@@ -166,13 +172,12 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 			break
 		}
 	}
-	for i, c := range Categories {
+	for _, c := range Categories {
 		s := sums[c]
 		if s.Count > 0 {
 			s.Average = float64(int(s.Average/float64(s.Count)*10)) / 10
 		}
 		res.Categories = append(res.Categories, *s)
-		_ = i
 	}
 	stride := max(m/400, 1)
 	for i := 0; i < m; i += stride {

@@ -1,15 +1,17 @@
-import { watch, describe } from "/herald.js";
+import { subscribe, describe } from "/herald.js";
 
 const status = document.getElementById("status");
 const connection = document.getElementById("connection");
 const result = document.getElementById("result");
+const bar = document.getElementById("bar");
 const jobs = new Map(); // id → latest snapshot
 let drawn = "";
+let received = 0; // when the latest snapshot arrived (performance.now())
 
 function latest() {
   let best;
   for (const s of jobs.values()) {
-    if (!best || s.created > best.created) best = s;
+    if (!best || Date.parse(s.created) > Date.parse(best.created)) best = s;
   }
   return best;
 }
@@ -21,25 +23,33 @@ function render() {
   } else if (s.state === "failed") {
     status.textContent = "idle (the last query failed: " + (s.error || "unknown error") + ")";
   } else {
-    const line = describe(s);
+    // The ETA counts down between events.
+    const eta = s.eta == null ? null : Math.max(s.eta - (performance.now() - received) / 1000, 0);
+    const line = describe(s, eta);
     status.textContent = line === "starting…" ? "starting data query…" : line;
   }
   document.body.dataset.state = s ? s.state : "none";
+  const running = s && (s.state === "running" || s.state === "stalled");
+  bar.hidden = !running;
+  if (running && s.percent != null) bar.value = s.percent;
   if (s && s.state === "succeeded" && s.result && drawn !== s.id) {
     drawn = s.id;
     draw(s.result);
   }
 }
 
-watch(location.origin, "jobs/demo-{n}", {
+subscribe(location.origin, { topic: "jobs/demo-{n}" }, {
   onSnapshot: (s) => {
     jobs.set(s.id, s);
+    received = performance.now();
     render();
   },
   onConnection: (open) => {
     connection.hidden = open;
   },
 });
+
+setInterval(render, 1000);
 
 document.getElementById("update").addEventListener("click", async () => {
   const box = {};

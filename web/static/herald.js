@@ -1,10 +1,12 @@
 // herald.js — follow a Herald job (or any topic) from a browser page.
+// An ES module with no dependencies and no build step.
 //
-//   import { watchJob, describe } from "/herald.js";
-//   const w = watchJob(location.origin, "my-job", {
-//     onSnapshot: (s) => status.textContent = describe(s),
-//     onConnection: (open) => banner.hidden = open,
+//   import { subscribe, describe } from "/herald.js";
+//   const sub = subscribe(location.origin, "my-job", {
+//     onSnapshot: (s) => (status.textContent = describe(s)),
+//     onConnection: (open) => (banner.hidden = open),
 //   });
+//   // later: sub.close();
 //
 // or, with no code at all:
 //
@@ -12,33 +14,38 @@
 //   <herald-progress job="my-job"></herald-progress>
 //
 // EventSource reconnects on its own and sends Last-Event-ID, so nothing is
-// missed; snapshots carry a seq, and stale or repeated ones are dropped.
+// missed; if the browser gives up (an error answer, say from a proxy while
+// the hub restarts), herald.js opens a new one itself, backing off. Every
+// job event carries the job's whole snapshot with a seq, and stale or
+// repeated snapshots are dropped.
 
-/** Open an EventSource on topic at hubURL and call back with events. */
-export function watch(hubURL, topic, callbacks = {}) {
-  const url = new URL("/.well-known/mercure", hubURL || location.origin);
-  url.searchParams.append("topic", topic);
-  const es = new EventSource(url, { withCredentials: !!callbacks.withCredentials });
-  const lastSeq = new Map();
-  const onJobEvent = (e) => {
-    let s;
-    try {
-      s = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    if (!s || !s.id) return;
-    if ((lastSeq.get(s.id) ?? -1) >= s.seq) return; // stale or repeated
-    lastSeq.set(s.id, s.seq);
-    callbacks.onSnapshot?.(s, e.type);
-  };
-  for (const type of ["progress", "done", "failed", "cancelled"]) {
-    es.addEventListener(type, onJobEvent);
+const JOB_EVENTS = ["progress", "done", "failed", "cancelled"];
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/** Whether snapshot s supersedes cur, the last one applied for its job. */
+export function supersedes(s, cur) {
+  if (!cur) return true;
+  return s.seq > cur.seq || (s.seq === cur.seq && FINAL.has(s.state) && !FINAL.has(cur.state));
+}
+
+/**
+ * Follow a job or a topic. what is a job id (letters, digits, "-", "_",
+ * ".", "~"), a topic or topic selector (anything with "/", ":", "{" or
+ * "*"), or an object { job } or { topic }. callbacks:
+ *   onSnapshot(snapshot, eventType)  a job's newer state
+ *   onMessage(event)                 an event of the default type
+ *   onConnection(open)               the stream opened (true) or broke (false)
+ *   withCredentials                  send cookies to another origin
+ * Returns { close() }.
+ */
+export function subscribe(hubURL, what, callbacks = {}) {
+  let topic;
+  if (typeof what === "object" && what) {
+    topic = what.topic ?? "jobs/" + what.job;
+  } else {
+    topic = /[/:{*]/.test(what) ? what : "jobs/" + what;
   }
-  es.onmessage = (e) => callbacks.onMessage?.(e);
-  es.onopen = () => callbacks.onConnection?.(true);
-  es.onerror = () => callbacks.onConnection?.(false);
-  return { close: () => es.close(), source: es };
+  return watch(hubURL, topic, callbacks);
 }
 
 /** Follow the job with the given id. */
@@ -46,8 +53,72 @@ export function watchJob(hubURL, jobId, callbacks) {
   return watch(hubURL, "jobs/" + jobId, callbacks);
 }
 
+/** Follow a topic (or topic selector) by name. */
+export function watch(hubURL, topic, callbacks = {}) {
+  const applied = new Map(); // job id → last snapshot applied
+  let es;
+  let lastId = "";
+  let closed = false;
+  let open = null;
+  let retry;
+  let delay = 1000;
+
+  const setOpen = (now) => {
+    if (open === now) return;
+    open = now;
+    callbacks.onConnection?.(now);
+  };
+  const onJobEvent = (e) => {
+    if (e.lastEventId) lastId = e.lastEventId;
+    let s;
+    try {
+      s = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    if (!s || !s.id || !supersedes(s, applied.get(s.id))) return;
+    applied.set(s.id, s);
+    callbacks.onSnapshot?.(s, e.type);
+  };
+  const connect = () => {
+    const url = new URL("/.well-known/mercure", hubURL || location.origin);
+    url.searchParams.append("topic", topic);
+    if (lastId) url.searchParams.set("lastEventID", lastId);
+    es = new EventSource(url, { withCredentials: !!callbacks.withCredentials });
+    for (const type of JOB_EVENTS) es.addEventListener(type, onJobEvent);
+    es.onmessage = (e) => {
+      if (e.lastEventId) lastId = e.lastEventId;
+      callbacks.onMessage?.(e);
+    };
+    es.onopen = () => {
+      delay = 1000;
+      setOpen(true);
+    };
+    es.onerror = () => {
+      setOpen(false);
+      if (es.readyState === EventSource.CLOSED && !closed) {
+        es.close();
+        clearTimeout(retry);
+        retry = setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      }
+    };
+  };
+  connect();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      es.close();
+    },
+    get source() {
+      return es;
+    },
+  };
+}
+
 /** A human line for a snapshot: "filtering: 42% — about 3 s left". */
-export function describe(s) {
+export function describe(s, etaNow = s && s.eta) {
   if (!s) return "idle";
   switch (s.state) {
     case "succeeded":
@@ -64,20 +135,33 @@ export function describe(s) {
   let line = s.stage || "working";
   if (s.percent != null) line += `: ${Math.floor(s.percent)}%`;
   if (s.state === "stalled") return line + " — stalled";
-  if (s.eta != null) line += ` — about ${formatSeconds(s.eta)} left`;
+  if (s.cancelRequested) return line + " — cancelling…";
+  if (etaNow != null) line += ` — about ${formatSeconds(etaNow)} left`;
   else line += " — estimating…";
   return line;
 }
 
-function formatSeconds(sec) {
-  if (sec < 1) return "1 s";
+/** "3 s", "4 min", "2 h". */
+export function formatSeconds(sec) {
+  if (sec < 1.5) return "1 s";
   if (sec < 90) return `${Math.round(sec)} s`;
   if (sec < 5400) return `${Math.round(sec / 60)} min`;
   return `${Math.round(sec / 3600)} h`;
 }
 
-/** <herald-progress job="id" [hub="https://…"] [topic="…"]> */
+/**
+ * <herald-progress job="id" [hub="https://…"] [topic="…"]>
+ *
+ * Renders the job's title, stage, a progress bar, percent and ETA (counting
+ * down between events), and its final state; says "connection lost —
+ * reconnecting…" while the stream is down. Reflects the job's state in its
+ * state attribute, sets disconnected while down, and fires a
+ * "herald-progress" event with each snapshot. Style it through its parts
+ * (title, stage, bar, percent, eta, connection).
+ */
 class HeraldProgress extends HTMLElement {
+  static observedAttributes = ["job", "topic", "hub"];
+
   connectedCallback() {
     this.innerHTML = `
       <div part="title" class="hp-title"></div>
@@ -86,6 +170,22 @@ class HeraldProgress extends HTMLElement {
       <span part="percent" class="hp-percent"></span>
       <span part="eta" class="hp-eta"></span>
       <div part="connection" class="hp-connection" hidden>connection lost — reconnecting…</div>`;
+    this.start();
+    this.ticker = setInterval(() => this.renderETA(), 1000);
+  }
+
+  disconnectedCallback() {
+    this.watcher?.close();
+    this.watcher = null;
+    clearInterval(this.ticker);
+  }
+
+  attributeChangedCallback() {
+    if (this.isConnected && this.watcher) this.start();
+  }
+
+  start() {
+    this.watcher?.close();
     const $ = (c) => this.querySelector(c);
     const topic = this.getAttribute("topic") || "jobs/" + this.getAttribute("job");
     this.watcher = watch(this.getAttribute("hub") || location.origin, topic, {
@@ -95,9 +195,12 @@ class HeraldProgress extends HTMLElement {
       },
       onSnapshot: (s) => {
         this.snapshot = s;
+        this.received = performance.now();
         this.setAttribute("state", s.state);
         $(".hp-title").textContent = s.title || s.id;
-        $(".hp-stage").textContent = s.state === "running" || s.state === "stalled" ? (s.stage || "working") + (s.state === "stalled" ? " (stalled)" : "") : describe(s);
+        $(".hp-stage").textContent = FINAL.has(s.state)
+          ? describe(s)
+          : (s.stage || "working") + (s.state === "stalled" ? " (stalled)" : s.cancelRequested ? " (cancelling…)" : "");
         if (s.percent != null) {
           $(".hp-bar").value = s.percent;
           $(".hp-percent").textContent = `${Math.floor(s.percent)}%`;
@@ -105,13 +208,23 @@ class HeraldProgress extends HTMLElement {
           $(".hp-bar").removeAttribute("value");
           $(".hp-percent").textContent = "";
         }
-        $(".hp-eta").textContent = s.eta != null && !["succeeded", "failed", "cancelled"].includes(s.state) ? `about ${formatSeconds(s.eta)} left` : "";
+        this.renderETA();
         this.dispatchEvent(new CustomEvent("herald-progress", { detail: s }));
       },
     });
   }
-  disconnectedCallback() {
-    this.watcher?.close();
+
+  /** The ETA of the last snapshot, less the time since it arrived. */
+  renderETA() {
+    const s = this.snapshot;
+    const eta = this.querySelector(".hp-eta");
+    if (!s || !eta) return;
+    if (s.eta == null || FINAL.has(s.state) || s.state === "stalled") {
+      eta.textContent = "";
+      return;
+    }
+    const left = s.eta - (performance.now() - this.received) / 1000;
+    eta.textContent = left > 0.5 ? `about ${formatSeconds(left)} left` : "any moment now";
   }
 }
 

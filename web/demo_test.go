@@ -1,0 +1,276 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/jobs"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// loopback is a Publisher that hands every update straight back to the
+// manager, as the hub does from its log's tail, and keeps them.
+type loopback struct {
+	mu      sync.Mutex
+	m       *jobs.Manager
+	updates []eventlog.Update
+}
+
+func (l *loopback) Publish(_ context.Context, u eventlog.Update) (eventlog.Update, error) {
+	l.mu.Lock()
+	l.updates = append(l.updates, u)
+	m := l.m
+	l.mu.Unlock()
+	if m != nil {
+		m.Observe(u)
+	}
+	return u, nil
+}
+
+func (l *loopback) types() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, u := range l.updates {
+		out = append(out, u.Type)
+	}
+	return out
+}
+
+// newSite starts the pages with a fast demo.
+func newSite(t *testing.T, cfg Config) (*Site, *jobs.Manager, *loopback, *httptest.Server) {
+	t.Helper()
+	pub := &loopback{}
+	m, err := jobs.NewManager(jobs.Config{Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.mu.Lock()
+	pub.m = m
+	pub.mu.Unlock()
+	cfg.Jobs = m
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if cfg.Pace == 0 {
+		cfg.Pace = time.Millisecond
+	}
+	site, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(site.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		site.Close()
+		m.Close()
+	})
+	return site, m, pub, srv
+}
+
+// query posts a bounding box (or raw body) to the demo.
+func query(t *testing.T, srv *httptest.Server, body string) (int, map[string]any, string) {
+	t.Helper()
+	resp, err := srv.Client().Post(srv.URL+"/api/demo/query", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var answer map[string]any
+	json.Unmarshal(b, &answer)
+	return resp.StatusCode, answer, string(b)
+}
+
+// waitFinished waits until the job has finished and returns it.
+func waitFinished(t *testing.T, m *jobs.Manager, id string) jobs.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, err := m.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State.Final() {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still %s at %v%%", id, s.State, s.Percent)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
+
+func TestTheDatasetIsTheSameOnEveryStart(t *testing.T) {
+	a, b := Dataset(), Dataset()
+	if len(a) != DatasetSize || len(b) != DatasetSize {
+		t.Fatalf("%d and %d places, want %d", len(a), len(b), DatasetSize)
+	}
+	perCategory := map[string]int{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("place %d differs between two generations: %+v, %+v", i, a[i], b[i])
+		}
+		p := a[i]
+		if p.Lat < Europe.MinLat || p.Lat > Europe.MaxLat || p.Lon < Europe.MinLon || p.Lon > Europe.MaxLon || p.Value <= 0 {
+			t.Fatalf("place %d %+v outside the default box or without a value", i, p)
+		}
+		perCategory[p.Category]++
+	}
+	for _, c := range Categories {
+		if n := perCategory[c]; n < DatasetSize/len(Categories)*8/10 {
+			t.Fatalf("category %s has %d places, want about a fifth", c, n)
+		}
+	}
+}
+
+func TestADemoQueryFiltersAggregatesAndAClickWhileItRunsJoinsIt(t *testing.T) {
+	_, m, pub, srv := newSite(t, Config{Pace: 3 * time.Millisecond})
+	box := BBox{MinLat: 48, MaxLat: 53, MinLon: -1, MaxLon: 14} // Paris to Berlin
+	body, _ := json.Marshal(box)
+	st, first, raw := query(t, srv, string(body))
+	if st != http.StatusOK || first["joined"] != false || !strings.HasPrefix(first["topic"].(string), "jobs/demo-") {
+		t.Fatalf("first query: %d %s", st, raw)
+	}
+	st, second, raw := query(t, srv, `{"minLat":0,"maxLat":1,"minLon":0,"maxLon":1}`)
+	if st != http.StatusOK || second["job"] != first["job"] || second["joined"] != true {
+		t.Fatalf("a click while the query runs: %d %s, want the running job %v, joined", st, raw, first["job"])
+	}
+	s := waitFinished(t, m, first["job"].(string))
+	if s.State != jobs.Succeeded || *s.Percent != 100 {
+		t.Fatalf("query ended %s at %v%%: %s", s.State, s.Percent, s.Error)
+	}
+	var res Result
+	if err := json.Unmarshal(s.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	matched := 0
+	for _, p := range Dataset() {
+		if p.Lat >= box.MinLat && p.Lat <= box.MaxLat && p.Lon >= box.MinLon && p.Lon <= box.MaxLon {
+			want[p.Category]++
+			matched++
+		}
+	}
+	if res.Matched != matched || res.BBox != box || len(res.Points) == 0 || len(res.Points) > 500 {
+		t.Fatalf("result matched %d of box %+v with %d points, want %d in %+v and a sample", res.Matched, res.BBox, len(res.Points), matched, box)
+	}
+	for _, c := range res.Categories {
+		if c.Count != want[c.Category] || c.Count > 0 && c.Average <= 0 {
+			t.Fatalf("category %+v, want %d places and an average", c, want[c.Category])
+		}
+	}
+	// The stages went by in order, each reported.
+	types := pub.types()
+	if types[len(types)-1] != jobs.EventDone {
+		t.Fatalf("last event %q, want done", types[len(types)-1])
+	}
+	// The next click starts a new query.
+	st, third, raw := query(t, srv, "")
+	if st != http.StatusOK || third["job"] == first["job"] || third["joined"] != false {
+		t.Fatalf("a click after the query: %d %s, want a new job", st, raw)
+	}
+	waitFinished(t, m, third["job"].(string))
+}
+
+func TestADemoQueryRefusesABadBox(t *testing.T) {
+	_, m, _, srv := newSite(t, Config{})
+	for _, body := range []string{
+		`{"minLat":`,
+		`{"minLat":50,"maxLat":40,"minLon":0,"maxLon":1}`,
+		`{"minLat":0,"maxLat":1,"minLon":-200,"maxLon":1}`,
+		`"box"`,
+	} {
+		if st, _, raw := query(t, srv, body); st != http.StatusBadRequest || strings.Count(strings.TrimSpace(raw), "\n") > 0 {
+			t.Errorf("box %s: %d %q, want 400 with a one-line reason", body, st, raw)
+		}
+	}
+	if n := len(m.List()); n != 0 {
+		t.Fatalf("bad boxes started %d jobs", n)
+	}
+}
+
+func TestClosingTheSiteCancelsARunningQuery(t *testing.T) {
+	site, m, _, srv := newSite(t, Config{Pace: time.Second})
+	_, answer, _ := query(t, srv, "")
+	site.Close()
+	s, err := m.Get(answer["job"].(string))
+	if err != nil || s.State != jobs.Cancelled {
+		t.Fatalf("after Close the query is %s (%v), want cancelled", s.State, err)
+	}
+	if st, _, _ := query(t, srv, ""); st != http.StatusServiceUnavailable {
+		t.Fatalf("a query after Close: %d, want 503", st)
+	}
+}
+
+func TestThePagesAreServed(t *testing.T) {
+	_, _, _, srv := newSite(t, Config{})
+	for path, want := range map[string][]string{
+		"/":          {"text/html", `<button id="update">Update Data</button>`, `Status: <em id="status">`, "#status { color: red; font-weight: bold; }"},
+		"/herald.js": {"javascript", "export function subscribe(", "customElements.define(\"herald-progress\""},
+		"/demo.js":   {"javascript", "/api/demo/query"},
+	} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), want[0]) {
+			t.Errorf("%s: %s %q", path, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		for _, w := range want[1:] {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
+		}
+	}
+	resp, err := srv.Client().Get(srv.URL + "/nothing-here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("an unknown page: %s, want 404", resp.Status)
+	}
+}
+
+func TestWithoutTheDemoOnlyTheHelperIsServed(t *testing.T) {
+	site, err := New(Config{NoDemo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	srv := httptest.NewServer(site.Handler())
+	defer srv.Close()
+	for path, want := range map[string]int{"/herald.js": 200, "/": 404, "/demo.js": 404} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, err := srv.Client().Post(srv.URL+"/api/demo/query", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 && resp.StatusCode != 405 {
+		t.Errorf("demo query without the demo: %s", resp.Status)
+	}
+	if _, err := New(Config{}); err == nil {
+		t.Error("the demo without a jobs manager was accepted")
+	}
+}
