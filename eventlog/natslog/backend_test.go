@@ -91,8 +91,8 @@ func TestOpenCreatesTheStreamWithItsLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		l.DeleteStream(context.Background())
 		l.Close()
+		removeStream(t, name)
 	})
 	info, err := l.stream.Info(t.Context())
 	if err != nil {

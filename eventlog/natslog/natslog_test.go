@@ -2,12 +2,15 @@ package natslog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/logtest"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
@@ -24,10 +27,30 @@ func open(t *testing.T, addr, stream string, retain int) *Log {
 		t.Fatalf("open the NATS log (is nats-server -js running on %s? scripts/test.sh starts it): %v", addr, err)
 	}
 	t.Cleanup(func() {
-		l.DeleteStream(context.Background())
 		l.Close()
+		removeStream(t, stream)
 	})
 	return l
+}
+
+// removeStream deletes a test's stream with a connection of its own: the
+// log may be closed already (the conformance suite closes its logs before
+// the factory's cleanups run) or reached through a proxy that is gone.
+func removeStream(t *testing.T, stream string) {
+	t.Helper()
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Timeout(2*time.Second))
+	if err != nil {
+		t.Errorf("remove the test stream %s: %v", stream, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		err = js.DeleteStream(context.Background(), stream)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("remove the test stream %s: %v", stream, err)
+	}
 }
 
 func TestConformance(t *testing.T) {
