@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/heraldhub/herald/client"
+	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -24,14 +26,16 @@ func init() {
 var errCancelRequested = errors.New("cancel requested: stop and run \"herald job finish --state cancelled\"")
 
 const jobUsage = `usage:
-  herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N]
+  herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N] [--private]
   herald job progress ID --done N [--total N] [--stage NAME] [--message M]
   herald job finish   ID --state succeeded|failed|cancelled [--result JSON] [--error E]
   herald job cancel   ID
-  herald job watch    ID
+  herald job watch    ID [--json]
 
 Every form takes --hub URL (env HERALD_HUB) and --token T (env HERALD_TOKEN).
-create prints the job's id; progress exits with status 3 once a cancel was requested.`
+create prints the job's id; progress exits with status 3 once a cancel was requested;
+watch prints a line per state (or, with --json, each snapshot) until the job ends,
+and exits non-zero unless it succeeded.`
 
 func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -49,12 +53,14 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var stages listFlag
 	var id, title, stage, message, state, result, errMsg string
 	var done, total float64
+	var private, asJSON bool
 	switch verb {
 	case "create":
 		fs.StringVar(&id, "id", "", "job id (default: generated)")
 		fs.StringVar(&title, "title", "", "title shown to watchers")
 		fs.Var(&stages, "stage", "stage NAME or NAME:WEIGHT, in order (repeatable)")
 		fs.Float64Var(&total, "total", 0, "amount of work of the first stage (0: unknown)")
+		fs.BoolVar(&private, "private", false, "only subscribers allowed the job's topic see it")
 	case "progress":
 		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
 		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
@@ -64,7 +70,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&state, "state", "succeeded", "succeeded, failed or cancelled")
 		fs.StringVar(&result, "result", "", "result as JSON (succeeded only)")
 		fs.StringVar(&errMsg, "error", "", "what went wrong (failed only)")
-	case "cancel", "watch":
+	case "watch":
+		fs.BoolVar(&asJSON, "json", false, "print each snapshot as one JSON line")
+	case "cancel":
 	default:
 		fmt.Fprintln(stderr, jobUsage)
 		return fmt.Errorf("unknown job command %q", verb)
@@ -84,12 +92,15 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	base := strings.TrimSuffix(*hubURL, "/")
 	if verb == "watch" {
-		return watchJob(ctx, base, id, *token, stdout)
+		return watchJob(ctx, base, id, *token, asJSON, stdout)
 	}
 	path := "/api/jobs"
 	switch verb {
 	case "create":
 		body["id"], body["title"], body["total"] = id, title, total
+		if private {
+			body["private"] = true
+		}
 		var st []map[string]any
 		for _, s := range stages {
 			name, w, _ := strings.Cut(s, ":")
@@ -175,59 +186,75 @@ func postJSON(ctx context.Context, url, token string, body map[string]any) (map[
 	return snap, resp.Header.Get("Herald-Cancel-Requested") == "true", nil
 }
 
-// watchJob prints the job's status lines until it finishes; it exits
-// non-zero if the job failed or was cancelled.
-func watchJob(ctx context.Context, base, id, token string, stdout io.Writer) error {
+// watchJob prints the job's states until it finishes, as status lines or
+// (asJSON) one snapshot a line; it returns an error if the job failed or
+// was cancelled. Stale and repeated snapshots are skipped.
+func watchJob(ctx context.Context, base, id, token string, asJSON bool, stdout io.Writer) error {
 	h := http.Header{}
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	var final string
-	var lastSeq float64 = -1
-	err := client.Subscribe(ctx, base+"/.well-known/mercure?topic=jobs/"+id, client.Options{Header: h}, func(ev sse.Event) error {
-		var s map[string]any
-		if json.Unmarshal([]byte(ev.Data), &s) != nil {
+	var applied *jobs.Snapshot
+	err := client.Subscribe(ctx, base+"/.well-known/mercure?topic="+url.QueryEscape(jobs.TopicPrefix+id), client.Options{Header: h}, func(ev sse.Event) error {
+		var s jobs.Snapshot
+		if json.Unmarshal([]byte(ev.Data), &s) != nil || s.ID != id {
 			return nil
 		}
-		seq, _ := s["seq"].(float64)
-		if seq <= lastSeq {
+		if applied != nil && !s.Supersedes(applied) {
 			return nil
 		}
-		lastSeq = seq
-		line := fmt.Sprintf("%v", s["state"])
-		if st, ok := s["stage"].(string); ok && st != "" {
-			line += " " + st
+		applied = &s
+		if asJSON {
+			fmt.Fprintln(stdout, strings.TrimSpace(ev.Data))
+		} else {
+			fmt.Fprintln(stdout, statusLine(&s))
 		}
-		if p, ok := s["percent"].(float64); ok {
-			line += fmt.Sprintf(" %.1f%%", p)
-		}
-		if e, ok := s["eta"].(float64); ok {
-			line += fmt.Sprintf(" eta %.0fs", e)
-		}
-		if m, ok := s["message"].(string); ok && m != "" {
-			line += " — " + m
-		}
-		fmt.Fprintln(stdout, line)
-		switch s["state"] {
-		case "succeeded", "failed", "cancelled":
-			final = s["state"].(string)
-			if r, ok := s["result"]; ok {
-				b, _ := json.Marshal(r)
-				fmt.Fprintf(stdout, "result %s\n", b)
-			}
-			if e, ok := s["error"].(string); ok && e != "" {
-				fmt.Fprintf(stdout, "error %s\n", e)
-			}
+		if s.State.Final() {
 			return errCountReached
 		}
 		return nil
 	})
 	switch {
-	case errors.Is(err, errCountReached) && final == "succeeded":
+	case errors.Is(err, errCountReached) && applied.State == jobs.Succeeded:
 		return nil
+	case errors.Is(err, errCountReached) && applied.Error != "":
+		return fmt.Errorf("job %s %s: %s", id, applied.State, applied.Error)
 	case errors.Is(err, errCountReached):
-		return fmt.Errorf("job %s %s", id, final)
+		return fmt.Errorf("job %s %s", id, applied.State)
 	default:
 		return err
 	}
+}
+
+// statusLine is one human line for a snapshot, and the result or error
+// of a finished job on a line of its own.
+func statusLine(s *jobs.Snapshot) string {
+	line := string(s.State)
+	if s.Stage != "" {
+		line += " " + s.Stage
+	}
+	if s.Percent != nil {
+		line += fmt.Sprintf(" %.1f%%", *s.Percent)
+	} else if s.Done > 0 {
+		line += fmt.Sprintf(" %g done", s.Done)
+	}
+	if s.Rate != nil && !s.State.Final() {
+		line += fmt.Sprintf(" %.3g/s", *s.Rate)
+	}
+	if s.ETA != nil {
+		line += fmt.Sprintf(" eta %.0fs", *s.ETA)
+	}
+	if s.CancelRequested && !s.State.Final() {
+		line += " (cancel requested)"
+	}
+	if s.Message != "" {
+		line += " — " + s.Message
+	}
+	if len(s.Result) > 0 {
+		line += "\nresult " + string(s.Result)
+	}
+	if s.Error != "" {
+		line += "\nerror " + s.Error
+	}
+	return line
 }

@@ -3,19 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/server"
 )
 
-func TestJobCommandsReportAndWatchAJob(t *testing.T) {
+// jobNode starts a node without the demo and points the job commands at
+// it with a token to publish and watch every job.
+func jobNode(t *testing.T) (*server.Server, string) {
+	t.Helper()
 	const key = "job-cli-test-key-0123456789abcdef"
-	srv, err := server.New(context.Background(), server.Config{Log: "memory", PublisherKey: key, DataDir: t.TempDir(), NoDemo: true})
+	srv, err := server.New(context.Background(), server.Config{Log: "memory", PublisherKey: key, SubscriberKey: key, DataDir: t.TempDir(), NoDemo: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,10 +32,14 @@ func TestJobCommandsReportAndWatchAJob(t *testing.T) {
 		srv.Close()
 	})
 	k, _ := auth.SecretKey(key)
-	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}})
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}, Subscribe: []string{"jobs/{id}"}})
 	t.Setenv("HERALD_HUB", ts.URL)
 	t.Setenv("HERALD_TOKEN", tok)
+	return srv, ts.URL
+}
 
+func TestJobCommandsReportAndWatchAJob(t *testing.T) {
+	_, hubURL := jobNode(t)
 	code, out, errOut := runCmd(t, "job", "create", "--id", "backup", "--title", "Backup", "--stage", "copy:3", "--stage", "verify", "--total", "4")
 	if code != 0 || strings.TrimSpace(out) != "backup" {
 		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
@@ -42,7 +52,7 @@ func TestJobCommandsReportAndWatchAJob(t *testing.T) {
 	defer cancel()
 	go func() {
 		defer wg.Done()
-		watchErr = watchJob(ctx, ts.URL, "backup", "", &watchOut)
+		watchErr = watchJob(ctx, hubURL, "backup", "", false, &watchOut)
 	}()
 	for _, args := range [][]string{
 		{"job", "progress", "backup", "--stage", "copy", "--done", "4", "--total", "4"},
@@ -80,5 +90,46 @@ func TestJobCommandsReportAndWatchAJob(t *testing.T) {
 		if code == 0 || strings.TrimSpace(errOut) == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a non-zero exit with a reason", args, code, errOut)
 		}
+	}
+}
+
+func TestJobWatchPrintsSnapshotsAsJSONAndFailsWithTheJob(t *testing.T) {
+	srv, hubURL := jobNode(t)
+	if code, _, errOut := runCmd(t, "job", "create", "--id", "nightly", "--total", "3", "--private"); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	if s, err := srv.Jobs().Get("nightly"); err != nil || !s.Private {
+		t.Fatalf("created %+v, %v; want a private job", s, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- watchJob(ctx, hubURL, "nightly", os.Getenv("HERALD_TOKEN"), true, &out) }()
+	for _, args := range [][]string{
+		{"job", "progress", "nightly", "--done", "1"},
+		{"job", "finish", "nightly", "--state", "failed", "--error", "disk full"},
+	} {
+		if code, _, errOut := runCmd(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "failed: disk full") {
+		t.Fatalf("watch of a failed job: %v, want the failure and its error", err)
+	}
+	var prev uint64
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for _, line := range lines {
+		var s jobs.Snapshot
+		if err := json.Unmarshal([]byte(line), &s); err != nil || s.ID != "nightly" || s.Seq <= prev {
+			t.Fatalf("line %q (%v): want one snapshot of the job a line, seq rising", line, err)
+		}
+		prev = s.Seq
+	}
+	var last jobs.Snapshot
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if last.State != jobs.Failed || last.Error != "disk full" {
+		t.Fatalf("last snapshot %+v, want failed with the error", last)
 	}
 }
