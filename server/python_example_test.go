@@ -77,3 +77,43 @@ func TestPythonProgressExampleReportsAJob(t *testing.T) {
 		t.Fatalf("stages seen %v, want reading and saving", stages)
 	}
 }
+
+func TestPythonProgressExampleStopsWhenTheJobIsCancelled(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed to run examples/python/progress.py (scripts/test.sh installs it)")
+	}
+	n := startNode(t, Config{})
+	s := n.subscribe(t, "topic=jobs/import-2", nil)
+	pub := token(t, publisherKey, []string{"jobs/{id}"}, nil)
+	// A slow import: 2 × 500 rows at 20 ms a row would take 20 s.
+	cmd := exec.CommandContext(t.Context(), python, "../examples/python/progress.py", "--hub", n.http.URL, "--id", "import-2", "--rows", "500", "--delay", "0.02")
+	cmd.Env = append(cmd.Environ(), "HERALD_TOKEN="+pub)
+	out := make(chan []byte, 1)
+	go func() {
+		b, _ := cmd.CombinedOutput()
+		out <- b
+	}()
+	// Once the job reports progress, cancel it.
+	for {
+		ev := s.next(t)
+		if strings.Contains(ev.Data, `"done":`) && !strings.Contains(ev.Data, `"done":0,`) {
+			break
+		}
+	}
+	if status, body := n.call(t, "POST", "/api/jobs/import-2/cancel", pub, ""); status != 202 {
+		t.Fatalf("cancel: %d %s", status, body)
+	}
+	for {
+		ev := s.next(t)
+		if ev.Type == "cancelled" {
+			break
+		}
+		if ev.Type != "progress" {
+			t.Fatalf("event %q before the cancellation, want progress", ev.Type)
+		}
+	}
+	if got := strings.Fields(string(<-out)); len(got) != 2 || got[0] != "import-2" || got[1] != "cancelled" {
+		t.Fatalf("progress.py printed %q, want the job id and cancelled", got)
+	}
+}
