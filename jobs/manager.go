@@ -292,7 +292,7 @@ func (m *Manager) List() []Snapshot {
 // accepts, newest first.
 func (m *Manager) collect(match func(topic string) bool) []Snapshot {
 	m.mu.Lock()
-	out := make([]Snapshot, 0, len(m.jobs))
+	var out []Snapshot
 	for _, e := range m.jobs {
 		if match(e.snap.Topic) {
 			out = append(out, e.snap)
