@@ -1,15 +1,38 @@
 // Package jobs reports the progress of long-running work over a hub:
-// stages, done and total, percent, rate and a smoothed ETA, and the final
-// result, as typed events on the job's topic ("jobs/{id}").
+// stages with weights, done and total, percent, rate and a smoothed ETA,
+// and the final result, as typed events on the job's topic ("jobs/{id}").
 //
-// A job's state is a snapshot (JSON) carried by every event, so a page that
-// subscribes mid-job, or reloads, shows the right state from the first
-// event it receives, and any node of a cluster can answer for any job: each
-// node rebuilds its snapshots from the updates it follows (Manager.Observe)
-// and continues a job's estimate from the smoothing state the snapshot
-// carries. Progress reports are coalesced (a few events per second at most),
-// but a change of state or stage and the final event are never held back or
-// dropped. A job with no progress for a while is marked stalled, and comes
-// back to running with its next report; a cancellation is requested by
-// anyone allowed to, and answered to the worker on its next report.
+// A job is created (Manager.Create, or Start for a handle), receives
+// reports (Progress), and is finished (Finish: succeeded with a JSON
+// result, failed with an error, or cancelled). Every event carries the
+// job's whole snapshot as JSON, with a seq that grows with each event:
+//
+//	progress   the job is running or stalled (state says which)
+//	done       it succeeded; result holds what it produced
+//	failed     it failed; error says why
+//	cancelled  it was cancelled
+//
+// so a page that subscribes mid-job, or reloads, shows the right state from
+// the first event it receives (the hub sends new subscribers the current
+// snapshots, from Manager.Snapshots, before live events).
+//
+// Reports are coalesced: at most one event per job per MinInterval, the
+// latest report winning and the timer publishing the last one, but a change
+// of stage, a return from stalled, a cancellation request and the final
+// event are published at once. The ETA comes from an exponential moving
+// average of the rate whose weight grows with the time between samples, so
+// it settles instead of jumping under bursty reports; it is null (unknown)
+// without a total, with too little history, or while the job is stalled.
+// A running job with no report for StallAfter becomes stalled, and running
+// again with its next report. A cancellation (Manager.Cancel) is answered
+// to the worker's next report with ErrCancelRequested; the worker then
+// finishes the job as cancelled. Finished jobs are kept for KeepFinished.
+//
+// In a cluster each node runs a Manager fed with every update its hub
+// follows (Manager.Observe), so any node answers for any job and continues
+// its estimate from the smoothing state the snapshot carries; a node
+// starting while jobs run rebuilds them from the log (Manager.Recover).
+// Nodes number events independently, so two concurrent events of one job
+// may share a seq: Snapshot.Supersedes settles which one a reader keeps
+// (a final event wins a tie), and a cancellation request is never lost.
 package jobs

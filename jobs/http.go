@@ -35,8 +35,20 @@ const maxBody = 1 << 20
 //	GET  /api/jobs/{id}            the snapshot                  subscriber rules
 //	GET  /api/jobs                 every job this node knows     subscriber rules
 //
-// Bodies are JSON (or form-encoded, with result as a JSON string).
-// Answers are the job's snapshot as JSON, or a one-line error.
+// Bodies are JSON (or form-encoded: id, title, stage=NAME[:WEIGHT]
+// repeated, total, private; stage, done, total, message; state, result as
+// a JSON string, error). Answers are the job's snapshot as JSON (the list
+// as {"jobs": [...]}), or a one-line text error: 400 for a bad report
+// (done above total, unknown stage, malformed or non-JSON result…), 401
+// without a valid token, 403 when the token does not allow the job's topic,
+// 404 for an unknown (or forgotten) job, 409 for a report to a finished job
+// or an existing id, 413 and 415 for oversized or non-JSON bodies, 503 when
+// the event could not be published. A report made while a cancellation is
+// pending is recorded and answered 200 with the header
+// "Herald-Cancel-Requested: true": the worker should stop and finish the
+// job as cancelled. Finishing a job again with the same outcome answers 200
+// and changes nothing. Cancelling takes a publisher token for the job, or a
+// subscriber token that may read it (private updates included).
 func (m *Manager) Handler(authz Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/jobs", func(w http.ResponseWriter, r *http.Request) {
