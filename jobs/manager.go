@@ -314,8 +314,8 @@ func (m *Manager) collect(match func(topic string) bool) []Snapshot {
 
 // Progress records a report. Reports are published at most every
 // MinInterval per job (the latest wins; the timer publishes the last one),
-// except that a change of stage, a return from stalled and anything after a
-// cancellation request are published at once. If a cancellation was
+// except that a change of stage and a return from stalled are published at
+// once. If a cancellation was
 // requested, the report is still recorded and Progress returns the
 // snapshot with ErrCancelRequested.
 func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, error) {
@@ -379,7 +379,7 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 	}
 	e.lastSeen, e.local, e.dirty = now, true, true
 	cancel := s.CancelRequested
-	immediate := stageChanged || wasStalled || cancel || now.Sub(e.published) >= m.cfg.MinInterval
+	immediate := stageChanged || wasStalled || now.Sub(e.published) >= m.cfg.MinInterval
 	var snap Snapshot
 	if !immediate {
 		snap = e.snap
