@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/eventlog/logtest"
 	"github.com/heraldhub/herald/internal/tcpproxy"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -285,4 +288,105 @@ func TestReplaysAndTailsLeaveNoConsumerBehind(t *testing.T) {
 	if n := info.State.Consumers; n != 0 {
 		t.Errorf("%d consumers left on the stream after the replays and the tail ended, want 0", n)
 	}
+}
+
+func TestIDsAndTypesKeepEveryCharacter(t *testing.T) {
+	l := open(t, natsAddr, logtest.UniqueName(t), 0)
+	tl := make(chan eventlog.Update, 10)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done, err := l.Follow(ctx, func(u eventlog.Update) { tl <- u })
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []eventlog.Update{
+		{ID: " padded ", Type: " spaced ", Topics: []string{" t "}},
+		{ID: "\ttab", Type: "\tx", Topics: []string{"t"}},
+		{ID: "100%", Type: "a%41", Topics: []string{"t"}},
+		{ID: "urn:x:é/ü?#", Type: "ok", Topics: []string{"t"}},
+	}
+	for _, u := range in {
+		if _, err := l.Append(t.Context(), u); err != nil {
+			t.Fatalf("Append(%q): %v", u.ID, err)
+		}
+	}
+	check := func(how string, got eventlog.Update, want eventlog.Update) {
+		t.Helper()
+		if got.ID != want.ID || got.Type != want.Type || got.Topics[0] != want.Topics[0] {
+			t.Errorf("%s: id %q type %q topic %q, want %q %q %q", how, got.ID, got.Type, got.Topics[0], want.ID, want.Type, want.Topics[0])
+		}
+	}
+	for i := range in {
+		select {
+		case u := <-tl:
+			check("Follow", u, in[i])
+		case <-time.After(10 * time.Second):
+			t.Fatal("the tail did not deliver the updates")
+		}
+		var next []eventlog.Update
+		if err := l.Since(t.Context(), in[i].ID, func(u eventlog.Update) bool { next = append(next, u); return true }); err != nil {
+			t.Fatalf("Since(%q): %v", in[i].ID, err)
+		}
+		if len(next) != len(in)-i-1 {
+			t.Fatalf("Since(%q) gave %d updates, want %d", in[i].ID, len(next), len(in)-i-1)
+		}
+		if len(next) > 0 {
+			check("Since", next[0], in[i+1])
+		}
+	}
+	cancel()
+	<-done
+}
+
+func FuzzHeaderRoundTrip(f *testing.F) {
+	f.Add(" padded ", " t ", "書籍/1", int64(1500), true)
+	f.Add("a%41", "\tx", " t ", int64(0), false)
+	f.Add("id", "", "", int64(-5), false)
+	f.Fuzz(func(t *testing.T, id, typ, topic string, retryMS int64, private bool) {
+		if eventlog.CheckID(id) != nil || id == "" || !utf8.ValidString(topic) {
+			t.Skip()
+		}
+		u := eventlog.Update{ID: id, Type: typ, Topics: []string{topic}, Data: "d", Private: private,
+			Retry: time.Duration(retryMS) * time.Millisecond, Time: time.Unix(0, 1700000000123456789)}
+		h := encodeHeader(u)
+		for k, vs := range h {
+			for _, v := range vs {
+				if strings.TrimSpace(v) != v || strings.ContainsAny(v, "\r\n\x00") {
+					t.Fatalf("header %s: %q would not survive the wire", k, v)
+				}
+			}
+		}
+		got, err := decodeHeader(7, h, []byte(u.Data), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := u
+		want.Seq = 7
+		if want.Retry < time.Millisecond {
+			want.Retry = 0
+		}
+		want.Retry = want.Retry.Truncate(time.Millisecond)
+		if got.ID != want.ID || got.Type != want.Type || got.Topics[0] != want.Topics[0] || got.Private != want.Private ||
+			got.Retry != want.Retry || !got.Time.Equal(want.Time) || got.Seq != 7 || got.Data != "d" {
+			t.Fatalf("round trip of %+v gave %+v", want, got)
+		}
+	})
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	f.Add("urn:x", `["a"]`, "progress", "1500", "1700000000000000000")
+	f.Add("%zz", `[`, "%", "-1", "x")
+	f.Add("", `null`, "", "9223372036854775807", "")
+	f.Fuzz(func(t *testing.T, id, topics, typ, retry, stamp string) {
+		h := nats.Header{}
+		h.Set(hID, id)
+		h.Set(hTopics, topics)
+		h.Set(hType, typ)
+		h.Set(hRetry, retry)
+		h.Set(hTime, stamp)
+		u, err := decodeHeader(1, h, nil, time.Unix(0, 0))
+		if err == nil && (u.ID == "" || u.Retry < 0) {
+			t.Fatalf("decodeHeader accepted id %q retry %v", u.ID, u.Retry)
+		}
+	})
 }

@@ -13,8 +13,9 @@
 // most retain messages (oldest discarded) and, with retain_age, none older
 // than that, on file storage. Each update is one message on the subject
 // NAME.<hash>, where <hash> is the unpadded base64url SHA-256 of its id;
-// the body is the data and headers carry the id, topics (JSON), type,
-// retry, private flag and time.
+// the body is the data and headers carry the id and type (percent-encoded,
+// since header values lose leading and trailing white space), topics
+// (JSON), retry, private flag and time.
 //
 // # What it guarantees
 //

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"sync"
@@ -26,7 +27,10 @@ const DefaultRetain = 100_000
 // publishTimeout bounds one append, so a stalled server fails it quickly.
 const publishTimeout = 3 * time.Second
 
-// Headers carrying an update's fields; the data is the message body.
+// Headers carrying an update's fields; the data is the message body. The
+// id and the type are percent-encoded (as in a URL path): header values
+// lose their leading and trailing white space on the way, and an id may
+// have some.
 const (
 	hID      = "Herald-Id"
 	hTopics  = "Herald-Topics"
@@ -245,21 +249,9 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	u.Time = time.Unix(0, time.Now().UnixNano())
 	u.Retry = u.Retry.Truncate(time.Millisecond)
 	u.Topics = append([]string(nil), u.Topics...)
-	topics, _ := json.Marshal(u.Topics)
 	msg := nats.NewMsg(l.subject(u.ID))
 	msg.Data = []byte(u.Data)
-	msg.Header.Set(hID, u.ID)
-	msg.Header.Set(hTopics, string(topics))
-	msg.Header.Set(hTime, strconv.FormatInt(u.Time.UnixNano(), 10))
-	if u.Type != "" {
-		msg.Header.Set(hType, u.Type)
-	}
-	if u.Retry > 0 {
-		msg.Header.Set(hRetry, strconv.FormatInt(u.Retry.Milliseconds(), 10))
-	}
-	if u.Private {
-		msg.Header.Set(hPrivate, "1")
-	}
+	msg.Header = encodeHeader(u)
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
@@ -297,7 +289,7 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 	start, skip := info.State.FirstSeq, false
 	if id != eventlog.Earliest {
 		m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(id))
-		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && m.Header.Get(hID) != id) {
+		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && headerID(m.Header) != id) {
 			return fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
 		if err != nil {
@@ -506,29 +498,62 @@ func (l *Log) DeleteStream(ctx context.Context) error {
 	return l.js.DeleteStream(ctx, l.name)
 }
 
+// encodeHeader returns the headers that carry u's fields but its data.
+func encodeHeader(u eventlog.Update) nats.Header {
+	h := nats.Header{}
+	topics, _ := json.Marshal(u.Topics)
+	h.Set(hID, url.PathEscape(u.ID))
+	h.Set(hTopics, string(topics))
+	h.Set(hTime, strconv.FormatInt(u.Time.UnixNano(), 10))
+	if u.Type != "" {
+		h.Set(hType, url.PathEscape(u.Type))
+	}
+	if u.Retry > 0 {
+		h.Set(hRetry, strconv.FormatInt(u.Retry.Milliseconds(), 10))
+	}
+	if u.Private {
+		h.Set(hPrivate, "1")
+	}
+	return h
+}
+
+// headerID is the id in h, or "" if it has none that decodes.
+func headerID(h nats.Header) string {
+	id, err := url.PathUnescape(h.Get(hID))
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // decode turns a stream message into an update.
 func decode(msg jetstream.Msg) (eventlog.Update, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		return eventlog.Update{}, fmt.Errorf("nats log message: %w", err)
 	}
-	h := msg.Headers()
-	u := eventlog.Update{
-		Seq:     meta.Sequence.Stream,
-		ID:      h.Get(hID),
-		Data:    string(msg.Data()),
-		Type:    h.Get(hType),
-		Private: h.Get(hPrivate) == "1",
+	return decodeHeader(meta.Sequence.Stream, msg.Headers(), msg.Data(), meta.Timestamp)
+}
+
+// decodeHeader rebuilds the update stored at seq from its headers and
+// data; stamp, the server's time of the message, stands in for a missing
+// time header.
+func decodeHeader(seq uint64, h nats.Header, data []byte, stamp time.Time) (eventlog.Update, error) {
+	u := eventlog.Update{Seq: seq, Data: string(data), Private: h.Get(hPrivate) == "1", Time: stamp}
+	var err error
+	if u.ID, err = url.PathUnescape(h.Get(hID)); err != nil || u.ID == "" {
+		return eventlog.Update{}, fmt.Errorf("nats log message %d: no valid id", seq)
+	}
+	if u.Type, err = url.PathUnescape(h.Get(hType)); err != nil {
+		return eventlog.Update{}, fmt.Errorf("nats log message %d: type: %w", seq, err)
 	}
 	if err := json.Unmarshal([]byte(h.Get(hTopics)), &u.Topics); err != nil {
-		return eventlog.Update{}, fmt.Errorf("nats log message %d: topics: %w", u.Seq, err)
+		return eventlog.Update{}, fmt.Errorf("nats log message %d: topics: %w", seq, err)
 	}
 	if ns, err := strconv.ParseInt(h.Get(hTime), 10, 64); err == nil {
 		u.Time = time.Unix(0, ns)
-	} else {
-		u.Time = meta.Timestamp
 	}
-	if ms, err := strconv.ParseInt(h.Get(hRetry), 10, 64); err == nil {
+	if ms, err := strconv.ParseInt(h.Get(hRetry), 10, 64); err == nil && ms > 0 && ms <= math.MaxInt64/int64(time.Millisecond) {
 		u.Retry = time.Duration(ms) * time.Millisecond
 	}
 	return u, nil

@@ -322,3 +322,51 @@ func checkPrefix(t *testing.T, got, stored []eventlog.Update, from string) {
 		}
 	}
 }
+
+func TestIDsAndTypesKeepEveryCharacter(t *testing.T) {
+	l := open(t, redisAddr, logtest.UniqueName(t), 0)
+	tl := make(chan eventlog.Update, 10)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done, err := l.Follow(ctx, func(u eventlog.Update) { tl <- u })
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []eventlog.Update{
+		{ID: " padded ", Type: " spaced ", Topics: []string{" t "}},
+		{ID: "\ttab", Type: "\tx", Topics: []string{"t"}},
+		{ID: "100%", Type: "a%41", Topics: []string{"t"}},
+		{ID: "urn:x:é/ü?#", Type: "ok", Topics: []string{"t"}},
+	}
+	for _, u := range in {
+		if _, err := l.Append(t.Context(), u); err != nil {
+			t.Fatalf("Append(%q): %v", u.ID, err)
+		}
+	}
+	check := func(how string, got eventlog.Update, want eventlog.Update) {
+		t.Helper()
+		if got.ID != want.ID || got.Type != want.Type || got.Topics[0] != want.Topics[0] {
+			t.Errorf("%s: id %q type %q topic %q, want %q %q %q", how, got.ID, got.Type, got.Topics[0], want.ID, want.Type, want.Topics[0])
+		}
+	}
+	for i := range in {
+		select {
+		case u := <-tl:
+			check("Follow", u, in[i])
+		case <-time.After(10 * time.Second):
+			t.Fatal("the tail did not deliver the updates")
+		}
+		var next []eventlog.Update
+		if err := l.Since(t.Context(), in[i].ID, func(u eventlog.Update) bool { next = append(next, u); return true }); err != nil {
+			t.Fatalf("Since(%q): %v", in[i].ID, err)
+		}
+		if len(next) != len(in)-i-1 {
+			t.Fatalf("Since(%q) gave %d updates, want %d", in[i].ID, len(next), len(in)-i-1)
+		}
+		if len(next) > 0 {
+			check("Since", next[0], in[i+1])
+		}
+	}
+	cancel()
+	<-done
+}

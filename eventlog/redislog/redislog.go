@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -421,7 +422,7 @@ func decode(m redis.XMessage) (eventlog.Update, error) {
 	if err := json.Unmarshal([]byte(str("topics")), &u.Topics); err != nil {
 		return eventlog.Update{}, fmt.Errorf("redis log entry %s: topics: %w", m.ID, err)
 	}
-	if ms, err := strconv.ParseInt(str("retry"), 10, 64); err == nil {
+	if ms, err := strconv.ParseInt(str("retry"), 10, 64); err == nil && ms > 0 && ms <= math.MaxInt64/int64(time.Millisecond) {
 		u.Retry = time.Duration(ms) * time.Millisecond
 	}
 	return u, nil
