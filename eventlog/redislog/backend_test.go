@@ -370,3 +370,19 @@ func TestIDsAndTypesKeepEveryCharacter(t *testing.T) {
 	cancel()
 	<-done
 }
+
+func FuzzDecode(f *testing.F) {
+	f.Add("1700000000000-1", "urn:x", `["a","b"]`, "data", "progress", "1500", "1")
+	f.Add("1-1048576", "", `[`, "", "", "-1", "0")
+	f.Add("0-0", " id ", `null`, "", "", "9223372036854775807", "x")
+	f.Fuzz(func(t *testing.T, entry, id, topics, data, typ, retry, private string) {
+		m := redis.XMessage{ID: entry, Values: map[string]any{"id": id, "topics": topics, "data": data, "type": typ, "retry": retry, "private": private}}
+		u, err := decode(m)
+		if err != nil {
+			return
+		}
+		if seq, _, _ := parseEntryID(entry); u.Seq != seq || u.ID != id || u.Data != data || u.Type != typ || u.Retry < 0 || u.Private != (private == "1") {
+			t.Fatalf("decode(%+v) = %+v", m, u)
+		}
+	})
+}
