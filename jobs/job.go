@@ -29,8 +29,10 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (*Job, error) {
 // ID returns the job's id; its topic is TopicPrefix + ID.
 func (j *Job) ID() string { return j.id }
 
-// Progress reports done out of total (0: unknown) in stage (empty: the
-// current one). It returns ErrCancelRequested once someone asked to cancel
+// Progress reports done out of total in stage (empty: the current one); a
+// total of 0 keeps the stage's total, or leaves it unknown in a new stage.
+// Reports are coalesced (see Manager.Progress), so calling it for every
+// item is fine. It returns ErrCancelRequested once someone asked to cancel
 // the job: stop, and call Cancelled.
 func (j *Job) Progress(ctx context.Context, stage string, done, total float64, message string) error {
 	r := Report{Stage: stage, Done: done, Message: message}
@@ -57,7 +59,14 @@ func (j *Job) Succeed(ctx context.Context, result any) error {
 
 // Fail finishes the job as failed with cause's message.
 func (j *Job) Fail(ctx context.Context, cause error) error {
-	_, err := j.m.Finish(ctx, j.id, Outcome{State: Failed, Error: cause.Error()})
+	msg := "failed"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	if len(msg) > maxTextBytes {
+		msg = msg[:maxTextBytes]
+	}
+	_, err := j.m.Finish(ctx, j.id, Outcome{State: Failed, Error: msg})
 	return err
 }
 
