@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/heraldhub/herald/jobs"
 )
 
 // call sends a JSON request to the jobs API and returns status and body.
@@ -139,5 +142,41 @@ func TestJobsAPI(t *testing.T) {
 	}
 	if status, body := n.call(t, "POST", "/api/jobs/import/progress", pub, `{"done":7}`); status != http.StatusConflict {
 		t.Fatalf("progress after finish: %d %s, want 409", status, body)
+	}
+}
+
+// A node restarted on a persistent log still knows the jobs under way and
+// gives a new subscriber their state at once.
+func TestRestartedNodeRecoversRunningJobs(t *testing.T) {
+	logSpec := "bolt:" + t.TempDir() + "/herald.db"
+	dir := t.TempDir()
+	first, err := New(context.Background(), Config{Log: logSpec, PublisherKey: publisherKey, DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	job, err := first.Jobs().Start(ctx, jobs.Spec{ID: "nightly", Title: "Nightly import", Total: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Progress(ctx, "", 4, 0, "row 4"); err != nil {
+		t.Fatal(err)
+	}
+	first.Shutdown()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startNode(t, Config{Log: logSpec, DataDir: dir})
+	s, err := n.srv.Jobs().Get("nightly")
+	if err != nil {
+		t.Fatalf("the restarted node lost the running job: %v", err)
+	}
+	if s.State != jobs.Running || s.Done != 4 || s.Title != "Nightly import" {
+		t.Fatalf("recovered %+v, want running with 4 done", s)
+	}
+	watcher := n.subscribe(t, "topic=jobs/nightly", nil)
+	if ev := watcher.next(t); ev.Type != "progress" || !strings.Contains(ev.Data, `"done":4`) {
+		t.Fatalf("first event %+v, want the job's snapshot with 4 done", ev)
 	}
 }

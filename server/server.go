@@ -216,6 +216,7 @@ func (s *Server) build() error {
 	s.closers = append(s.closers, manager.Close)
 	jm.Store(manager)
 	s.jobs = manager
+	s.recoverJobs(manager)
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
 	mux.Handle("/api/jobs", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
@@ -236,6 +237,22 @@ func (s *Server) build() error {
 	s.handler = mux
 	return nil
 }
+
+// recoverJobs rebuilds the jobs under way from the log, so that a node
+// restarted on a persistent or shared log still knows them. The hub follows
+// the log already, so nothing falls between the replay and the live tail.
+// A log that cannot be replayed leaves the node serving, with the jobs it
+// hears of from now on.
+func (s *Server) recoverJobs(m *jobs.Manager) {
+	ctx, cancel := context.WithTimeout(context.Background(), recoverTimeout)
+	defer cancel()
+	if err := m.Recover(ctx, s.log); err != nil {
+		s.cfg.Logger.Warn("jobs started before this node may be missing", "err", err)
+	}
+}
+
+// recoverTimeout bounds the replay of the log for jobs at start.
+const recoverTimeout = 30 * time.Second
 
 // ready answers 200 while the log's backend answers, 503 otherwise.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
