@@ -42,7 +42,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Tuning, measured with the package's benchmarks (docs/bench/eventlog.md).
+// Tuning, measured with the package's benchmarks (BENCHMARKS.md, "The event logs").
 const (
 	maxBatch    = 1024 // appends committed in one transaction at most
 	readChunk   = 256  // updates read per read transaction by Since and Follow

@@ -9,7 +9,7 @@
 // acknowledged update survives a crash of the process or of the machine.
 // Concurrent appends are grouped: a single writer goroutine commits every
 // append waiting when it becomes free in one transaction and one sync, so
-// many publishers share the cost of each sync (see docs/bench/eventlog.md).
+// many publishers share the cost of each sync (see BENCHMARKS.md, "The event logs").
 //
 // With Options.NoSync the sync is skipped. Appends are then acknowledged
 // once the operating system has the data; they still survive the process
