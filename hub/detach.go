@@ -48,6 +48,7 @@ type detached struct {
 	token uint64
 
 	scheduled atomic.Bool
+	dirty     atomic.Bool // marked for a flusher
 	ended     atomic.Bool
 	heartbeat atomic.Bool
 
@@ -60,21 +61,25 @@ type detached struct {
 
 // detacher serves every detached stream of a hub.
 type detacher struct {
-	h      *Hub
-	ready  chan *detached
-	poll   poller
-	mu     sync.Mutex
-	byTok  map[uint64]*detached
-	nextTk uint64
-	wg     sync.WaitGroup
-	stop   chan struct{}
+	h        *Hub
+	flushers []*flusher
+	ready    chan *detached
+	poll     poller
+	mu       sync.Mutex
+	byTok    map[uint64]*detached
+	nextTk   uint64
+
+	writes   atomic.Uint64 // writes that carried frames or a heartbeat
+	deferred atomic.Uint64 // times a socket's refusal left bytes to a writer
+	wg       sync.WaitGroup
+	stop     chan struct{}
 }
 
 // maxDetached bounds the detached streams (the ready queue holds each at
 // most once); beyond it, streams are served by goroutines.
 const maxDetached = 1 << 17
 
-func newDetacher(h *Hub, writers int) (*detacher, error) {
+func newDetacher(h *Hub, writers, flushers int) (*detacher, error) {
 	dt := &detacher{
 		h:     h,
 		ready: make(chan *detached, maxDetached),
@@ -89,6 +94,12 @@ func newDetacher(h *Hub, writers int) (*detacher, error) {
 	for range writers {
 		dt.wg.Add(1)
 		go dt.writer()
+	}
+	for range max(flushers, 1) {
+		f := &flusher{sig: make(chan struct{}, 1)}
+		dt.flushers = append(dt.flushers, f)
+		dt.wg.Add(1)
+		go dt.flush(f)
 	}
 	dt.wg.Add(1)
 	go dt.sweeper()
@@ -117,10 +128,13 @@ func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
 	// Drop everything net/http owned (the response, and through it the
 	// connection's buffers): an idle detached stream keeps only its conn.
 	st.buf, st.out, st.w, st.rc = nil, nil, nil, nil
+	// The replay's write deadline would fail every later non-blocking
+	// write once it passes: writes set their own from now on.
+	st.conn.SetWriteDeadline(time.Time{})
 	if sc, ok := st.conn.(syscall.Conn); ok {
 		d.raw, _ = sc.SyscallConn()
 	}
-	st.s.setWake(func() { dt.schedule(d) }, func() { dt.wake(d) })
+	st.s.detach(func() { dt.schedule(d) }, d)
 	dt.schedule(d) // frames may have queued during the replay
 	return nil
 }
@@ -183,7 +197,64 @@ func (dt *detacher) write(d *detached) {
 	dt.writeLocked(d, false)
 }
 
-// wake writes d's queue at once from the fan-out when nothing else is
+// A flusher writes, in rounds, the detached streams the fan-out marked,
+// each with everything queued for it in one write. After a quiet spell a
+// round starts as soon as an update arrives; while updates keep coming,
+// rounds start at most once per batch window, so a write carries every
+// update of its window instead of one write per update and subscriber.
+// A round that takes longer than the window batches the same way: the
+// streams it has not reached yet collect the next updates meanwhile.
+type flusher struct {
+	mu   sync.Mutex
+	list []*detached
+	sig  chan struct{} // capacity 1: "the list is not empty"
+}
+
+// add hands the flusher streams the fan-out marked.
+func (f *flusher) add(ds []*detached) {
+	f.mu.Lock()
+	f.list = append(f.list, ds...)
+	f.mu.Unlock()
+	select {
+	case f.sig <- struct{}{}:
+	default:
+	}
+}
+
+func (dt *detacher) flush(f *flusher) {
+	defer dt.wg.Done()
+	window := dt.h.cfg.BatchWindow
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var last time.Time
+	var round []*detached
+	for {
+		select {
+		case <-f.sig:
+		case <-dt.stop:
+			return
+		}
+		if wait := window - time.Since(last); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-dt.stop:
+				return
+			}
+		}
+		last = time.Now()
+		f.mu.Lock()
+		round, f.list = f.list, round[:0]
+		f.mu.Unlock()
+		for i, d := range round {
+			d.dirty.Store(false) // updates queued from now on mark it again
+			dt.wake(d)
+			round[i] = nil
+		}
+	}
+}
+
+// wake writes d's queue at once from a flusher when nothing else is
 // under way for it: one non-blocking write, no hand-off, no timer. A
 // stream with bytes pending, being written, or under TLS goes to a writer.
 // It must be called with no hub lock held.
@@ -246,7 +317,8 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 		dt.end(d, ErrSlowSubscriber)
 		return
 	}
-	n, err := d.writeSome(now, inline)
+	n, err := d.writeSome(inline)
+	dt.writes.Add(1)
 	if n > 0 {
 		d.lastWrite.Store(now.UnixNano())
 	}
@@ -261,6 +333,7 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 	case err == nil, errors.As(err, &ne) && ne.Timeout():
 		// The client is not reading right now: try again soon, until the
 		// write timeout says it is too slow (the sweeper checks).
+		dt.deferred.Add(1)
 		if inline && err == nil {
 			// The socket is full right now: a writer takes over.
 			dt.schedule(d)
@@ -272,16 +345,30 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 	}
 }
 
-// sweeper sends heartbeats to idle streams and ends those past their
-// deadline or stuck for longer than the write timeout.
-// writeSome writes as much of d.pending as the connection takes now: on a
-// plain TCP connection, non-blocking write(2) calls with no timer; under
-// TLS, a write bounded by a short deadline.
-func (d *detached) writeSome(now time.Time, inline bool) (int, error) {
-	if d.raw == nil || !inline {
-		d.st.conn.SetWriteDeadline(now.Add(writeSlice))
+// writeSome writes as much of d.pending as the connection takes. On a
+// plain TCP connection it makes non-blocking write(2) calls first; only a
+// writer (not inline) then waits for room in a full socket, for a slice at
+// most. Under TLS, it writes with a deadline of a slice.
+func (d *detached) writeSome(inline bool) (int, error) {
+	if d.raw == nil {
+		d.st.conn.SetWriteDeadline(time.Now().Add(writeSlice))
 		return d.st.conn.Write(d.pending)
 	}
+	n, err := d.writeNow()
+	if err != nil || n == len(d.pending) || inline {
+		return n, err
+	}
+	// The deadline starts now, not when the write was planned: a writer
+	// that waited for the CPU must not time out before it tried.
+	d.st.conn.SetWriteDeadline(time.Now().Add(writeSlice))
+	m, err := d.st.conn.Write(d.pending[n:])
+	// The non-blocking writes honour the deadline too: lift it.
+	d.st.conn.SetWriteDeadline(time.Time{})
+	return n + m, err
+}
+
+// writeNow writes as much of d.pending as the socket takes at once.
+func (d *detached) writeNow() (int, error) {
 	var n int
 	var werr error
 	err := d.raw.Write(func(fd uintptr) bool {
@@ -306,6 +393,8 @@ func (d *detached) writeSome(now time.Time, inline bool) (int, error) {
 	return n, werr
 }
 
+// sweeper sends heartbeats to idle streams and ends those past their
+// deadline or stuck for longer than the write timeout.
 func (dt *detacher) sweeper() {
 	defer dt.wg.Done()
 	cfg := dt.h.cfg

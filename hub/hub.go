@@ -48,6 +48,13 @@ type Config struct {
 	// tail, in log order, from one goroutine, before it is fanned out. It
 	// must not block.
 	Observe func(eventlog.Update)
+	// BatchWindow is the longest an update may wait to share a write with
+	// the updates after it. After a quiet spell an update is written at
+	// once; while updates keep coming, each detached stream is written at
+	// most once per window, with everything queued for it, which divides
+	// the system calls per delivery (the server's and the client's) under
+	// load. Default 10ms; negative writes every update at once.
+	BatchWindow time.Duration
 	// NoDetach serves every stream from the goroutine of its HTTP request.
 	// By default, HTTP/1.1 streams are detached from net/http once their
 	// replay is written, and served by a few shared goroutines, so an idle
@@ -69,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.BatchWindow == 0 {
+		c.BatchWindow = 10 * time.Millisecond
 	}
 	if c.ShutdownRetry <= 0 {
 		c.ShutdownRetry = 2 * time.Second
@@ -110,7 +120,7 @@ type Hub struct {
 	done        <-chan struct{}
 	lastSeq     atomic.Uint64
 	detacher    *detacher
-	inline      []func() // the tail goroutine's list of writes to make
+	marked      [][]*detached // per flusher, the streams the tail marked
 
 }
 
@@ -124,8 +134,9 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
 	if !cfg.NoDetach {
-		if dt, err := newDetacher(h, 4*runtime.GOMAXPROCS(0)); err == nil {
+		if dt, err := newDetacher(h, 4*runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)); err == nil {
 			h.detacher = dt
+			h.marked = make([][]*detached, len(dt.flushers))
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,6 +192,24 @@ func (h *Hub) Validate(u eventlog.Update) error {
 		}
 	}
 	return nil
+}
+
+// Stats counts what the hub did to deliver updates.
+type Stats struct {
+	// Writes is the number of writes to detached streams; divided by the
+	// deliveries, it shows how much batching saves under load.
+	Writes uint64
+	// Deferred is how often a detached stream's socket did not take its
+	// bytes at once, leaving them to a writer: clients that read slowly.
+	Deferred uint64
+}
+
+// Stats returns the hub's counters since New.
+func (h *Hub) Stats() Stats {
+	if h.detacher == nil {
+		return Stats{}
+	}
+	return Stats{Writes: h.detacher.writes.Load(), Deferred: h.detacher.deferred.Load()}
 }
 
 // Subscribers returns the number of connected subscribers.
@@ -261,18 +290,21 @@ func (h *Hub) fanOut(u eventlog.Update) {
 		if u.Private && !s.allowed.MatchAny(u.Topics) {
 			return
 		}
-		if inline := s.push(f); inline != nil {
-			h.inline = append(h.inline, inline)
+		if d := s.push(f); d != nil && d.dirty.CompareAndSwap(false, true) {
+			i := d.token % uint64(len(h.marked))
+			h.marked[i] = append(h.marked[i], d)
 		}
 	})
 	h.mu.RUnlock()
-	// Detached streams are written now, with non-blocking writes, outside
-	// the lock (a write may end a stream, which takes the lock).
-	for i, write := range h.inline {
-		write()
-		h.inline[i] = nil
+	// Detached streams are written by the flushers, outside the lock (a
+	// write may end a stream, which takes the lock).
+	for i, ds := range h.marked {
+		if len(ds) > 0 {
+			h.detacher.flushers[i].add(ds)
+			clear(ds)
+			h.marked[i] = ds[:0]
+		}
 	}
-	h.inline = h.inline[:0]
 }
 
 // frame is one update encoded for the wire, shared by every subscriber.

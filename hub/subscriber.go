@@ -25,7 +25,7 @@ type subscriber struct {
 
 	wake   chan struct{} // capacity 1: "the queue is not empty"
 	onWake func()        // replaces wake once the stream is detached
-	inline func()        // writes at once, outside the hub's lock (detached)
+	det    *detached     // the detached stream, which a flusher writes
 }
 
 func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber {
@@ -38,18 +38,11 @@ func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber 
 	}
 }
 
-// enqueue adds f to the queue without ever blocking. A subscriber that has
-// too much waiting is marked as overflowed; its writer then ends the stream.
-func (s *subscriber) enqueue(f *frame) {
-	if inline := s.push(f); inline != nil {
-		inline()
-	}
-}
-
-// push queues f like enqueue, but for a detached subscriber it returns the
-// function that writes the queue at once, for the caller to run once it
-// holds no lock; otherwise it signals the writer itself and returns nil.
-func (s *subscriber) push(f *frame) (inline func()) {
+// push adds f to the queue without ever blocking. A subscriber that has
+// too much waiting is marked as overflowed; its writer then ends the
+// stream. For a detached subscriber it returns the stream, for the caller
+// to mark for a flusher; otherwise it signals the writer itself.
+func (s *subscriber) push(f *frame) *detached {
 	s.mu.Lock()
 	if s.overflow {
 		s.mu.Unlock()
@@ -62,12 +55,12 @@ func (s *subscriber) push(f *frame) (inline func()) {
 	}
 	s.queue = append(s.queue, f)
 	s.bytes += len(f.b)
-	inline = s.inline
+	d := s.det
 	s.mu.Unlock()
-	if inline == nil {
+	if d == nil {
 		s.signal()
 	}
-	return inline
+	return d
 }
 
 // signal tells the subscriber's writer that there is something to do.
@@ -85,11 +78,11 @@ func (s *subscriber) signal() {
 	}
 }
 
-// setWake makes fn, instead of the wake channel, the writer's signal, and
-// inline the way the fan-out writes to the subscriber at once.
-func (s *subscriber) setWake(fn, inline func()) {
+// detach makes fn, instead of the wake channel, the writer's signal, and
+// d the stream the fan-out marks for a flusher.
+func (s *subscriber) detach(fn func(), d *detached) {
 	s.mu.Lock()
-	s.onWake, s.inline = fn, inline
+	s.onWake, s.det = fn, d
 	s.mu.Unlock()
 }
 

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 
+	"github.com/heraldhub/herald/hub"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,7 +17,7 @@ type metrics struct {
 	updates  prometheus.Counter
 }
 
-func newMetrics(subscribers func() float64) *metrics {
+func newMetrics(subscribers func() float64, stats func() hub.Stats) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		updates: prometheus.NewCounter(prometheus.CounterOpts{
@@ -29,6 +31,14 @@ func newMetrics(subscribers func() float64) *metrics {
 			Name: "herald_subscribers",
 			Help: "Subscribers connected to this node.",
 		}, subscribers),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "herald_stream_writes_total",
+			Help: "Writes to detached streams; fewer than deliveries when updates share a write.",
+		}, func() float64 { return float64(stats().Writes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "herald_stream_deferred_writes_total",
+			Help: "Times a stream's socket did not take its bytes at once (a slow client), leaving them to a writer.",
+		}, func() float64 { return float64(stats().Deferred) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

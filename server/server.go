@@ -50,6 +50,10 @@ type Config struct {
 	// Heartbeat is the idle interval between keep-alive comments. Default
 	// 15s.
 	Heartbeat time.Duration
+	// BatchWindow is the longest an update may wait to share a write with
+	// the next ones while updates keep coming (see hub.Config). Default
+	// 10ms; negative writes every update at once.
+	BatchWindow time.Duration
 	// CORSOrigins lists origins allowed to call the hub from a browser.
 	CORSOrigins []string
 	// MaxUpdateBytes bounds a publication's size. Default 1 MiB.
@@ -165,14 +169,15 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	m := newMetrics(func() float64 { return float64(s.hub.Subscribers()) })
+	m := newMetrics(func() float64 { return float64(s.hub.Subscribers()) }, func() hub.Stats { return s.hub.Stats() })
 	// The jobs manager publishes through the hub, and the hub feeds it what
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
 	h, err := hub.New(hub.Config{
-		Log:       s.log,
-		Heartbeat: cfg.Heartbeat,
-		Logger:    cfg.Logger,
+		Log:         s.log,
+		Heartbeat:   cfg.Heartbeat,
+		BatchWindow: cfg.BatchWindow,
+		Logger:      cfg.Logger,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()
 			if j := jm.Load(); j != nil {

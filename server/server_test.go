@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -243,5 +244,43 @@ func TestDiscoveryCORSAndHealth(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %d, want 200", path, resp.StatusCode)
 		}
+	}
+}
+
+// /metrics reports the node's subscribers, the updates it fanned out and
+// the writes that carried them.
+func TestMetricsCountSubscribersUpdatesAndWrites(t *testing.T) {
+	n := startNode(t, Config{})
+	s := n.subscribe(t, "topic=m", nil)
+	for i := range 3 {
+		n.mustPublish(t, url.Values{"topic": {"m"}, "data": {strconv.Itoa(i)}})
+		if got := s.next(t).Data; got != strconv.Itoa(i) {
+			t.Fatalf("got %q, want %d", got, i)
+		}
+	}
+	resp, err := n.http.Client().Get(n.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	values := map[string]float64{}
+	for line := range strings.Lines(string(b)) {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if f, err := strconv.ParseFloat(v, 64); ok && err == nil && !strings.HasPrefix(name, "#") {
+			values[name] = f
+		}
+	}
+	if got := values["herald_subscribers"]; got != 1 {
+		t.Errorf("herald_subscribers %v, want 1", got)
+	}
+	if got := values["herald_updates_total"]; got != 3 {
+		t.Errorf("herald_updates_total %v, want 3", got)
+	}
+	if got := values["herald_stream_writes_total"]; got < 1 || got > 3 {
+		t.Errorf("herald_stream_writes_total %v, want 1 to 3 for 3 deliveries", got)
+	}
+	if got, ok := values["herald_stream_deferred_writes_total"]; !ok || got != 0 {
+		t.Errorf("herald_stream_deferred_writes_total %v (present %v), want 0", got, ok)
 	}
 }

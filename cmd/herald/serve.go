@@ -81,6 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.SubscriberAlg, "subscriber-alg", env.str("HERALD_SUBSCRIBER_ALG", "HS256"), "subscriber token algorithm: HS256, RS256 or ES256 (env HERALD_SUBSCRIBER_ALG)")
 	fs.BoolVar(&cfg.NoAnonymous, "no-anonymous", env.bool("HERALD_NO_ANONYMOUS", false), "refuse subscribers without a valid token (env HERALD_NO_ANONYMOUS)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
+	batch := fs.Duration("batch-window", env.dur("HERALD_BATCH_WINDOW", 10*time.Millisecond), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
 	var origins listFlag
 	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
 		origins = strings.Split(v, ",")
@@ -107,6 +108,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
 	cfg.NoSync = !*sync
+	switch {
+	case *batch < 0:
+		return fmt.Errorf("--batch-window must not be negative, got %v", *batch)
+	case *batch == 0:
+		cfg.BatchWindow = -1 // write every update at once
+	default:
+		cfg.BatchWindow = *batch
+	}
 	cfg.CORSOrigins = origins
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
