@@ -9,11 +9,8 @@ import (
 )
 
 // An update after a quiet spell is written at once; the updates that
-// follow it within the batch window reach a detached stream in one write.
+// follow it within the batch window reach the stream in one write.
 func TestUpdatesWithinTheBatchWindowShareOneWrite(t *testing.T) {
-	if noDetach {
-		t.Skip("batching applies to detached streams")
-	}
 	const window = time.Second
 	th := startHub(t, Config{BatchWindow: window, Heartbeat: -1})
 	sub := th.subscribe(t, "", "topic=t")

@@ -69,10 +69,8 @@ type detacher struct {
 	byTok    map[uint64]*detached
 	nextTk   uint64
 
-	writes   atomic.Uint64 // writes that carried frames or a heartbeat
-	deferred atomic.Uint64 // times a socket's refusal left bytes to a writer
-	wg       sync.WaitGroup
-	stop     chan struct{}
+	wg   sync.WaitGroup
+	stop chan struct{}
 }
 
 // maxDetached bounds the detached streams (the ready queue holds each at
@@ -318,7 +316,7 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 		return
 	}
 	n, err := d.writeSome(inline)
-	dt.writes.Add(1)
+	dt.h.writes.Add(1)
 	if n > 0 {
 		d.lastWrite.Store(now.UnixNano())
 	}
@@ -333,7 +331,7 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 	case err == nil, errors.As(err, &ne) && ne.Timeout():
 		// The client is not reading right now: try again soon, until the
 		// write timeout says it is too slow (the sweeper checks).
-		dt.deferred.Add(1)
+		dt.h.deferred.Add(1)
 		if inline && err == nil {
 			// The socket is full right now: a writer takes over.
 			dt.schedule(d)

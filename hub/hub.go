@@ -120,6 +120,8 @@ type Hub struct {
 	done        <-chan struct{}
 	lastSeq     atomic.Uint64
 	detacher    *detacher
+	writes      atomic.Uint64 // live writes to streams: frames or a heartbeat
+	deferred    atomic.Uint64 // times a socket's refusal left bytes to a writer
 	marked      [][]*detached // per flusher, the streams the tail marked
 
 }
@@ -196,8 +198,8 @@ func (h *Hub) Validate(u eventlog.Update) error {
 
 // Stats counts what the hub did to deliver updates.
 type Stats struct {
-	// Writes is the number of writes to detached streams; divided by the
-	// deliveries, it shows how much batching saves under load.
+	// Writes is the number of writes of live updates (or heartbeats) to
+	// streams; divided by the deliveries, it shows what batching saves.
 	Writes uint64
 	// Deferred is how often a detached stream's socket did not take its
 	// bytes at once, leaving them to a writer: clients that read slowly.
@@ -206,10 +208,7 @@ type Stats struct {
 
 // Stats returns the hub's counters since New.
 func (h *Hub) Stats() Stats {
-	if h.detacher == nil {
-		return Stats{}
-	}
-	return Stats{Writes: h.detacher.writes.Load(), Deferred: h.detacher.deferred.Load()}
+	return Stats{Writes: h.writes.Load(), Deferred: h.deferred.Load()}
 }
 
 // Subscribers returns the number of connected subscribers.

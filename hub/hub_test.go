@@ -328,6 +328,7 @@ func TestGoroutineStreams(t *testing.T) {
 		"heartbeat": TestHeartbeatWhenIdle,
 		"close":     TestCloseEndsStreamsWithRetryHint,
 		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
+		"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
 	} {
 		t.Run(name, test)
 	}

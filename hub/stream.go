@@ -356,6 +356,13 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		defer timer.Stop()
 		heartbeat = timer.C
 	}
+	var lastFrames time.Time // when frames were last written
+	var batch *time.Timer    // made once updates come within a window
+	defer func() {
+		if batch != nil {
+			batch.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -370,6 +377,24 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-heartbeat:
 			st.buf = append(st.buf[:0], ":\n"...)
 		case <-s.wake:
+			// Within the batch window of the last write, wait out the
+			// rest, so that the updates coming meanwhile share one write.
+			if wait := h.cfg.BatchWindow - time.Since(lastFrames); wait > 0 {
+				if batch == nil {
+					batch = time.NewTimer(wait)
+				} else {
+					batch.Reset(wait)
+				}
+				select {
+				case <-batch.C:
+				case <-ctx.Done():
+					return ErrClientGone
+				case <-gone:
+					return ErrClientGone
+				case <-h.closing: // write what is queued; the loop then ends the stream
+				}
+			}
+			lastFrames = time.Now()
 			frames, overflow := s.take()
 			if overflow {
 				return ErrSlowSubscriber
@@ -383,6 +408,7 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 			s.release(frames)
 		}
 		if len(st.buf) > 0 {
+			h.writes.Add(1)
 			if err := st.flush(); err != nil {
 				return err
 			}

@@ -54,7 +54,9 @@ func (h *histogram) quantile(q float64) time.Duration {
 	for i := range h.buckets {
 		seen += h.buckets[i].Load()
 		if seen >= want {
-			return time.Duration(math.Pow(histBase, float64(i+1)) * float64(time.Microsecond))
+			// The bucket's upper bound, but never above the largest sample.
+			upper := time.Duration(math.Pow(histBase, float64(i+1)) * float64(time.Microsecond))
+			return min(upper, time.Duration(h.max.Load()))
 		}
 	}
 	return time.Duration(h.max.Load())
