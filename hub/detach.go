@@ -15,9 +15,9 @@ import (
 
 // A detached stream is served without a goroutine of its own: its
 // connection was hijacked from net/http, a poller notices when the client
-// leaves, a small pool of writers drains the queues of subscribers that
-// have something to send, and one sweeper sends heartbeats and enforces
-// deadlines. An idle detached subscriber costs its connection and a few
+// leaves, flushers write the streams the fan-out marked (non-blocking
+// writes, in rounds), a small pool of writers takes over sockets that are
+// full, and one sweeper sends heartbeats and enforces deadlines. An idle detached subscriber costs its connection and a few
 // hundred bytes, instead of a goroutine stack and net/http's buffers.
 
 // writeSlice bounds how long a writer waits on one connection: a client

@@ -4,8 +4,12 @@
 // that log's live tail, so one node and a cluster of nodes sharing a log take
 // the same path. Each update is encoded to its SSE frame once; the same bytes
 // are queued for every matching subscriber. Each subscriber has a bounded
-// queue and one writer (the goroutine serving its HTTP request) that drains
-// everything queued with one write and one flush. A subscriber whose queue
+// queue, drained with one write for everything queued: by the goroutine
+// serving its HTTP request, or, for an HTTP/1.1 stream detached from
+// net/http, by a flusher shared by many streams. An update after a quiet
+// spell is written at once; while updates keep coming, a stream is written
+// at most once per batch window (Config.BatchWindow), so under load each
+// write carries several updates. A subscriber whose queue
 // overflows is disconnected rather than waited for: it reconnects with its
 // last event id and catches up from the log, so no publisher is slowed and
 // nothing is lost while the log retains it.
