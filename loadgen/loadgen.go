@@ -53,6 +53,10 @@ type Config struct {
 	AllowRemote bool
 	// ConnectRate bounds new connections per second. Default 5,000.
 	ConnectRate float64
+	// ServerWrites, if set, reads the server's count of writes to streams
+	// (Herald's herald_stream_writes_total), before publishing and after
+	// the drain, to report how many writes the deliveries took.
+	ServerWrites func(ctx context.Context) (float64, error)
 }
 
 // Report is a run's outcome.
@@ -82,6 +86,10 @@ type Report struct {
 	IdleRSSBeforeKB     int64   `json:"idle_rss_before_kb,omitempty"`
 	IdleRSSAfterKB      int64   `json:"idle_rss_after_kb,omitempty"`
 	IdleKBPerSubscriber float64 `json:"idle_kb_per_subscriber,omitempty"`
+	// With ServerWrites: the server's writes to streams while publishing,
+	// and per delivery (below 1 when updates shared writes).
+	ServerWrites      float64 `json:"server_writes,omitempty"`
+	WritesPerDelivery float64 `json:"server_writes_per_delivery,omitempty"`
 }
 
 // Loopback reports whether rawURL's host is a loopback address.
@@ -212,6 +220,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cpuBefore = cpuSeconds(cfg.PID)
 	}
 
+	writesBefore, writesErr := serverWrites(ctx, cfg)
+
 	// Publish at the offered rate.
 	pubStart := time.Now()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
@@ -245,6 +255,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Seconds = time.Since(start).Seconds()
 	}
 	cpuAfter := cpuSeconds(cfg.PID)
+	writesAfter, err := serverWrites(ctx, cfg)
+	writesErr = errors.Join(writesErr, err)
 	stopStreams()
 	wg.Wait()
 
@@ -260,6 +272,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	rep.P50ms, rep.P90ms, rep.P99ms = ms(hist.quantile(.5)), ms(hist.quantile(.9)), ms(hist.quantile(.99))
 	rep.MaxMs = ms(time.Duration(hist.max.Load()))
+	if cfg.ServerWrites != nil && writesErr == nil && rep.Deliveries > 0 {
+		rep.ServerWrites = writesAfter - writesBefore
+		rep.WritesPerDelivery = rep.ServerWrites / float64(rep.Deliveries)
+	}
 	if cfg.PID > 0 {
 		rep.ServerPeakRSSKB = peak()
 		rep.ServerCPUSeconds = cpuAfter - cpuBefore
@@ -339,6 +355,14 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 		deliveries.Add(1)
 		hist.add(now.Sub(time.Unix(0, ts)))
 	}
+}
+
+// serverWrites reads the server's write counter, if the run has one.
+func serverWrites(ctx context.Context, cfg Config) (float64, error) {
+	if cfg.ServerWrites == nil {
+		return 0, nil
+	}
+	return cfg.ServerWrites(ctx)
 }
 
 func isLoopbackHost(h string) bool {

@@ -94,6 +94,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
+	if *pubURL == "" {
+		// A Herald hub: count the writes its deliveries took.
+		metrics := strings.TrimSuffix(endpoint, "/.well-known/mercure") + "/metrics"
+		cfg.ServerWrites = loadgen.MetricsCounter(client, metrics, "herald_stream_writes_total")
+	}
 	if limit := loadgen.FileLimit(); uint64(cfg.Subscribers)+64 > limit {
 		fmt.Fprintf(stderr, "herald bench: warning: %d subscribers may not fit in the open-file limit (%d)\n", cfg.Subscribers, limit)
 	}
@@ -111,6 +116,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	row("deliveries", fmt.Sprintf("%d of %d expected, %.0f/s", rep.Deliveries, rep.Expected, rep.PerSecond))
 	row("lost / duplicated", fmt.Sprintf("%d / %d", rep.Lost, rep.Duplicated))
 	row("latency p50 / p90 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms", rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs))
+	if rep.ServerWrites > 0 {
+		row("server writes", fmt.Sprintf("%.0f, %.2f per delivery", rep.ServerWrites, rep.WritesPerDelivery))
+	}
 	if cfg.PID > 0 {
 		row("server peak RSS", fmt.Sprintf("%.1f MiB", float64(rep.ServerPeakRSSKB)/1024))
 		row("server CPU", fmt.Sprintf("%.2f s, %.2f µs per delivery", rep.ServerCPUSeconds, rep.ServerCPUPerDeliver))

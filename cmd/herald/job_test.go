@@ -21,7 +21,20 @@ import (
 func jobNode(t *testing.T) (*server.Server, string) {
 	t.Helper()
 	const key = "job-cli-test-key-0123456789abcdef"
-	srv, err := server.New(context.Background(), server.Config{Log: "memory", PublisherKey: key, SubscriberKey: key, DataDir: t.TempDir(), NoDemo: true})
+	srv, ts := testNode(t, server.Config{PublisherKey: key, SubscriberKey: key})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}, Subscribe: []string{"jobs/{id}"}})
+	t.Setenv("HERALD_HUB", ts.URL)
+	t.Setenv("HERALD_TOKEN", tok)
+	return srv, ts.URL
+}
+
+// testNode starts a node on a memory log, without the demo, behind a
+// loopback HTTP server that the test closes.
+func testNode(t *testing.T, cfg server.Config) (*server.Server, *httptest.Server) {
+	t.Helper()
+	cfg.Log, cfg.DataDir, cfg.NoDemo = "memory", t.TempDir(), true
+	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +44,7 @@ func jobNode(t *testing.T) (*server.Server, string) {
 		ts.Close()
 		srv.Close()
 	})
-	k, _ := auth.SecretKey(key)
-	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}, Subscribe: []string{"jobs/{id}"}})
-	t.Setenv("HERALD_HUB", ts.URL)
-	t.Setenv("HERALD_TOKEN", tok)
-	return srv, ts.URL
+	return srv, ts
 }
 
 func TestJobCommandsReportAndWatchAJob(t *testing.T) {
