@@ -48,6 +48,8 @@ func Run(t *testing.T, open Factory) {
 		{"SinceStopsWhenFnReturnsFalse", testSinceStopsWhenFnReturnsFalse},
 		{"SinceEndsAtTheEndAsOfTheCall", testSinceEndsAtTheEndAsOfTheCall},
 		{"RetentionKeepsExactlyTheLastUpdates", testRetentionByCount},
+		{"SinceOvertakenByRetentionLeavesNoGap", testSinceOvertakenByRetention},
+		{"IDsAndTypesKeepEveryCharacter", testIDsAndTypesKeepEveryCharacter},
 		{"ConcurrentAppendsAreTotallyOrdered", testConcurrentAppends},
 		{"FollowIsPositionedWhenItReturns", testFollowIsPositioned},
 		{"TailsSeeIdenticalSequences", testTailsSeeIdenticalSequences},

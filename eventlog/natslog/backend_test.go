@@ -3,7 +3,6 @@ package natslog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -205,32 +204,6 @@ func TestPublisherIDCanBeReusedOnceRetentionDropsIt(t *testing.T) {
 	}
 }
 
-func TestSinceReportsRetentionOvertakingTheReplay(t *testing.T) {
-	const retain = 1200 // more than the consumer fetches ahead
-	for _, fromFirst := range []bool{false, true} {
-		t.Run(fmt.Sprint("from the first id: ", fromFirst), func(t *testing.T) {
-			l := open(t, natsAddr, logtest.UniqueName(t), retain)
-			stored := appendMany(t, l, retain)
-			from := eventlog.Earliest
-			if fromFirst {
-				from = stored[0].ID
-			}
-			var got []eventlog.Update
-			err := l.Since(t.Context(), from, func(u eventlog.Update) bool {
-				if len(got) == 0 {
-					stored = append(stored, appendMany(t, l, retain)...) // overwrite all that Since has not read
-				}
-				got = append(got, u)
-				return true
-			})
-			if !errors.Is(err, eventlog.ErrUnknownID) {
-				t.Fatalf("Since(%q) overtaken by retention: %v after %d updates, want ErrUnknownID", from, err, len(got))
-			}
-			checkPrefix(t, got, stored, from)
-		})
-	}
-}
-
 // appendMany appends n updates with generated ids.
 func appendMany(t *testing.T, l eventlog.Log, n int) []eventlog.Update {
 	t.Helper()
@@ -243,24 +216,6 @@ func appendMany(t *testing.T, l eventlog.Log, n int) []eventlog.Update {
 		out[i] = u
 	}
 	return out
-}
-
-// checkPrefix fails t unless got is the run of stored that follows from
-// (everything if from is Earliest), without a gap.
-func checkPrefix(t *testing.T, got, stored []eventlog.Update, from string) {
-	t.Helper()
-	i := 0
-	if from != eventlog.Earliest {
-		for stored[i].ID != from {
-			i++
-		}
-		i++
-	}
-	for j, u := range got {
-		if u.ID != stored[i+j].ID {
-			t.Fatalf("update %d of the replay is %s, want %s: a gap", j, u.ID, stored[i+j].ID)
-		}
-	}
 }
 
 func TestReplaysAndTailsLeaveNoConsumerBehind(t *testing.T) {
@@ -288,54 +243,6 @@ func TestReplaysAndTailsLeaveNoConsumerBehind(t *testing.T) {
 	if n := info.State.Consumers; n != 0 {
 		t.Errorf("%d consumers left on the stream after the replays and the tail ended, want 0", n)
 	}
-}
-
-func TestIDsAndTypesKeepEveryCharacter(t *testing.T) {
-	l := open(t, natsAddr, logtest.UniqueName(t), 0)
-	tl := make(chan eventlog.Update, 10)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done, err := l.Follow(ctx, func(u eventlog.Update) { tl <- u })
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := []eventlog.Update{
-		{ID: " padded ", Type: " spaced ", Topics: []string{" t "}},
-		{ID: "\ttab", Type: "\tx", Topics: []string{"t"}},
-		{ID: "100%", Type: "a%41", Topics: []string{"t"}},
-		{ID: "urn:x:é/ü?#", Type: "ok", Topics: []string{"t"}},
-	}
-	for _, u := range in {
-		if _, err := l.Append(t.Context(), u); err != nil {
-			t.Fatalf("Append(%q): %v", u.ID, err)
-		}
-	}
-	check := func(how string, got eventlog.Update, want eventlog.Update) {
-		t.Helper()
-		if got.ID != want.ID || got.Type != want.Type || got.Topics[0] != want.Topics[0] {
-			t.Errorf("%s: id %q type %q topic %q, want %q %q %q", how, got.ID, got.Type, got.Topics[0], want.ID, want.Type, want.Topics[0])
-		}
-	}
-	for i := range in {
-		select {
-		case u := <-tl:
-			check("Follow", u, in[i])
-		case <-time.After(10 * time.Second):
-			t.Fatal("the tail did not deliver the updates")
-		}
-		var next []eventlog.Update
-		if err := l.Since(t.Context(), in[i].ID, func(u eventlog.Update) bool { next = append(next, u); return true }); err != nil {
-			t.Fatalf("Since(%q): %v", in[i].ID, err)
-		}
-		if len(next) != len(in)-i-1 {
-			t.Fatalf("Since(%q) gave %d updates, want %d", in[i].ID, len(next), len(in)-i-1)
-		}
-		if len(next) > 0 {
-			check("Since", next[0], in[i+1])
-		}
-	}
-	cancel()
-	<-done
 }
 
 func FuzzHeaderRoundTrip(f *testing.F) {
