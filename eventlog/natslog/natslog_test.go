@@ -92,24 +92,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 	logtest.BenchmarkFollowLatency(b, benchLog(fmt.Sprintf("herald-bench-follow-%d", time.Now().UnixNano())))
 }
 
-// BenchmarkSinceResume measures a subscriber's resumption: Since from an id
-// 100 updates before the end of a 1,000-update log, reading to the end.
+// BenchmarkSinceResume measures a subscriber's resumption (see logtest).
 func BenchmarkSinceResume(b *testing.B) {
-	l := benchLog(fmt.Sprintf("herald-bench-since-%d", time.Now().UnixNano()))(b)
-	var from string
-	for i := range 1000 {
-		u, err := l.Append(context.Background(), eventlog.Update{Topics: []string{"bench"}, Data: "x"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if i == 899 {
-			from = u.ID
-		}
-	}
-	for b.Loop() {
-		n := 0
-		if err := l.Since(context.Background(), from, func(eventlog.Update) bool { n++; return true }); err != nil || n != 100 {
-			b.Fatalf("Since: %d updates, %v", n, err)
-		}
-	}
+	logtest.BenchmarkSinceResume(b, benchLog(fmt.Sprintf("herald-bench-since-%d", time.Now().UnixNano())))
 }
