@@ -11,6 +11,10 @@ import (
 // openLog opens the log named by spec: "memory", "bolt:PATH",
 // "redis://HOST:PORT/DB?stream=NAME" or "nats://HOST:PORT?stream=NAME".
 func openLog(ctx context.Context, spec string, cfg *Config) (eventlog.Log, error) {
+	if cfg.RetainAge != 0 && (spec == "memory" || strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://")) {
+		kind, _, _ := strings.Cut(spec, ":")
+		return nil, fmt.Errorf("the %s log keeps a count of updates, not an age: use --retain-count, or a bolt: or nats:// log for --retain-age", kind)
+	}
 	switch {
 	case spec == "memory":
 		return eventlog.NewMemory(cfg.RetainCount), nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -283,4 +284,20 @@ func TestMetricsCountSubscribersUpdatesAndWrites(t *testing.T) {
 	if got, ok := values["herald_stream_deferred_writes_total"]; !ok || got != 0 {
 		t.Errorf("herald_stream_deferred_writes_total %v (present %v), want 0", got, ok)
 	}
+}
+
+// A retention by age on a log that keeps only a count is refused at start
+// with what to use instead, rather than silently ignored.
+func TestRetainAgeOnACountOnlyLogIsRefused(t *testing.T) {
+	for _, spec := range []string{"memory", "redis://127.0.0.1:6379/0?stream=never-opened"} {
+		_, err := New(context.Background(), Config{Log: spec, RetainAge: time.Hour, PublisherKey: publisherKey, DataDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "--retain-count") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s with a retain age: %v, want a one-line refusal naming --retain-count", spec, err)
+		}
+	}
+	srv, err := New(context.Background(), Config{Log: "bolt:" + t.TempDir() + "/h.db", RetainAge: time.Hour, PublisherKey: publisherKey, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("bolt with a retain age: %v", err)
+	}
+	srv.Close()
 }

@@ -73,7 +73,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.DataDir, "data-dir", env.str("HERALD_DATA_DIR", "./herald-data"), "directory for the embedded log and the generated publisher key (env HERALD_DATA_DIR)")
 	fs.StringVar(&cfg.Log, "log", env.str("HERALD_LOG", ""), "event log: memory, bolt:PATH, redis://HOST:PORT/DB?stream=NAME or nats://HOST:PORT?stream=NAME (default bolt:<data-dir>/herald.db; env HERALD_LOG)")
 	fs.IntVar(&cfg.RetainCount, "retain-count", env.int("HERALD_RETAIN_COUNT", 0), "updates kept for replay (0: the log's default; env HERALD_RETAIN_COUNT)")
-	fs.DurationVar(&cfg.RetainAge, "retain-age", env.dur("HERALD_RETAIN_AGE", 0), "drop updates older than this (0: no age limit; env HERALD_RETAIN_AGE)")
+	fs.DurationVar(&cfg.RetainAge, "retain-age", env.dur("HERALD_RETAIN_AGE", 0), "drop updates older than this, with bolt: and nats:// logs (0: no age limit; env HERALD_RETAIN_AGE)")
 	sync := fs.Bool("sync", env.bool("HERALD_SYNC", true), "acknowledge bolt appends only once on disk; --sync=false is faster but a crash may lose acknowledged updates (env HERALD_SYNC)")
 	fs.StringVar(&cfg.PublisherKey, "publisher-key", env.str("HERALD_PUBLISHER_KEY", ""), "HS256 secret (or PEM public key file with --publisher-alg RS256/ES256) for publisher tokens; generated in the data dir if empty (env HERALD_PUBLISHER_KEY)")
 	fs.StringVar(&cfg.PublisherAlg, "publisher-alg", env.str("HERALD_PUBLISHER_ALG", "HS256"), "publisher token algorithm: HS256, RS256 or ES256 (env HERALD_PUBLISHER_ALG)")
