@@ -51,9 +51,17 @@ func (p *Proxy) serve(ln net.Listener) {
 				continue
 			}
 			p.mu.Lock()
+			if p.ln != ln {
+				// Cut came while this connection was being set up: it
+				// must not outlive the cut (nor keep Cut waiting).
+				p.mu.Unlock()
+				c.Close()
+				up.Close()
+				return
+			}
 			p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-			p.mu.Unlock()
 			p.wg.Add(2)
+			p.mu.Unlock()
 			go p.pipe(c, up)
 			go p.pipe(up, c)
 		}
