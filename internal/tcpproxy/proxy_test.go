@@ -1,0 +1,114 @@
+package tcpproxy
+
+import (
+	"bufio"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// echo serves a line echo on loopback until the test ends.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					c.Write([]byte(line))
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func roundTrip(t *testing.T, addr string) (net.Conn, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("hi\n")); err != nil {
+		c.Close()
+		return nil, err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "hi\n" {
+		c.Close()
+		if err == nil {
+			t.Fatalf("echo %q", line)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func TestCutClosesConnectionsAndRestoreForwardsAgain(t *testing.T) {
+	p, err := Start(echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := roundTrip(t, p.Addr())
+	if err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	defer c.Close()
+	// Connections arriving while the proxy is cut must not keep Cut
+	// waiting; Cut returns with every forwarded connection closed.
+	stop := make(chan struct{})
+	dialing := make(chan struct{})
+	go func() {
+		defer close(dialing)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if d, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
+				d.Close()
+			}
+		}
+	}()
+	p.Cut()
+	close(stop)
+	<-dialing
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a forwarded connection survived the cut")
+	}
+	if _, err := roundTrip(t, p.Addr()); err == nil {
+		t.Fatal("the proxy forwarded while cut")
+	}
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := roundTrip(t, p.Addr())
+	if err != nil {
+		t.Fatalf("after Restore: %v", err)
+	}
+	c2.Close()
+}
