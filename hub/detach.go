@@ -17,8 +17,9 @@ import (
 // connection was hijacked from net/http, a poller notices when the client
 // leaves, flushers write the streams the fan-out marked (non-blocking
 // writes, in rounds), a small pool of writers takes over sockets that are
-// full, and one sweeper sends heartbeats and enforces deadlines. An idle detached subscriber costs its connection and a few
-// hundred bytes, instead of a goroutine stack and net/http's buffers.
+// full, and one sweeper sends heartbeats and enforces deadlines. An idle
+// detached subscriber costs its connection and a few hundred bytes,
+// instead of a goroutine stack and net/http's buffers.
 
 // writeSlice bounds how long a writer waits on one connection: a client
 // that does not take its bytes at once keeps them pending and is retried,

@@ -50,8 +50,8 @@ type Config struct {
 	Observe func(eventlog.Update)
 	// BatchWindow is the longest an update may wait to share a write with
 	// the updates after it. After a quiet spell an update is written at
-	// once; while updates keep coming, each detached stream is written at
-	// most once per window, with everything queued for it, which divides
+	// once; while updates keep coming, each stream is written at most once
+	// per window, with everything queued for it, which divides
 	// the system calls per delivery (the server's and the client's) under
 	// load. Default 10ms; negative writes every update at once.
 	BatchWindow time.Duration

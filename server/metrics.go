@@ -33,7 +33,7 @@ func newMetrics(subscribers func() float64, stats func() hub.Stats) *metrics {
 		}, subscribers),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "herald_stream_writes_total",
-			Help: "Writes to detached streams; fewer than deliveries when updates share a write.",
+			Help: "Writes of updates and heartbeats to streams; fewer than deliveries when updates share a write.",
 		}, func() float64 { return float64(stats().Writes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "herald_stream_deferred_writes_total",
