@@ -372,7 +372,7 @@ func (d *detached) writeNow() (int, error) {
 	var werr error
 	err := d.raw.Write(func(fd uintptr) bool {
 		for n < len(d.pending) {
-			m, err := syscall.Write(int(fd), d.pending[n:])
+			m, err := writeFD(fd, d.pending[n:])
 			switch {
 			case err == syscall.EINTR:
 				continue
