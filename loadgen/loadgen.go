@@ -61,27 +61,31 @@ type Config struct {
 
 // Report is a run's outcome.
 type Report struct {
-	Subscribers   int     `json:"subscribers"`
-	Connected     int     `json:"connected"`
-	ConnectFailed int     `json:"connect_failed"`
-	Updates       int     `json:"updates"`
-	Published     int     `json:"published"`
-	PublishFailed int     `json:"publish_failed"`
-	Deliveries    int64   `json:"deliveries"`
-	Expected      int64   `json:"expected"`
-	Lost          int64   `json:"lost"`
-	Duplicated    int64   `json:"duplicated"`
-	Seconds       float64 `json:"seconds"`
-	PerSecond     float64 `json:"deliveries_per_second"`
-	OfferedRate   float64 `json:"offered_rate"`
-	AchievedRate  float64 `json:"achieved_rate"`
-	P50ms         float64 `json:"p50_ms"`
-	P90ms         float64 `json:"p90_ms"`
-	P99ms         float64 `json:"p99_ms"`
-	MaxMs         float64 `json:"max_ms"`
+	Subscribers   int `json:"subscribers"`
+	Connected     int `json:"connected"`
+	ConnectFailed int `json:"connect_failed"`
+	Updates       int `json:"updates"`
+	Published     int `json:"published"`
+	PublishFailed int `json:"publish_failed"`
+	// PublishError is the first failed publication's error.
+	PublishError string  `json:"publish_error,omitempty"`
+	Deliveries   int64   `json:"deliveries"`
+	Expected     int64   `json:"expected"`
+	Lost         int64   `json:"lost"`
+	Duplicated   int64   `json:"duplicated"`
+	Seconds      float64 `json:"seconds"`
+	PerSecond    float64 `json:"deliveries_per_second"`
+	OfferedRate  float64 `json:"offered_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	P50ms        float64 `json:"p50_ms"`
+	P90ms        float64 `json:"p90_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
 	// Server measurements, with PID.
 	ServerPeakRSSKB     int64   `json:"server_peak_rss_kb,omitempty"`
 	ServerCPUSeconds    float64 `json:"server_cpu_seconds,omitempty"`
+	ServerUserSeconds   float64 `json:"server_user_seconds,omitempty"`
+	ServerSystemSeconds float64 `json:"server_system_seconds,omitempty"`
 	ServerCPUPerDeliver float64 `json:"server_cpu_us_per_delivery,omitempty"`
 	IdleRSSBeforeKB     int64   `json:"idle_rss_before_kb,omitempty"`
 	IdleRSSAfterKB      int64   `json:"idle_rss_after_kb,omitempty"`
@@ -236,6 +240,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		data := strconv.Itoa(i) + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
 		data += pad[:max(0, cfg.Size-len(data))]
 		if err := cfg.Publish(ctx, data); err != nil {
+			if rep.PublishFailed == 0 {
+				rep.PublishError = err.Error()
+			}
 			rep.PublishFailed++
 			continue
 		}
@@ -278,7 +285,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.PID > 0 {
 		rep.ServerPeakRSSKB = peak()
-		rep.ServerCPUSeconds = cpuAfter - cpuBefore
+		rep.ServerUserSeconds = cpuAfter.user - cpuBefore.user
+		rep.ServerSystemSeconds = cpuAfter.system - cpuBefore.system
+		rep.ServerCPUSeconds = rep.ServerUserSeconds + rep.ServerSystemSeconds
 		if rep.Deliveries > 0 {
 			rep.ServerCPUPerDeliver = rep.ServerCPUSeconds * 1e6 / float64(rep.Deliveries)
 		}

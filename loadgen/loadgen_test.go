@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +18,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // broadcaster is a minimal SSE server: every published data goes to every
 // stream; dup and drop, if set, say which sequence numbers it sends twice
-// or never.
+// or never, and refuse which it answers with 503.
 type broadcaster struct {
-	mu        sync.Mutex
-	subs      map[chan string]struct{}
-	dup, drop string
+	mu                sync.Mutex
+	subs              map[chan string]struct{}
+	dup, drop, refuse string
 }
 
 func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +30,10 @@ func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		data := r.PostForm.Get("data")
 		seq, _, _ := strings.Cut(data, " ")
+		if seq == b.refuse {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+			return
+		}
 		b.mu.Lock()
 		for c := range b.subs {
 			if seq != b.drop {
@@ -76,10 +81,14 @@ func run(t *testing.T, b *broadcaster, subs, updates int) *Report {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("data="+strings.ReplaceAll(data, " ", "+")))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			resp, err := http.DefaultClient.Do(req)
-			if err == nil {
-				resp.Body.Close()
+			if err != nil {
+				return err
 			}
-			return err
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("publish: %s", resp.Status)
+			}
+			return nil
 		},
 	})
 	if err != nil {
@@ -103,6 +112,40 @@ func TestReportsDuplicatesAndLosses(t *testing.T) {
 	rep := run(t, &broadcaster{dup: "3", drop: "7"}, 10, 20)
 	if rep.Duplicated != 10 || rep.Lost != 10 {
 		t.Fatalf("duplicated %d, lost %d; want 10 each (one per subscriber)", rep.Duplicated, rep.Lost)
+	}
+}
+
+func TestReportsTheFirstPublishError(t *testing.T) {
+	rep := run(t, &broadcaster{refuse: "4"}, 5, 10)
+	if rep.Published != 9 || rep.PublishFailed != 1 || rep.PublishError != "publish: 503 Service Unavailable" {
+		t.Fatalf("published %d, failed %d, error %q; want 9, 1 and the 503", rep.Published, rep.PublishFailed, rep.PublishError)
+	}
+	if rep.Lost != 0 || rep.Deliveries != 45 {
+		t.Fatalf("lost %d, deliveries %d; a refused update is not owed to anyone", rep.Lost, rep.Deliveries)
+	}
+}
+
+func TestReadsUserAndSystemTime(t *testing.T) {
+	// The command may hold spaces and parentheses; utime and stime are
+	// the 14th and 15th fields, in clock ticks.
+	stat := "4242 (a) (b c)) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 125 0 0 20 0 3 0 100 0"
+	if got := parseStat(stat); got != (cpuTime{2.5, 1.25}) {
+		t.Fatalf("parseStat = %+v, want user 2.5 s, system 1.25 s", got)
+	}
+	for _, bad := range []string{"", "4242 (no closing", "4242 (x) S 1 2"} {
+		if got := parseStat(bad); got != (cpuTime{}) {
+			t.Fatalf("parseStat(%q) = %+v, want zero", bad, got)
+		}
+	}
+	// Spin until the kernel has counted a tick of this process, or 2 s.
+	var self cpuTime
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		if self = cpuSeconds(os.Getpid()); self.user > 0 {
+			break
+		}
+	}
+	if self.user <= 0 {
+		t.Fatalf("cpuSeconds(self) = %+v, want some CPU time", self)
 	}
 }
 

@@ -28,28 +28,35 @@ func rssKB(pid int) int64 {
 	return 0
 }
 
+// cpuTime is a process's CPU time, in seconds.
+type cpuTime struct{ user, system float64 }
+
 // cpuSeconds returns the process's user and system CPU time.
-func cpuSeconds(pid int) float64 {
+func cpuSeconds(pid int) cpuTime {
 	if pid <= 0 {
-		return 0
+		return cpuTime{}
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return cpuTime{}
 	}
+	return parseStat(string(b))
+}
+
+// parseStat reads the user and system time from /proc/<pid>/stat.
+func parseStat(s string) cpuTime {
 	// Fields after the command (which may contain spaces) start after ')'.
-	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return cpuTime{}
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0
+		return cpuTime{}
 	}
 	utime, _ := strconv.ParseFloat(f[11], 64)
 	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // clock ticks (USER_HZ is 100 on Linux)
+	return cpuTime{utime / 100, stime / 100} // clock ticks (USER_HZ is 100 on Linux)
 }
 
 // startPeakSampler samples the process's RSS every 100 ms until ctx ends;

@@ -113,6 +113,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 	row("subscribers connected", fmt.Sprintf("%d of %d (%d failed)", rep.Connected, rep.Subscribers, rep.ConnectFailed))
 	row("updates published", fmt.Sprintf("%d of %d (%d failed) at %.1f/s (offered %.1f/s)", rep.Published, rep.Updates, rep.PublishFailed, rep.AchievedRate, rep.OfferedRate))
+	if rep.PublishError != "" {
+		row("first publish error", rep.PublishError)
+	}
 	row("deliveries", fmt.Sprintf("%d of %d expected, %.0f/s", rep.Deliveries, rep.Expected, rep.PerSecond))
 	row("lost / duplicated", fmt.Sprintf("%d / %d", rep.Lost, rep.Duplicated))
 	row("latency p50 / p90 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms", rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs))
@@ -121,7 +124,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cfg.PID > 0 {
 		row("server peak RSS", fmt.Sprintf("%.1f MiB", float64(rep.ServerPeakRSSKB)/1024))
-		row("server CPU", fmt.Sprintf("%.2f s, %.2f µs per delivery", rep.ServerCPUSeconds, rep.ServerCPUPerDeliver))
+		row("server CPU", fmt.Sprintf("%.2f s (user %.2f, system %.2f), %.2f µs per delivery",
+			rep.ServerCPUSeconds, rep.ServerUserSeconds, rep.ServerSystemSeconds, rep.ServerCPUPerDeliver))
 		if cfg.Idle > 0 {
 			row("idle memory", fmt.Sprintf("%.2f KiB per subscriber (RSS %d → %d KiB)", rep.IdleKBPerSubscriber, rep.IdleRSSBeforeKB, rep.IdleRSSAfterKB))
 		}
