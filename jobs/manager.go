@@ -265,9 +265,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q", ErrJobExists, spec.ID)
 	}
-	m.jobs[spec.ID] = &entry{snap: s, lastSeen: now, local: true, dirty: true}
+	e := &entry{lastSeen: now, local: true}
+	e.snap = s
+	m.jobs[spec.ID] = e
+	snap := e.claim(now)
 	m.mu.Unlock()
-	return m.publish(ctx, spec.ID, true)
+	return m.send(ctx, e, snap, true)
 }
 
 // Get returns a job's current snapshot.
@@ -379,16 +382,16 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 	}
 	e.lastSeen, e.local, e.dirty = now, true, true
 	cancel := s.CancelRequested
-	immediate := stageChanged || wasStalled || now.Sub(e.published) >= m.cfg.MinInterval
 	var snap Snapshot
-	if !immediate {
-		snap = e.snap
-		snap.compute(now)
-	}
-	m.mu.Unlock()
 	var err error
-	if immediate {
-		snap, err = m.publish(ctx, id, false)
+	if stageChanged || wasStalled || now.Sub(e.published) >= m.cfg.MinInterval {
+		snap = e.claim(now)
+		m.mu.Unlock()
+		snap, err = m.send(ctx, e, snap, false)
+	} else {
+		snap = e.snap
+		m.mu.Unlock()
+		snap.compute(now)
 	}
 	if err == nil && cancel {
 		err = ErrCancelRequested
@@ -445,9 +448,10 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 			s.Stage = s.Stages[len(s.Stages)-1].Name
 		}
 	}
-	e.ended, e.lastSeen, e.local, e.dirty = now, now, true, true
+	e.ended, e.lastSeen, e.local = now, now, true
+	snap := e.claim(now)
 	m.mu.Unlock()
-	return m.publish(ctx, id, false)
+	return m.send(ctx, e, snap, false)
 }
 
 // Cancel requests the job's cancellation and publishes the request: the
@@ -464,29 +468,31 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q is %s", ErrFinished, id, e.snap.State)
 	}
+	now := m.cfg.Now()
 	e.snap.CancelRequested = true
-	e.snap.Updated = m.cfg.Now()
-	e.local, e.dirty = true, true
+	e.snap.Updated = now
+	e.local = true
+	snap := e.claim(now)
 	m.mu.Unlock()
-	return m.publish(ctx, id, false)
+	return m.send(ctx, e, snap, false)
 }
 
-// publish publishes the job's snapshot with the next seq. Two publications
-// of one job may reach the log in either order; readers keep the one with
-// the higher seq (Snapshot.Supersedes).
-func (m *Manager) publish(ctx context.Context, id string, created bool) (Snapshot, error) {
-	now := m.cfg.Now()
-	m.mu.Lock()
-	e, ok := m.jobs[id]
-	if !ok {
-		m.mu.Unlock()
-		return Snapshot{}, fmt.Errorf("%w: %q", ErrUnknownJob, id)
-	}
+// claim numbers the entry's snapshot for publication; the caller holds
+// m.mu and passes the result to send. A change and its claim are made under
+// one hold of the lock, so the timer never publishes a change again that a
+// caller is already publishing.
+func (e *entry) claim(now time.Time) Snapshot {
 	e.snap.Seq++
-	s := e.snap
 	e.dirty, e.published = false, now
-	m.mu.Unlock()
-	s.compute(now)
+	return e.snap
+}
+
+// send publishes a claimed snapshot. Two publications of one job may reach
+// the log in either order; readers keep the one with the higher seq
+// (Snapshot.Supersedes). If publishing fails, a created job is forgotten
+// and any other change is left for the timer to retry.
+func (m *Manager) send(ctx context.Context, e *entry, s Snapshot, created bool) (Snapshot, error) {
+	s.compute(m.cfg.Now())
 	data, err := json.Marshal(s)
 	if err == nil {
 		_, err = m.cfg.Publisher.Publish(ctx, eventlog.Update{
@@ -495,13 +501,15 @@ func (m *Manager) publish(ctx context.Context, id string, created bool) (Snapsho
 	}
 	if err != nil {
 		m.mu.Lock()
-		if created {
-			delete(m.jobs, id)
-		} else if cur, ok := m.jobs[id]; ok && cur == e {
-			e.dirty = true // the timer tries again
+		if cur, ok := m.jobs[s.ID]; ok && cur == e {
+			if created {
+				delete(m.jobs, s.ID)
+			} else {
+				e.dirty = true
+			}
 		}
 		m.mu.Unlock()
-		return Snapshot{}, fmt.Errorf("publish job %q: %w", id, err)
+		return Snapshot{}, fmt.Errorf("publish job %q: %w", s.ID, err)
 	}
 	return s, nil
 }
@@ -630,7 +638,11 @@ func (m *Manager) ticker() {
 // silent jobs stalled and forgets old ones.
 func (m *Manager) flush(all bool) {
 	now := m.cfg.Now()
-	var due []string
+	type claimed struct {
+		e    *entry
+		snap Snapshot
+	}
+	var due []claimed
 	m.mu.Lock()
 	for id, e := range m.jobs {
 		silent := now.Sub(e.lastSeen)
@@ -644,18 +656,18 @@ func (m *Manager) flush(all bool) {
 		case e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
 			delete(m.jobs, id)
 		case e.dirty && (all || now.Sub(e.published) >= m.cfg.MinInterval):
-			due = append(due, id)
+			due = append(due, claimed{e, e.claim(now)})
 		case e.snap.State == Running && silent >= stallAfter:
 			e.snap.State, e.snap.Updated = Stalled, now
-			e.local, e.dirty = true, true
-			due = append(due, id)
+			e.local = true
+			due = append(due, claimed{e, e.claim(now)})
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range due {
+	for _, c := range due {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := m.publish(ctx, id, false); err != nil {
-			m.cfg.Logger.Warn("job event not published; will retry", "job", id, "err", err)
+		if _, err := m.send(ctx, c.e, c.snap, false); err != nil {
+			m.cfg.Logger.Warn("job event not published; will retry", "job", c.snap.ID, "err", err)
 		}
 		cancel()
 	}

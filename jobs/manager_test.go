@@ -329,3 +329,46 @@ func TestSnapshotsForANewSubscriberFollowItsTopics(t *testing.T) {
 		t.Fatalf("snapshots %+v, want the private flag, the type of each state, and no id or seq", got)
 	}
 }
+
+func TestAReportIsPublishedOnceWhileTheTimerRuns(t *testing.T) {
+	// The timer publishes what is waiting; a report published at once must
+	// not also be waiting for it, or subscribers see it twice.
+	c := &clock{}
+	c.set(0)
+	m, rec := newManager(t, Config{Now: c.Now, MinInterval: time.Nanosecond, StallAfter: time.Hour})
+	ctx := t.Context()
+	if _, err := m.Create(ctx, Spec{ID: "once", Total: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				m.flush(false)
+			}
+		}
+	}()
+	const reports = 2000
+	for i := 1; i <= reports; i++ {
+		c.set(float64(i))
+		if _, err := m.Progress(ctx, "once", Report{Done: float64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-flushed
+	got := rec.snapshots(t)
+	for i, s := range got {
+		if s.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: a report was published twice or lost", i, s.Seq)
+		}
+	}
+	if len(got) != reports+1 {
+		t.Fatalf("%d events for %d reports and the creation, want one each", len(got), reports)
+	}
+}
