@@ -67,7 +67,9 @@ type Report struct {
 	Updates       int `json:"updates"`
 	Published     int `json:"published"`
 	PublishFailed int `json:"publish_failed"`
-	// PublishError is the first failed publication's error.
+	// ConnectError and PublishError are the first failed subscription's
+	// and publication's errors.
+	ConnectError string  `json:"connect_error,omitempty"`
 	PublishError string  `json:"publish_error,omitempty"`
 	Deliveries   int64   `json:"deliveries"`
 	Expected     int64   `json:"expected"`
@@ -161,6 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var deliveries atomic.Int64
 	subs := make([]*sub, cfg.Subscribers)
 	var connected, failed atomic.Int64
+	var firstConnectErr sync.Once
 	ready := make(chan struct{}, cfg.Subscribers)
 	var wg sync.WaitGroup
 	streamCtx, stopStreams := context.WithCancel(ctx)
@@ -182,6 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			defer wg.Done()
 			err := stream(streamCtx, u, src, s, &hist, &deliveries, ready)
 			if err != nil && streamCtx.Err() == nil {
+				firstConnectErr.Do(func() { rep.ConnectError = err.Error() })
 				failed.Add(1)
 				ready <- struct{}{}
 			}
@@ -309,6 +313,7 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindLate
 	}
 	host := u.Host
 	if u.Port() == "" {

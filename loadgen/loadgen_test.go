@@ -18,11 +18,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // broadcaster is a minimal SSE server: every published data goes to every
 // stream; dup and drop, if set, say which sequence numbers it sends twice
-// or never, and refuse which it answers with 503.
+// or never, and refuse which it answers with 503; it refuses the first
+// refuseStreams subscriptions with 503 too.
 type broadcaster struct {
 	mu                sync.Mutex
 	subs              map[chan string]struct{}
 	dup, drop, refuse string
+	refuseStreams     int
 }
 
 func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +50,12 @@ func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := make(chan string, 1000)
 	b.mu.Lock()
+	if b.refuseStreams > 0 {
+		b.refuseStreams--
+		b.mu.Unlock()
+		http.Error(w, "full", http.StatusServiceUnavailable)
+		return
+	}
 	b.subs[c] = struct{}{}
 	b.mu.Unlock()
 	defer func() {
@@ -122,6 +130,16 @@ func TestReportsTheFirstPublishError(t *testing.T) {
 	}
 	if rep.Lost != 0 || rep.Deliveries != 45 {
 		t.Fatalf("lost %d, deliveries %d; a refused update is not owed to anyone", rep.Lost, rep.Deliveries)
+	}
+}
+
+func TestReportsTheFirstConnectError(t *testing.T) {
+	rep := run(t, &broadcaster{refuseStreams: 2}, 5, 10)
+	if rep.Connected != 3 || rep.ConnectFailed != 2 || rep.ConnectError != "subscribe: 503 Service Unavailable" {
+		t.Fatalf("connected %d, failed %d, error %q; want 3, 2 and the 503", rep.Connected, rep.ConnectFailed, rep.ConnectError)
+	}
+	if rep.Lost != 0 || rep.Deliveries != 30 {
+		t.Fatalf("lost %d, deliveries %d; want every update to each of the 3 connected", rep.Lost, rep.Deliveries)
 	}
 }
 

@@ -112,6 +112,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 	row("subscribers connected", fmt.Sprintf("%d of %d (%d failed)", rep.Connected, rep.Subscribers, rep.ConnectFailed))
+	if rep.ConnectError != "" {
+		row("first connect error", rep.ConnectError)
+	}
 	row("updates published", fmt.Sprintf("%d of %d (%d failed) at %.1f/s (offered %.1f/s)", rep.Published, rep.Updates, rep.PublishFailed, rep.AchievedRate, rep.OfferedRate))
 	if rep.PublishError != "" {
 		row("first publish error", rep.PublishError)
