@@ -260,8 +260,39 @@ func tail(s string, n int) string {
 }
 
 // Pause freezes the process (SIGSTOP): it keeps its connections but
-// answers nothing, as in a partition.
-func (p *Proc) Pause() { p.cmd.Process.Signal(syscall.SIGSTOP) }
+// answers nothing, as in a partition. It returns once every thread of the
+// process has stopped (at most five seconds): the stop takes effect when
+// one of them takes the signal, and until then the others, on a busy
+// machine, may still answer requests sent after Pause.
+func (p *Proc) Pause() {
+	p.cmd.Process.Signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.stopped() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of the process is stopped, or
+// whether that cannot be known (no /proc).
+func (p *Proc) stopped() bool {
+	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the command name, which ends with ") ".
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resume lets a paused process go on (SIGCONT).
 func (p *Proc) Resume() { p.cmd.Process.Signal(syscall.SIGCONT) }
