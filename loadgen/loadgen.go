@@ -79,6 +79,13 @@ type Report struct {
 	PerSecond    float64 `json:"deliveries_per_second"`
 	OfferedRate  float64 `json:"offered_rate"`
 	AchievedRate float64 `json:"achieved_rate"`
+	// PublishP50ms to PublishMaxMs time the publications that succeeded,
+	// request to response; MaxLagMs is how far behind its schedule the
+	// generator started a publication at worst.
+	PublishP50ms float64 `json:"publish_p50_ms"`
+	PublishP99ms float64 `json:"publish_p99_ms"`
+	PublishMaxMs float64 `json:"publish_max_ms"`
+	MaxLagMs     float64 `json:"max_lag_ms"`
 	P50ms        float64 `json:"p50_ms"`
 	P90ms        float64 `json:"p90_ms"`
 	P99ms        float64 `json:"p99_ms"`
@@ -234,16 +241,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	pubStart := time.Now()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	pad := strings.Repeat("x", cfg.Size)
+	var pubHist histogram
+	var maxLag time.Duration
 	for i := range cfg.Updates {
 		if ctx.Err() != nil {
 			break
 		}
-		if wait := time.Until(pubStart.Add(time.Duration(i) * interval)); wait > 0 {
+		due := pubStart.Add(time.Duration(i) * interval)
+		if wait := time.Until(due); wait > 0 {
 			time.Sleep(wait)
 		}
-		data := strconv.Itoa(i) + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
+		sent := time.Now()
+		maxLag = max(maxLag, sent.Sub(due))
+		data := strconv.Itoa(i) + " " + strconv.FormatInt(sent.UnixNano(), 10) + " "
 		data += pad[:max(0, cfg.Size-len(data))]
-		if err := cfg.Publish(ctx, data); err != nil {
+		err := cfg.Publish(ctx, data)
+		if err == nil {
+			pubHist.add(time.Since(sent))
+		}
+		if err != nil {
 			if rep.PublishFailed == 0 {
 				rep.PublishError = err.Error()
 			}
@@ -283,6 +299,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	rep.P50ms, rep.P90ms, rep.P99ms = ms(hist.quantile(.5)), ms(hist.quantile(.9)), ms(hist.quantile(.99))
 	rep.MaxMs = ms(time.Duration(hist.max.Load()))
+	rep.PublishP50ms, rep.PublishP99ms = ms(pubHist.quantile(.5)), ms(pubHist.quantile(.99))
+	rep.PublishMaxMs, rep.MaxLagMs = ms(time.Duration(pubHist.max.Load())), ms(maxLag)
 	if cfg.ServerWrites != nil && writesErr == nil && rep.Deliveries > 0 {
 		rep.ServerWrites = writesAfter - writesBefore
 		rep.WritesPerDelivery = rep.ServerWrites / float64(rep.Deliveries)

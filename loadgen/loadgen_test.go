@@ -25,6 +25,7 @@ type broadcaster struct {
 	subs              map[chan string]struct{}
 	dup, drop, refuse string
 	refuseStreams     int
+	publishDelay      time.Duration // before answering each publication
 }
 
 func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +37,7 @@ func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "not now", http.StatusServiceUnavailable)
 			return
 		}
+		defer time.Sleep(b.publishDelay)
 		b.mu.Lock()
 		for c := range b.subs {
 			if seq != b.drop {
@@ -140,6 +142,21 @@ func TestReportsTheFirstConnectError(t *testing.T) {
 	}
 	if rep.Lost != 0 || rep.Deliveries != 30 {
 		t.Fatalf("lost %d, deliveries %d; want every update to each of the 3 connected", rep.Lost, rep.Deliveries)
+	}
+}
+
+func TestTimesPublicationsAndHowFarTheyFellBehind(t *testing.T) {
+	// 10 updates at 200/s are due over 45 ms; answered after 20 ms each,
+	// the last starts at least 135 ms late.
+	rep := run(t, &broadcaster{publishDelay: 20 * time.Millisecond}, 2, 10)
+	if rep.PublishP50ms < 20 || rep.PublishP99ms < rep.PublishP50ms || rep.PublishMaxMs < rep.PublishP99ms {
+		t.Fatalf("publish times p50 %v p99 %v max %v ms, want 20 ms or more, in order", rep.PublishP50ms, rep.PublishP99ms, rep.PublishMaxMs)
+	}
+	if rep.MaxLagMs < 135 {
+		t.Fatalf("at worst %v ms behind schedule, want 135 or more", rep.MaxLagMs)
+	}
+	if quick := run(t, &broadcaster{}, 2, 10); quick.PublishP50ms >= 20 || quick.MaxLagMs >= 135 {
+		t.Fatalf("without a delay: publish p50 %v ms, %v ms behind; the delay is not what was measured", quick.PublishP50ms, quick.MaxLagMs)
 	}
 }
 

@@ -119,6 +119,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rep.PublishError != "" {
 		row("first publish error", rep.PublishError)
 	}
+	if rep.Published > 0 {
+		row("publish time p50 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f ms (at worst %.2f ms behind schedule)", rep.PublishP50ms, rep.PublishP99ms, rep.PublishMaxMs, rep.MaxLagMs))
+	}
 	row("deliveries", fmt.Sprintf("%d of %d expected, %.0f/s", rep.Deliveries, rep.Expected, rep.PerSecond))
 	row("lost / duplicated", fmt.Sprintf("%d / %d", rep.Lost, rep.Duplicated))
 	row("latency p50 / p90 / p99 / max", fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms", rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs))
