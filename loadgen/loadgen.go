@@ -34,6 +34,11 @@ type Config struct {
 	Size int
 	// Publish sends one update whose data is data.
 	Publish func(ctx context.Context, data string) error
+	// PublishUpdates, if set, publishes the run's updates (as
+	// PublishUpdates does) instead of Run, from elsewhere: herald bench
+	// runs it in a process of its own, where the subscribers' goroutines
+	// cannot delay publications. Publish still sends the warm-up updates.
+	PublishUpdates func(ctx context.Context) (*Publication, error)
 	// Idle, if set, waits this long with every subscriber connected before
 	// publishing, and reports the server's memory per subscriber.
 	Idle time.Duration
@@ -64,32 +69,21 @@ type Report struct {
 	Subscribers   int `json:"subscribers"`
 	Connected     int `json:"connected"`
 	ConnectFailed int `json:"connect_failed"`
-	Updates       int `json:"updates"`
-	Published     int `json:"published"`
-	PublishFailed int `json:"publish_failed"`
-	// ConnectError and PublishError are the first failed subscription's
-	// and publication's errors.
-	ConnectError string  `json:"connect_error,omitempty"`
-	PublishError string  `json:"publish_error,omitempty"`
-	Deliveries   int64   `json:"deliveries"`
-	Expected     int64   `json:"expected"`
-	Lost         int64   `json:"lost"`
-	Duplicated   int64   `json:"duplicated"`
-	Seconds      float64 `json:"seconds"`
-	PerSecond    float64 `json:"deliveries_per_second"`
-	OfferedRate  float64 `json:"offered_rate"`
-	AchievedRate float64 `json:"achieved_rate"`
-	// PublishP50ms to PublishMaxMs time the publications that succeeded,
-	// request to response; MaxLagMs is how far behind its schedule the
-	// generator started a publication at worst.
-	PublishP50ms float64 `json:"publish_p50_ms"`
-	PublishP99ms float64 `json:"publish_p99_ms"`
-	PublishMaxMs float64 `json:"publish_max_ms"`
-	MaxLagMs     float64 `json:"max_lag_ms"`
-	P50ms        float64 `json:"p50_ms"`
-	P90ms        float64 `json:"p90_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	MaxMs        float64 `json:"max_ms"`
+	// ConnectError is the first failed subscription's error.
+	ConnectError string `json:"connect_error,omitempty"`
+	Updates      int    `json:"updates"`
+	Publication
+	Deliveries  int64   `json:"deliveries"`
+	Expected    int64   `json:"expected"`
+	Lost        int64   `json:"lost"`
+	Duplicated  int64   `json:"duplicated"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"deliveries_per_second"`
+	OfferedRate float64 `json:"offered_rate"`
+	P50ms       float64 `json:"p50_ms"`
+	P90ms       float64 `json:"p90_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
 	// Server measurements, with PID.
 	ServerPeakRSSKB     int64   `json:"server_peak_rss_kb,omitempty"`
 	ServerCPUSeconds    float64 `json:"server_cpu_seconds,omitempty"`
@@ -239,38 +233,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// Publish at the offered rate.
 	pubStart := time.Now()
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
-	pad := strings.Repeat("x", cfg.Size)
-	var pubHist histogram
-	var maxLag time.Duration
-	for i := range cfg.Updates {
-		if ctx.Err() != nil {
-			break
-		}
-		due := pubStart.Add(time.Duration(i) * interval)
-		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait)
-		}
-		sent := time.Now()
-		maxLag = max(maxLag, sent.Sub(due))
-		data := strconv.Itoa(i) + " " + strconv.FormatInt(sent.UnixNano(), 10) + " "
-		data += pad[:max(0, cfg.Size-len(data))]
-		err := cfg.Publish(ctx, data)
-		if err == nil {
-			pubHist.add(time.Since(sent))
-		}
+	var pub *Publication
+	if cfg.PublishUpdates != nil {
+		pub, err = cfg.PublishUpdates(ctx)
 		if err != nil {
-			if rep.PublishFailed == 0 {
-				rep.PublishError = err.Error()
-			}
-			rep.PublishFailed++
-			continue
+			return nil, fmt.Errorf("publish: %w", err)
 		}
-		rep.Published++
+	} else {
+		pub = PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish)
 	}
-	if cfg.Updates > 0 {
-		rep.AchievedRate = float64(rep.Published) / time.Since(pubStart).Seconds()
-	}
+	rep.Publication = *pub
 	// Wait for every delivery, or the drain time.
 	want := int64(rep.Published) * int64(rep.Connected)
 	drainEnd := time.Now().Add(cfg.Drain)
@@ -296,11 +268,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.Seconds > 0 {
 		rep.PerSecond = float64(rep.Deliveries) / rep.Seconds
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	rep.P50ms, rep.P90ms, rep.P99ms = ms(hist.quantile(.5)), ms(hist.quantile(.9)), ms(hist.quantile(.99))
 	rep.MaxMs = ms(time.Duration(hist.max.Load()))
-	rep.PublishP50ms, rep.PublishP99ms = ms(pubHist.quantile(.5)), ms(pubHist.quantile(.99))
-	rep.PublishMaxMs, rep.MaxLagMs = ms(time.Duration(pubHist.max.Load())), ms(maxLag)
 	if cfg.ServerWrites != nil && writesErr == nil && rep.Deliveries > 0 {
 		rep.ServerWrites = writesAfter - writesBefore
 		rep.WritesPerDelivery = rep.ServerWrites / float64(rep.Deliveries)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,11 +42,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")
+	inProcess := fs.Bool("publish-in-process", false, "publish from the generator's own process, where its subscribers' goroutines can delay publications")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *publishOnly && *inProcess {
+		return errors.New("--publish-only and --publish-in-process do not go together")
 	}
 	if cfg.Subscribers <= 0 || cfg.Updates < 0 || cfg.Rate <= 0 {
 		return errors.New("--subscribers and --rate must be positive, --updates not negative")
@@ -94,6 +100,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
+	if *publishOnly {
+		ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
+		defer cancel()
+		return json.NewEncoder(stdout).Encode(loadgen.PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish))
+	}
+	if !*inProcess && cfg.Updates > 0 {
+		cfg.PublishUpdates = func(ctx context.Context) (*loadgen.Publication, error) {
+			return publishFromChild(ctx, args, stderr)
+		}
+	}
 	if *pubURL == "" {
 		// A Herald hub: count the writes its deliveries took.
 		metrics := strings.TrimSuffix(endpoint, "/.well-known/mercure") + "/metrics"
@@ -137,4 +153,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return tw.Flush()
+}
+
+// publishFromChild runs this command again with --publish-only, in a
+// process of its own: there, no subscriber goroutine stands in the run
+// queue before the publisher, and the operating system's scheduler wakes it
+// on time. It returns what the child reports.
+func publishFromChild(ctx context.Context, args []string, stderr io.Writer) (*loadgen.Publication, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program to run the publisher: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, self, append([]string{"bench", "--publish-only"}, args...)...)
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("publisher process: %w", err)
+	}
+	var pub loadgen.Publication
+	if err := json.Unmarshal(out, &pub); err != nil {
+		return nil, fmt.Errorf("publisher process answered %q: %w", out, err)
+	}
+	return &pub, nil
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/loadgen"
@@ -30,7 +33,45 @@ func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 	if rep.Connected != subscribers || rep.Published != updates || rep.Deliveries != subscribers*updates || rep.Lost != 0 || rep.Duplicated != 0 {
 		t.Fatalf("report %+v, want %d deliveries, none lost or duplicated", rep, subscribers*updates)
 	}
+	if rep.AchievedRate <= 0 || rep.PublishP50ms <= 0 || rep.PublishMaxMs < rep.PublishP50ms {
+		t.Fatalf("achieved %v/s, publish times p50 %v max %v ms: the publisher process's report did not arrive", rep.AchievedRate, rep.PublishP50ms, rep.PublishMaxMs)
+	}
 	if rep.ServerWrites < subscribers || rep.ServerWrites > float64(rep.Deliveries) || rep.WritesPerDelivery != rep.ServerWrites/float64(rep.Deliveries) {
 		t.Fatalf("server writes %v (%v per delivery) for %d deliveries to %d subscribers", rep.ServerWrites, rep.WritesPerDelivery, rep.Deliveries, subscribers)
+	}
+}
+
+func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
+	const key = "bench-cli-test-key-0123456789abcdef"
+	_, ts := testNode(t, server.Config{PublisherKey: key})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	code, out, errOut := runCmd(t, "bench", "--publish-only", "--hub", ts.URL, "--token", tok, "--updates", "20", "--rate", "1000")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var pub loadgen.Publication
+	if err := json.Unmarshal([]byte(out), &pub); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if pub.Published != 20 || pub.PublishFailed != 0 || pub.PublishP50ms <= 0 || pub.AchievedRate <= 0 {
+		t.Fatalf("report %+v, want 20 publications timed", pub)
+	}
+	updates := loadgen.MetricsCounter(http.DefaultClient, ts.URL+"/metrics", "herald_updates_total")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := updates(t.Context())
+		if err == nil && n == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node fanned out %v updates (%v), want the 20 published", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	code, _, errOut = runCmd(t, "bench", "--publish-only", "--publish-in-process", "--hub", ts.URL)
+	if code == 0 || !strings.Contains(errOut, "do not go together") {
+		t.Fatalf("exit %d, %q; want the conflict refused", code, errOut)
 	}
 }
