@@ -177,7 +177,7 @@ func (d *Decoder) readLine() ([]byte, error) {
 				continue
 			}
 		}
-		i := bytes.IndexAny(buf, "\r\n")
+		i := lineEnd(buf)
 		if i < 0 {
 			if len(d.line)+len(buf) > limit {
 				return nil, ErrEventTooLarge
@@ -200,6 +200,21 @@ func (d *Decoder) readLine() ([]byte, error) {
 		d.r.Discard(i + 1)
 		return line, nil
 	}
+}
+
+// lineEnd returns the index of the first CR or LF in b, or -1. Two
+// vectorised byte searches beat bytes.IndexAny, which looks at each byte in
+// turn.
+func lineEnd(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	head := b
+	if lf >= 0 {
+		head = b[:lf]
+	}
+	if cr := bytes.IndexByte(head, '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 func (d *Decoder) limit() int {
