@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,12 @@ type flusher struct {
 	sig  chan struct{} // capacity 1: "the list is not empty"
 }
 
+// yieldEvery is how many streams a flusher writes before it lets other
+// goroutines run: a round over thousands of streams would otherwise keep
+// its P until the runtime preempts it (10 ms), and the log's tail and
+// publishers' requests would wait that long for a turn.
+const yieldEvery = 64
+
 // add hands the flusher streams the fan-out marked.
 func (f *flusher) add(ds []*detached) {
 	f.mu.Lock()
@@ -249,6 +256,9 @@ func (dt *detacher) flush(f *flusher) {
 			d.dirty.Store(false) // updates queued from now on mark it again
 			dt.wake(d)
 			round[i] = nil
+			if i%yieldEvery == yieldEvery-1 {
+				runtime.Gosched()
+			}
 		}
 	}
 }
