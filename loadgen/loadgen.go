@@ -215,6 +215,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.ConnectFailed = int(failed.Load())
 	connected.Store(int64(cfg.Subscribers) - failed.Load())
 	rep.Connected = int(connected.Load())
+	if rep.Connected == 0 {
+		return nil, fmt.Errorf("no subscriber could connect to %s: %s", cfg.SubscribeURL, rep.ConnectError)
+	}
 	if cfg.Idle > 0 {
 		select {
 		case <-time.After(cfg.Idle):

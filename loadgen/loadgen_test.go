@@ -160,6 +160,23 @@ func TestTimesPublicationsAndHowFarTheyFellBehind(t *testing.T) {
 	}
 }
 
+func TestARunWithNoSubscriberConnectedFailsWithTheReason(t *testing.T) {
+	b := &broadcaster{subs: map[chan string]struct{}{}, refuseStreams: 3}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	published := 0
+	_, err := Run(context.Background(), Config{
+		SubscribeURL: srv.URL + "/events", Subscribers: 3, Updates: 5, Rate: 200, MaxDuration: 30 * time.Second,
+		Publish: func(context.Context, string) error { published++; return nil },
+	})
+	if err == nil || !strings.Contains(err.Error(), "no subscriber could connect") || !strings.Contains(err.Error(), "503 Service Unavailable") {
+		t.Fatalf("error %v, want no subscriber connected, with the 503", err)
+	}
+	if published != 0 {
+		t.Fatalf("published %d updates to nobody", published)
+	}
+}
+
 func TestReadsUserAndSystemTime(t *testing.T) {
 	// The command may hold spaces and parentheses; utime and stime are
 	// the 14th and 15th fields, in clock ticks.

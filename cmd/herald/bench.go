@@ -168,7 +168,7 @@ func publishFromChild(ctx context.Context, args []string, stderr io.Writer) (*lo
 	cmd.Stderr = stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("publisher process: %w", err)
+		return nil, fmt.Errorf("publisher process: %w (--publish-in-process publishes from this process instead)", err)
 	}
 	var pub loadgen.Publication
 	if err := json.Unmarshal(out, &pub); err != nil {
