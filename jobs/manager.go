@@ -265,8 +265,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q", ErrJobExists, spec.ID)
 	}
-	e := &entry{lastSeen: now, local: true}
-	e.snap = s
+	e := &entry{snap: s, lastSeen: now, local: true}
 	m.jobs[spec.ID] = e
 	snap := e.claim(now)
 	m.mu.Unlock()
@@ -505,7 +504,7 @@ func (m *Manager) send(ctx context.Context, e *entry, s Snapshot, created bool) 
 			if created {
 				delete(m.jobs, s.ID)
 			} else {
-				e.dirty = true
+				e.dirty = true // the timer tries again
 			}
 		}
 		m.mu.Unlock()
