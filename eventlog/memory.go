@@ -117,20 +117,21 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 // having called fn for nothing, if id is not retained, and an error
 // wrapping ErrUnknownID if retention drops an update before the replay
 // reaches it.
-func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) error {
+func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) (uint64, error) {
 	m.mu.Lock()
 	if m.closed.Load() {
 		m.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
+	var anchor uint64
 	after := m.first() - 1
 	if id != Earliest {
 		seq, ok := m.index[id]
 		if !ok {
 			m.mu.Unlock()
-			return fmt.Errorf("since %q: %w", id, ErrUnknownID)
+			return 0, fmt.Errorf("since %q: %w", id, ErrUnknownID)
 		}
-		after = seq
+		anchor, after = seq, seq
 	}
 	end := m.next - 1
 	m.mu.Unlock()
@@ -138,20 +139,20 @@ func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) err
 	buf := make([]Update, 0, min(chunk, end-after))
 	for after < end {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		var err error
 		if buf, err = m.copyAfter(buf[:0], after, end); err != nil {
-			return fmt.Errorf("since %q: %w", id, err)
+			return 0, fmt.Errorf("since %q: %w", id, err)
 		}
 		for _, u := range buf {
 			if !fn(u) {
-				return nil
+				return anchor, nil
 			}
 		}
 		after = buf[len(buf)-1].Seq
 	}
-	return nil
+	return anchor, nil
 }
 
 // Follow starts a tail at the current end of the log; see Log.Follow. fn

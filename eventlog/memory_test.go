@@ -41,12 +41,12 @@ func TestMemoryRetainsDefaultCountWhenGivenZero(t *testing.T) {
 	l := eventlog.NewMemory(0)
 	defer l.Close()
 	first := appendN(t, l, eventlog.DefaultRetain+1)[0]
-	err := l.Since(t.Context(), first.ID, func(eventlog.Update) bool { return true })
+	_, err := l.Since(t.Context(), first.ID, func(eventlog.Update) bool { return true })
 	if !errors.Is(err, eventlog.ErrUnknownID) {
 		t.Fatalf("Since(first of %d): err %v, want ErrUnknownID", eventlog.DefaultRetain+1, err)
 	}
 	n := 0
-	if err := l.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { n++; return true }); err != nil {
+	if _, err := l.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { n++; return true }); err != nil {
 		t.Fatal(err)
 	}
 	if n != eventlog.DefaultRetain {
@@ -97,7 +97,7 @@ func TestMemoryReplayOvertakenByRetentionFailsWithUnknownID(t *testing.T) {
 	defer l.Close()
 	appendN(t, l, retain)
 	calls := 0
-	err := l.Since(t.Context(), eventlog.Earliest, func(u eventlog.Update) bool {
+	_, err := l.Since(t.Context(), eventlog.Earliest, func(u eventlog.Update) bool {
 		calls++
 		if calls == 1 {
 			appendN(t, l, retain) // drops the rest of this replay
@@ -121,7 +121,7 @@ func TestMemoryAppendDoesNotShareTopicsWithCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	topics[0] = "changed"
-	err = l.Since(t.Context(), eventlog.Earliest, func(got eventlog.Update) bool {
+	_, err = l.Since(t.Context(), eventlog.Earliest, func(got eventlog.Update) bool {
 		if got.Topics[0] != "a" {
 			t.Errorf("stored topics %q changed with the caller's slice", got.Topics)
 		}
@@ -175,7 +175,7 @@ func BenchmarkMemorySince(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if err := l.Since(context.Background(), eventlog.Earliest, func(eventlog.Update) bool { n++; return true }); err != nil {
+		if _, err := l.Since(context.Background(), eventlog.Earliest, func(eventlog.Update) bool { n++; return true }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -276,15 +276,16 @@ func appendChunk(dst, p []byte) []byte {
 }
 
 // replay writes the retained updates after id that the subscriber may
-// read, and returns the Seq of the last update it considered: live frames
-// at or below it were already covered.
+// read, and returns the Seq of the last update it considered, or of id's
+// update if none followed it: live frames at or below it were already
+// covered.
 func (st *stream) replay(ctx context.Context, id string) (floor uint64, err error) {
 	h, s := st.h, st.s
 	cursor, first := id, true
 	for {
 		var scanned, size int
 		var lastID string
-		err := h.log.Since(ctx, cursor, func(u eventlog.Update) bool {
+		anchor, err := h.log.Since(ctx, cursor, func(u eventlog.Update) bool {
 			if u.Seq <= floor && floor > 0 {
 				return true // seen before a restart from Earliest
 			}
@@ -315,6 +316,9 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			}
 			return 0, fmt.Errorf("%w: replay interrupted: %v", ErrClientGone, err)
 		}
+		// The resume point itself bounds live delivery, also when nothing
+		// followed it: this node's tail may not have read it yet.
+		floor = max(floor, anchor)
 		if first {
 			st.w.Header().Set("Last-Event-ID", id)
 			first = false

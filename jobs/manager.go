@@ -599,7 +599,7 @@ func (m *Manager) Snapshots(match func(topic string) bool) []eventlog.Update {
 
 // Replayer replays a log's retained updates; every eventlog.Log is one.
 type Replayer interface {
-	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error
+	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (after uint64, err error)
 }
 
 // Recover rebuilds the manager's snapshots from the retained history of
@@ -608,7 +608,7 @@ type Replayer interface {
 // live tail (an update seen twice changes nothing). Jobs recovered this way
 // are watched for stalls like those another node wrote.
 func (m *Manager) Recover(ctx context.Context, log Replayer) error {
-	err := log.Since(ctx, eventlog.Earliest, func(u eventlog.Update) bool {
+	_, err := log.Since(ctx, eventlog.Earliest, func(u eventlog.Update) bool {
 		m.Observe(u)
 		return ctx.Err() == nil
 	})

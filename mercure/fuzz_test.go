@@ -41,7 +41,7 @@ func newHandler(t testing.TB) (*Handler, *eventlog.Memory) {
 func newest(t testing.TB, log *eventlog.Memory) eventlog.Update {
 	t.Helper()
 	var last eventlog.Update
-	err := log.Since(context.Background(), eventlog.Earliest, func(u eventlog.Update) bool {
+	_, err := log.Since(context.Background(), eventlog.Earliest, func(u eventlog.Update) bool {
 		last = u
 		return true
 	})

@@ -127,7 +127,7 @@ func BenchmarkSince(b *testing.B) {
 	b.ResetTimer()
 	total := 0
 	for b.Loop() {
-		if err := l.Since(context.Background(), eventlog.Earliest, func(eventlog.Update) bool { total++; return true }); err != nil {
+		if _, err := l.Since(context.Background(), eventlog.Earliest, func(eventlog.Update) bool { total++; return true }); err != nil {
 			b.Fatal(err)
 		}
 	}

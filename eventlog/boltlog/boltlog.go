@@ -297,12 +297,12 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 // read transaction and calls fn between them, so fn may Append. If
 // retention drops an update before the replay reaches it, Since returns
 // an error wrapping ErrUnknownID.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
 	if l.closed.Load() {
-		return eventlog.ErrClosed
+		return 0, eventlog.ErrClosed
 	}
 	end := l.lastCommitted()
-	var after uint64
+	var anchor, after uint64
 	err := l.view(func(tx *bolt.Tx) error {
 		if id == eventlog.Earliest {
 			k, _ := tx.Bucket(bucketUpdates).Cursor().First()
@@ -317,28 +317,29 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 		if len(v) != 8 {
 			return fmt.Errorf("since %q: %w", id, eventlog.ErrUnknownID)
 		}
-		after = binary.BigEndian.Uint64(v)
+		anchor = binary.BigEndian.Uint64(v)
+		after = anchor
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var buf []eventlog.Update
 	for after < end {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		if buf, err = l.read(buf[:0], after, end); err != nil {
-			return fmt.Errorf("since %q: %w", id, err)
+			return 0, fmt.Errorf("since %q: %w", id, err)
 		}
 		for _, u := range buf {
 			if !fn(u) {
-				return nil
+				return anchor, nil
 			}
 		}
 		after = buf[len(buf)-1].Seq
 	}
-	return nil
+	return anchor, nil
 }
 
 // Follow implements eventlog.Log.Follow: the tail is woken by each commit

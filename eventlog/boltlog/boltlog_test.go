@@ -78,7 +78,7 @@ func mustAppend(t testing.TB, l eventlog.Log, id string) eventlog.Update {
 func since(t testing.TB, l eventlog.Log, id string) ([]string, error) {
 	t.Helper()
 	var got []string
-	err := l.Since(context.Background(), id, func(u eventlog.Update) bool {
+	_, err := l.Since(context.Background(), id, func(u eventlog.Update) bool {
 		got = append(got, u.ID)
 		return true
 	})

@@ -103,7 +103,7 @@ func TestKilledProcessLosesNoAcknowledgedUpdate(t *testing.T) {
 		}
 		stored := map[string]uint64{}
 		var last uint64
-		err = l.Since(context.Background(), eventlog.Earliest, func(u eventlog.Update) bool {
+		_, err = l.Since(context.Background(), eventlog.Earliest, func(u eventlog.Update) bool {
 			if u.Seq <= last {
 				t.Errorf("round %d: Seq %d after %d", round, u.Seq, last)
 			}

@@ -25,7 +25,7 @@ func testSinceOvertakenByRetention(t *testing.T, open Factory) {
 				from, start = stored[0].ID, 1
 			}
 			var got []eventlog.Update
-			err := l.Since(ctxFor(t), from, func(u eventlog.Update) bool {
+			_, err := l.Since(ctxFor(t), from, func(u eventlog.Update) bool {
 				if len(got) == 0 {
 					appendN(t, l, "", retain) // retention drops all that is unread
 				}

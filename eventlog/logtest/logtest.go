@@ -49,6 +49,7 @@ func Run(t *testing.T, open Factory) {
 		{"SinceEndsAtTheEndAsOfTheCall", testSinceEndsAtTheEndAsOfTheCall},
 		{"RetentionKeepsExactlyTheLastUpdates", testRetentionByCount},
 		{"SinceOvertakenByRetentionLeavesNoGap", testSinceOvertakenByRetention},
+		{"ResumeAtTheNewestUpdateIsNeverRepeated", testResumeAtTheNewestUpdateIsNeverRepeated},
 		{"IDsAndTypesKeepEveryCharacter", testIDsAndTypesKeepEveryCharacter},
 		{"ConcurrentAppendsAreTotallyOrdered", testConcurrentAppends},
 		{"FollowIsPositionedWhenItReturns", testFollowIsPositioned},
@@ -132,7 +133,7 @@ func since(t *testing.T, l eventlog.Log, id string) ([]eventlog.Update, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), Timeout)
 	defer cancel()
 	var got []eventlog.Update
-	err := l.Since(ctx, id, func(u eventlog.Update) bool {
+	_, err := l.Since(ctx, id, func(u eventlog.Update) bool {
 		u.Topics = slices.Clone(u.Topics)
 		got = append(got, u)
 		return true
@@ -411,7 +412,7 @@ func testSinceUnknownIDFails(t *testing.T, open Factory) {
 	check := func(id string) {
 		t.Helper()
 		called := false
-		err := l.Since(ctxFor(t), id, func(eventlog.Update) bool { called = true; return true })
+		_, err := l.Since(ctxFor(t), id, func(eventlog.Update) bool { called = true; return true })
 		if !errors.Is(err, eventlog.ErrUnknownID) {
 			t.Fatalf("Since(%q): err %v, want ErrUnknownID", id, err)
 		}
@@ -430,7 +431,7 @@ func testSinceStopsWhenFnReturnsFalse(t *testing.T, open Factory) {
 	l := openLog(t, open, 0)
 	all := appendN(t, l, "", 10)
 	calls := 0
-	err := l.Since(ctxFor(t), eventlog.Earliest, func(u eventlog.Update) bool {
+	_, err := l.Since(ctxFor(t), eventlog.Earliest, func(u eventlog.Update) bool {
 		calls++
 		return calls < 3
 	})
@@ -442,7 +443,7 @@ func testSinceStopsWhenFnReturnsFalse(t *testing.T, open Factory) {
 	}
 	// A cursor-style replay resumes exactly where it stopped.
 	var got []eventlog.Update
-	err = l.Since(ctxFor(t), all[2].ID, func(u eventlog.Update) bool {
+	_, err = l.Since(ctxFor(t), all[2].ID, func(u eventlog.Update) bool {
 		got = append(got, u)
 		return len(got) < 4
 	})
@@ -458,7 +459,7 @@ func testSinceEndsAtTheEndAsOfTheCall(t *testing.T, open Factory) {
 	l := openLog(t, open, 0)
 	before := appendN(t, l, "before-", 5)
 	var got []eventlog.Update
-	err := l.Since(ctxFor(t), eventlog.Earliest, func(u eventlog.Update) bool {
+	_, err := l.Since(ctxFor(t), eventlog.Earliest, func(u eventlog.Update) bool {
 		got = append(got, u)
 		if len(got) > 2*len(before) {
 			return false // runaway: fail below rather than loop forever
@@ -485,7 +486,7 @@ func testRetentionByCount(t *testing.T, open Factory) {
 	sameUpdates(t, "Since(Earliest) after retention", mustSince(t, l, eventlog.Earliest), all[n-retain:])
 	for _, u := range all[:n-retain] {
 		called := false
-		err := l.Since(ctxFor(t), u.ID, func(eventlog.Update) bool { called = true; return true })
+		_, err := l.Since(ctxFor(t), u.ID, func(eventlog.Update) bool { called = true; return true })
 		if !errors.Is(err, eventlog.ErrUnknownID) || called {
 			t.Fatalf("Since(%q) dropped by retention: err %v, fn called %v; want ErrUnknownID, not called", u.ID, err, called)
 		}
@@ -635,10 +636,10 @@ func testCloseStopsTails(t *testing.T, open Factory) {
 	if _, err := l.Append(ctx, eventlog.Update{Topics: []string{"t"}}); !errors.Is(err, eventlog.ErrClosed) {
 		t.Errorf("Append after Close: err %v, want ErrClosed", err)
 	}
-	if err := l.Since(ctx, u.ID, func(eventlog.Update) bool { return true }); !errors.Is(err, eventlog.ErrClosed) {
+	if _, err := l.Since(ctx, u.ID, func(eventlog.Update) bool { return true }); !errors.Is(err, eventlog.ErrClosed) {
 		t.Errorf("Since after Close: err %v, want ErrClosed", err)
 	}
-	if err := l.Since(ctx, eventlog.Earliest, func(eventlog.Update) bool { return true }); !errors.Is(err, eventlog.ErrClosed) {
+	if _, err := l.Since(ctx, eventlog.Earliest, func(eventlog.Update) bool { return true }); !errors.Is(err, eventlog.ErrClosed) {
 		t.Errorf("Since(Earliest) after Close: err %v, want ErrClosed", err)
 	}
 	if _, err := l.Follow(ctx, func(eventlog.Update) {}); !errors.Is(err, eventlog.ErrClosed) {

@@ -222,10 +222,10 @@ func TestReplaysAndTailsLeaveNoConsumerBehind(t *testing.T) {
 	l := open(t, natsAddr, logtest.UniqueName(t), 0)
 	stored := appendMany(t, l, 10)
 	for range 5 {
-		if err := l.Since(t.Context(), stored[2].ID, func(eventlog.Update) bool { return true }); err != nil {
+		if _, err := l.Since(t.Context(), stored[2].ID, func(eventlog.Update) bool { return true }); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { return false }); err != nil {
+		if _, err := l.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { return false }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -277,30 +277,34 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 // wrapping eventlog.ErrUnknownID instead of skipping updates silently
 // (before calling fn, if id's message was already gone). The Topics
 // slices passed to fn are the caller's to keep.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
 	if l.closed.Load() {
-		return eventlog.ErrClosed
+		return 0, eventlog.ErrClosed
 	}
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return l.failed(ctx, err)
+		return 0, l.failed(ctx, err)
 	}
 	end := info.State.LastSeq
 	start, skip := info.State.FirstSeq, false
+	var anchor uint64
 	if id != eventlog.Earliest {
 		m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(id))
 		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && headerID(m.Header) != id) {
-			return fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
+			return 0, fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
 		if err != nil {
-			return l.failed(ctx, err)
+			return 0, l.failed(ctx, err)
 		}
-		start, skip = m.Sequence, true
+		anchor, start, skip = m.Sequence, m.Sequence, true
 	}
 	if info.State.Msgs == 0 || start > end || (skip && start == end) {
-		return nil
+		return anchor, nil
 	}
-	return l.read(ctx, id, start, end, skip, fn)
+	if err := l.read(ctx, id, start, end, skip, fn); err != nil {
+		return 0, err
+	}
+	return anchor, nil
 }
 
 // replayIdle is how long a replay waits for the next message before it

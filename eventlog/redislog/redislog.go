@@ -243,10 +243,20 @@ const readChunk = 256
 // error wrapping eventlog.ErrUnknownID instead of skipping them silently
 // (before calling fn, if it was id's entry). The Topics slices passed to
 // fn are the caller's to keep.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) error {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
 	if l.closed.Load() {
-		return eventlog.ErrClosed
+		return 0, eventlog.ErrClosed
 	}
+	var anchor uint64
+	err := l.since(ctx, id, &anchor, fn)
+	if err != nil {
+		return 0, err
+	}
+	return anchor, nil
+}
+
+// since is Since, setting *anchor to id's Seq once it is known.
+func (l *Log) since(ctx context.Context, id string, anchor *uint64, fn func(eventlog.Update) bool) error {
 	// after is the entry the next chunk must start with (and skip): id's
 	// entry, then the last one delivered.
 	start, after := "-", ""
@@ -257,6 +267,9 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 		}
 		if err != nil {
 			return l.failed(ctx, err)
+		}
+		if *anchor, _, err = parseEntryID(entry); err != nil {
+			return err
 		}
 		start, after = entry, entry
 	}
