@@ -65,14 +65,15 @@ type Log interface {
 	// retained. fn must not retain the update's Topics slice past the call
 	// unless the implementation documents otherwise.
 	//
-	// On success Since also returns after, the Seq of the update whose ID
-	// is id (0 for Earliest): the updates with a Seq at or below it are
-	// id's and those before it, and every update fn is passed is above it.
-	// A reader that switches from Since to a tail skips the tail's updates
-	// at or below after, so that it never repeats the resume point, even
-	// when the replay is empty and the tail has not read that update yet
-	// (on a log shared by several nodes, it may not have).
-	Since(ctx context.Context, id string, fn func(Update) bool) (after uint64, err error)
+	// On success Since also returns from, the update whose ID is id (the
+	// zero Update for Earliest), under the same rule for its Topics. The
+	// updates with a Seq at or below from.Seq are id's and those before
+	// it, and every update fn is passed is above it. A reader that switches
+	// from Since to a tail skips the tail's updates at or below from.Seq,
+	// so that it never repeats the resume point, even when the replay is
+	// empty and the tail has not read that update yet (on a log shared by
+	// several nodes, it may not have).
+	Since(ctx context.Context, id string, fn func(Update) bool) (from Update, err error)
 
 	// Follow starts a live tail at the log's current end and returns once it
 	// is positioned: every update appended after Follow returns, by any

@@ -117,21 +117,21 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 // having called fn for nothing, if id is not retained, and an error
 // wrapping ErrUnknownID if retention drops an update before the replay
 // reaches it.
-func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) (uint64, error) {
+func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) (Update, error) {
 	m.mu.Lock()
 	if m.closed.Load() {
 		m.mu.Unlock()
-		return 0, ErrClosed
+		return Update{}, ErrClosed
 	}
-	var anchor uint64
+	var from Update
 	after := m.first() - 1
 	if id != Earliest {
 		seq, ok := m.index[id]
 		if !ok {
 			m.mu.Unlock()
-			return 0, fmt.Errorf("since %q: %w", id, ErrUnknownID)
+			return Update{}, fmt.Errorf("since %q: %w", id, ErrUnknownID)
 		}
-		anchor, after = seq, seq
+		from, after = m.ring[(seq-1)%uint64(m.retain)], seq
 	}
 	end := m.next - 1
 	m.mu.Unlock()
@@ -139,20 +139,20 @@ func (m *Memory) Since(ctx context.Context, id string, fn func(Update) bool) (ui
 	buf := make([]Update, 0, min(chunk, end-after))
 	for after < end {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return Update{}, err
 		}
 		var err error
 		if buf, err = m.copyAfter(buf[:0], after, end); err != nil {
-			return 0, fmt.Errorf("since %q: %w", id, err)
+			return Update{}, fmt.Errorf("since %q: %w", id, err)
 		}
 		for _, u := range buf {
 			if !fn(u) {
-				return anchor, nil
+				return from, nil
 			}
 		}
 		after = buf[len(buf)-1].Seq
 	}
-	return anchor, nil
+	return from, nil
 }
 
 // Follow starts a tail at the current end of the log; see Log.Follow. fn

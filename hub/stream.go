@@ -285,7 +285,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 	for {
 		var scanned, size int
 		var lastID string
-		anchor, err := h.log.Since(ctx, cursor, func(u eventlog.Update) bool {
+		from, err := h.log.Since(ctx, cursor, func(u eventlog.Update) bool {
 			if u.Seq <= floor && floor > 0 {
 				return true // seen before a restart from Earliest
 			}
@@ -318,7 +318,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		}
 		// The resume point itself bounds live delivery, also when nothing
 		// followed it: this node's tail may not have read it yet.
-		floor = max(floor, anchor)
+		floor = max(floor, from.Seq)
 		if first {
 			st.w.Header().Set("Last-Event-ID", id)
 			first = false

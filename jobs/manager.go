@@ -599,7 +599,7 @@ func (m *Manager) Snapshots(match func(topic string) bool) []eventlog.Update {
 
 // Replayer replays a log's retained updates; every eventlog.Log is one.
 type Replayer interface {
-	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (after uint64, err error)
+	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (from eventlog.Update, err error)
 }
 
 // Recover rebuilds the manager's snapshots from the retained history of

@@ -297,12 +297,13 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 // read transaction and calls fn between them, so fn may Append. If
 // retention drops an update before the replay reaches it, Since returns
 // an error wrapping ErrUnknownID.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (eventlog.Update, error) {
 	if l.closed.Load() {
-		return 0, eventlog.ErrClosed
+		return eventlog.Update{}, eventlog.ErrClosed
 	}
 	end := l.lastCommitted()
-	var anchor, after uint64
+	var from eventlog.Update
+	var after uint64
 	err := l.view(func(tx *bolt.Tx) error {
 		if id == eventlog.Earliest {
 			k, _ := tx.Bucket(bucketUpdates).Cursor().First()
@@ -317,29 +318,30 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 		if len(v) != 8 {
 			return fmt.Errorf("since %q: %w", id, eventlog.ErrUnknownID)
 		}
-		anchor = binary.BigEndian.Uint64(v)
-		after = anchor
-		return nil
+		after = binary.BigEndian.Uint64(v)
+		var err error
+		from, err = readAt(tx, after)
+		return err
 	})
 	if err != nil {
-		return 0, err
+		return eventlog.Update{}, err
 	}
 	var buf []eventlog.Update
 	for after < end {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return eventlog.Update{}, err
 		}
 		if buf, err = l.read(buf[:0], after, end); err != nil {
-			return 0, fmt.Errorf("since %q: %w", id, err)
+			return eventlog.Update{}, fmt.Errorf("since %q: %w", id, err)
 		}
 		for _, u := range buf {
 			if !fn(u) {
-				return anchor, nil
+				return from, nil
 			}
 		}
 		after = buf[len(buf)-1].Seq
 	}
-	return anchor, nil
+	return from, nil
 }
 
 // Follow implements eventlog.Log.Follow: the tail is woken by each commit
@@ -423,6 +425,15 @@ func (l *Log) read(dst []eventlog.Update, after, end uint64) ([]eventlog.Update,
 		return nil
 	})
 	return dst, err
+}
+
+// readAt decodes the update stored at seq, within tx.
+func readAt(tx *bolt.Tx, seq uint64) (eventlog.Update, error) {
+	v := tx.Bucket(bucketUpdates).Get(seqKey(seq))
+	if v == nil {
+		return eventlog.Update{}, fmt.Errorf("update %d was dropped by retention: %w", seq, eventlog.ErrUnknownID)
+	}
+	return decodeRecord(seq, v)
 }
 
 // view runs fn in a read transaction, reporting a closed database as

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Factory) {
 		{"SinceEndsAtTheEndAsOfTheCall", testSinceEndsAtTheEndAsOfTheCall},
 		{"RetentionKeepsExactlyTheLastUpdates", testRetentionByCount},
 		{"SinceOvertakenByRetentionLeavesNoGap", testSinceOvertakenByRetention},
+		{"SinceReturnsTheResumePoint", testSinceReturnsTheResumePoint},
 		{"ResumeAtTheNewestUpdateIsNeverRepeated", testResumeAtTheNewestUpdateIsNeverRepeated},
 		{"IDsAndTypesKeepEveryCharacter", testIDsAndTypesKeepEveryCharacter},
 		{"ConcurrentAppendsAreTotallyOrdered", testConcurrentAppends},

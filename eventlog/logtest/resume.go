@@ -22,14 +22,39 @@ func testResumeAtTheNewestUpdateIsNeverRepeated(t *testing.T, open Factory) {
 	checkResumeAtTheNewestUpdate(t, l, l)
 }
 
+// testSinceReturnsTheResumePoint checks that Since returns id's update,
+// every field of it, whatever follows it, and the zero Update for
+// Earliest.
+func testSinceReturnsTheResumePoint(t *testing.T, open Factory) {
+	l := openLog(t, open, 0)
+	all := []eventlog.Update{
+		mustAppend(t, l, eventlog.Update{ID: "first", Topics: []string{"a", "b/{x}"}, Data: "one", Type: "t1", Retry: 3 * time.Second}),
+		mustAppend(t, l, eventlog.Update{Topics: []string{"c"}, Data: "two", Private: true}),
+		mustAppend(t, l, eventlog.Update{ID: "last", Topics: []string{"d"}, Data: "three"}),
+	}
+	for _, want := range all {
+		from, err := l.Since(ctxFor(t), want.ID, func(eventlog.Update) bool { return true })
+		if err != nil {
+			t.Fatalf("Since(%q): %v", want.ID, err)
+		}
+		if d := diff(from, want); d != "" {
+			t.Fatalf("Since(%q) returned an update other than %q: %s", want.ID, want.ID, d)
+		}
+	}
+	from, err := l.Since(ctxFor(t), eventlog.Earliest, func(eventlog.Update) bool { return false })
+	if err != nil || from.Seq != 0 || from.ID != "" {
+		t.Fatalf("Since(Earliest) returned %+v, %v; want the zero Update", from, err)
+	}
+}
+
 // checkResumeAtTheNewestUpdate appends through writer and at once resumes
 // through reader with the id just appended, resumeTries times, the way a
 // hub switches a subscriber from replay to live: it joins reader's tail,
 // replays with Since, and then takes from the tail only the updates above
-// the Seq that Since returned. Each such subscriber must get exactly the
+// the Seq of the update Since returned. Each such subscriber must get exactly the
 // updates appended after its resume point, once each and in order, however
 // far reader's tail lags behind writer; and Since must return the resume
-// point's own Seq.
+// point itself.
 func checkResumeAtTheNewestUpdate(t *testing.T, writer, reader eventlog.Log) {
 	t.Helper()
 	var (
@@ -49,7 +74,7 @@ func checkResumeAtTheNewestUpdate(t *testing.T, writer, reader eventlog.Log) {
 
 	type resume struct {
 		joined   int    // how much of the tail came before the subscriber joined
-		after    uint64 // what Since returned
+		after    uint64 // the Seq of the update Since returned
 		replayed []string
 	}
 	appended := make([]eventlog.Update, resumeTries)
@@ -60,7 +85,7 @@ func checkResumeAtTheNewestUpdate(t *testing.T, writer, reader eventlog.Log) {
 		r := resume{joined: len(seen)}
 		mu.Unlock()
 		sctx, scancel := context.WithTimeout(t.Context(), Timeout)
-		r.after, err = reader.Since(sctx, appended[i].ID, func(u eventlog.Update) bool {
+		from, err := reader.Since(sctx, appended[i].ID, func(u eventlog.Update) bool {
 			r.replayed = append(r.replayed, u.ID)
 			return true
 		})
@@ -68,9 +93,10 @@ func checkResumeAtTheNewestUpdate(t *testing.T, writer, reader eventlog.Log) {
 		if err != nil {
 			t.Fatalf("try %d: Since(%q) just after appending it: %v", i, appended[i].ID, err)
 		}
-		if r.after != appended[i].Seq {
-			t.Fatalf("try %d: Since(%q) returned %d, want the resume point's Seq %d", i, appended[i].ID, r.after, appended[i].Seq)
+		if d := diff(from, appended[i]); d != "" {
+			t.Fatalf("try %d: Since(%q) returned an update other than the resume point: %s", i, appended[i].ID, d)
 		}
+		r.after = from.Seq
 		resumes[i] = r
 	}
 

@@ -277,34 +277,37 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 // wrapping eventlog.ErrUnknownID instead of skipping updates silently
 // (before calling fn, if id's message was already gone). The Topics
 // slices passed to fn are the caller's to keep.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (eventlog.Update, error) {
 	if l.closed.Load() {
-		return 0, eventlog.ErrClosed
+		return eventlog.Update{}, eventlog.ErrClosed
 	}
 	info, err := l.stream.Info(ctx)
 	if err != nil {
-		return 0, l.failed(ctx, err)
+		return eventlog.Update{}, l.failed(ctx, err)
 	}
 	end := info.State.LastSeq
 	start, skip := info.State.FirstSeq, false
-	var anchor uint64
+	var from eventlog.Update
 	if id != eventlog.Earliest {
 		m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(id))
 		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && headerID(m.Header) != id) {
-			return 0, fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
+			return eventlog.Update{}, fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
 		if err != nil {
-			return 0, l.failed(ctx, err)
+			return eventlog.Update{}, l.failed(ctx, err)
 		}
-		anchor, start, skip = m.Sequence, m.Sequence, true
+		if from, err = decodeHeader(m.Sequence, m.Header, m.Data, m.Time); err != nil {
+			return eventlog.Update{}, err
+		}
+		start, skip = m.Sequence, true
 	}
 	if info.State.Msgs == 0 || start > end || (skip && start == end) {
-		return anchor, nil
+		return from, nil
 	}
 	if err := l.read(ctx, id, start, end, skip, fn); err != nil {
-		return 0, err
+		return eventlog.Update{}, err
 	}
-	return anchor, nil
+	return from, nil
 }
 
 // replayIdle is how long a replay waits for the next message before it

@@ -243,20 +243,19 @@ const readChunk = 256
 // error wrapping eventlog.ErrUnknownID instead of skipping them silently
 // (before calling fn, if it was id's entry). The Topics slices passed to
 // fn are the caller's to keep.
-func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (uint64, error) {
+func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (eventlog.Update, error) {
 	if l.closed.Load() {
-		return 0, eventlog.ErrClosed
+		return eventlog.Update{}, eventlog.ErrClosed
 	}
-	var anchor uint64
-	err := l.since(ctx, id, &anchor, fn)
-	if err != nil {
-		return 0, err
+	var from eventlog.Update
+	if err := l.since(ctx, id, &from, fn); err != nil {
+		return eventlog.Update{}, err
 	}
-	return anchor, nil
+	return from, nil
 }
 
-// since is Since, setting *anchor to id's Seq once it is known.
-func (l *Log) since(ctx context.Context, id string, anchor *uint64, fn func(eventlog.Update) bool) error {
+// since is Since, setting *from to id's update once it has read it.
+func (l *Log) since(ctx context.Context, id string, from *eventlog.Update, fn func(eventlog.Update) bool) error {
 	// after is the entry the next chunk must start with (and skip): id's
 	// entry, then the last one delivered.
 	start, after := "-", ""
@@ -267,9 +266,6 @@ func (l *Log) since(ctx context.Context, id string, anchor *uint64, fn func(even
 		}
 		if err != nil {
 			return l.failed(ctx, err)
-		}
-		if *anchor, _, err = parseEntryID(entry); err != nil {
-			return err
 		}
 		start, after = entry, entry
 	}
@@ -297,6 +293,11 @@ func (l *Log) since(ctx context.Context, id string, anchor *uint64, fn func(even
 		if after != "" {
 			if n == 0 || msgs[0].ID != after {
 				return fmt.Errorf("%w: replay after %q overtaken by retention at entry %s", eventlog.ErrUnknownID, id, after)
+			}
+			if from.Seq == 0 && id != eventlog.Earliest {
+				if *from, err = decode(msgs[0]); err != nil {
+					return err
+				}
 			}
 			msgs = msgs[1:]
 		}
