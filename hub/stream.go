@@ -275,13 +275,26 @@ func appendChunk(dst, p []byte) []byte {
 	return append(dst, "\r\n"...)
 }
 
+// mayReceive reports whether s is sent u: it selects one of u's topics,
+// and, if u is private, may read one of them.
+func (s *subscriber) mayReceive(u *eventlog.Update) bool {
+	return s.topics.MatchAny(u.Topics) && (!u.Private || s.allowed.MatchAny(u.Topics))
+}
+
 // replay writes the retained updates after id that the subscriber may
 // read, and returns the Seq of the last update it considered, or of id's
 // update if none followed it: live frames at or below it were already
 // covered.
+//
+// An id the subscriber could not have received (an update of a topic it
+// does not select, or private to others) is answered exactly as an id the
+// log does not hold: the Last-Event-ID header says "earliest" and every
+// retained update it may read is sent. So the answer never tells whether
+// such an id exists.
 func (st *stream) replay(ctx context.Context, id string) (floor uint64, err error) {
 	h, s := st.h, st.s
 	cursor, first := id, true
+	mark := len(st.buf)
 	for {
 		var scanned, size int
 		var lastID string
@@ -291,7 +304,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			}
 			scanned++
 			lastID, floor = u.ID, u.Seq
-			if s.topics.MatchAny(u.Topics) && (!u.Private || s.allowed.MatchAny(u.Topics)) {
+			if s.mayReceive(&u) {
 				if b, err := encodeUpdate(st.buf, u, true); err == nil {
 					size += len(b) - len(st.buf)
 					st.buf = b
@@ -299,10 +312,16 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			}
 			return scanned < replayBatch && size < replayBatchBytes
 		})
+		if err == nil && first && cursor != eventlog.Earliest && !s.mayReceive(&from) {
+			// Nothing of this batch was written yet: forget it.
+			st.buf, floor = st.buf[:mark], 0
+			err = fmt.Errorf("%w: %q is not an id this subscriber could have received", eventlog.ErrUnknownID, id)
+		}
 		if errors.Is(err, eventlog.ErrUnknownID) && cursor != eventlog.Earliest {
-			// The id was never here or retention dropped it (possibly
-			// during this replay): send everything retained we have not
-			// sent, and say so in the header if nothing was written yet.
+			// The id was never here, retention dropped it (possibly
+			// during this replay), or it must look so: send everything
+			// retained we have not sent, and say so in the header if
+			// nothing was written yet.
 			if first {
 				st.w.Header().Set("Last-Event-ID", eventlog.Earliest)
 				first = false
