@@ -15,6 +15,10 @@ import (
 	"github.com/heraldhub/herald/sse"
 )
 
+// DefaultMaxRetry is Config.MaxRetry's default: the longest reconnection
+// delay an update may ask for.
+const DefaultMaxRetry = time.Minute
+
 // Config configures a Hub. The zero value of every field but Log means the
 // default given in its comment.
 type Config struct {
@@ -39,6 +43,10 @@ type Config struct {
 	ShutdownRetry time.Duration
 	// MaxDataBytes bounds an update's data. Default 1 MiB.
 	MaxDataBytes int
+	// MaxRetry bounds the reconnection delay an update may ask browsers
+	// for: a longer one is refused (ErrInvalidRetry), since a browser keeps
+	// it until the next retry field, cut off from the hub. Default 1m.
+	MaxRetry time.Duration
 	// Snapshots, if set, returns updates a new subscriber (one that does
 	// not resume from an event id) receives first, before live updates;
 	// match reports whether a topic is one the subscriber listens to and may
@@ -86,6 +94,9 @@ func (c *Config) setDefaults() {
 	if c.MaxDataBytes <= 0 {
 		c.MaxDataBytes = 1 << 20
 	}
+	if c.MaxRetry <= 0 {
+		c.MaxRetry = DefaultMaxRetry
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -96,9 +107,9 @@ var (
 	ErrNoTopic      = errors.New("an update needs at least one topic")
 	ErrInvalidID    = errors.New("an update id must not contain CR, LF or NUL, start with '#', or be \"earliest\"")
 	ErrInvalidType  = errors.New("an update type must not contain CR or LF")
-	ErrInvalidRetry = errors.New("an update retry must not be negative")
+	ErrInvalidRetry = errors.New("an update retry must not be negative nor above the hub's limit")
 	ErrTooLarge     = errors.New("update data too large")
-	ErrInvalidUTF8  = errors.New("update data must be valid UTF-8")
+	ErrInvalidUTF8  = errors.New("an update's id, topics and data must be valid UTF-8")
 	// ErrClosed reports use of a hub after Close.
 	ErrClosed = errors.New("hub closed")
 )
@@ -183,14 +194,24 @@ func (h *Hub) Validate(u eventlog.Update) error {
 		return ErrInvalidType
 	case u.Retry < 0:
 		return ErrInvalidRetry
+	case u.Retry > h.cfg.MaxRetry:
+		return fmt.Errorf("%w: %v asked, the limit is %v", ErrInvalidRetry, u.Retry, h.cfg.MaxRetry)
+	case !utf8.ValidString(u.ID):
+		// A browser would send the id back with U+FFFD in place of the
+		// invalid bytes: an id the log does not hold, so every
+		// reconnection would replay the whole history.
+		return fmt.Errorf("%w: the id is not", ErrInvalidUTF8)
 	case len(u.Data) > h.cfg.MaxDataBytes:
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(u.Data), h.cfg.MaxDataBytes)
 	case !utf8.ValidString(u.Data):
-		return ErrInvalidUTF8
+		return fmt.Errorf("%w: the data is not", ErrInvalidUTF8)
 	}
 	for _, t := range u.Topics {
-		if t == "" {
+		switch {
+		case t == "":
 			return fmt.Errorf("%w: empty topic", ErrNoTopic)
+		case !utf8.ValidString(t):
+			return fmt.Errorf("%w: topic %q is not", ErrInvalidUTF8, t)
 		}
 	}
 	return nil

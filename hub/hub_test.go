@@ -300,6 +300,12 @@ func TestPublishRejectsInvalidUpdates(t *testing.T) {
 		"too large":      {Topics: []string{"t"}, Data: "12345678901"},
 		"invalid UTF-8":  {Topics: []string{"t"}, Data: "\xff"},
 		"negative retry": {Topics: []string{"t"}, Retry: -time.Second},
+		// A browser sends an invalid id back with U+FFFD in it, and then
+		// gets the whole history on every reconnection.
+		"id not UTF-8":    {Topics: []string{"t"}, ID: "a\xffb"},
+		"topic not UTF-8": {Topics: []string{"t", "b\xc3"}},
+		// 49 days: the browser would not come back for as long.
+		"retry over the limit": {Topics: []string{"t"}, Retry: DefaultMaxRetry + time.Millisecond},
 	}
 	for name, u := range bad {
 		if _, err := th.h.Publish(t.Context(), u); err == nil {
@@ -310,6 +316,9 @@ func TestPublishRejectsInvalidUpdates(t *testing.T) {
 	th.log.Since(t.Context(), eventlog.Earliest, func(eventlog.Update) bool { seen++; return true })
 	if seen != 0 {
 		t.Fatalf("log holds %d updates after only bad publications", seen)
+	}
+	if _, err := th.h.Publish(t.Context(), eventlog.Update{Topics: []string{"t"}, Retry: DefaultMaxRetry}); err != nil {
+		t.Fatalf("a retry at the limit was refused: %v", err)
 	}
 }
 

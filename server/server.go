@@ -58,6 +58,9 @@ type Config struct {
 	CORSOrigins []string
 	// MaxUpdateBytes bounds a publication's size. Default 1 MiB.
 	MaxUpdateBytes int
+	// MaxRetry bounds the reconnection delay (retry) an update may ask
+	// browsers for; longer is refused with 400. Default 1m.
+	MaxRetry time.Duration
 	// MaxConnsPerIP bounds concurrent subscriptions from one address.
 	// Default 1024.
 	MaxConnsPerIP int
@@ -177,6 +180,7 @@ func (s *Server) build() error {
 		Log:         s.log,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
+		MaxRetry:    cfg.MaxRetry,
 		Logger:      cfg.Logger,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()

@@ -156,6 +156,9 @@ func TestBadInputIsRejectedWithAReasonAndChangesNothing(t *testing.T) {
 		{"retry not digits", pub, url.Values{"topic": {"a"}, "retry": {"-5"}}, 400, "retry"},
 		{"oversized body", pub, url.Values{"topic": {"a"}, "data": {strings.Repeat("x", 2000)}}, 413, "1024"},
 		{"invalid UTF-8", pub, url.Values{"topic": {"a"}, "data": {"\xff"}}, 400, "UTF-8"},
+		{"id not UTF-8", pub, url.Values{"topic": {"a"}, "id": {"a\xffb"}}, 400, "UTF-8"},
+		{"topic not UTF-8", pub, url.Values{"topic": {"a\xc3"}}, 400, "UTF-8"},
+		{"retry of 49 days", pub, url.Values{"topic": {"a"}, "retry": {"4294967295"}}, 400, "limit is 1m0s"},
 	}
 	for _, tt := range tests {
 		status, body := n.publish(t, tt.token, tt.form)

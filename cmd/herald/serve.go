@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -88,6 +89,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
+	fs.DurationVar(&cfg.MaxRetry, "max-retry", env.dur("HERALD_MAX_RETRY", hub.DefaultMaxRetry), "longest reconnection delay (retry) a publication may ask browsers for; longer is refused with 400 (env HERALD_MAX_RETRY)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
