@@ -24,9 +24,10 @@ import (
 //     claim has at least one selector matching at least one of the update's
 //     topics ("The hub MUST check that at least one topic of the update to
 //     dispatch matches at least one topic selector provided in
-//     mercure.subscribe"). The two matches need not be on the same topic,
-//     as in the reference hub, where a subscriber's subscribed and allowed
-//     topics are each checked against the update's whole topic list;
+//     mercure.subscribe"). The two matches need not be on the same topic:
+//     as in the reference hub (dunglas/mercure, Subscriber.CanDispatch),
+//     the subscription's selectors and the claim's selectors are each
+//     checked against the update's whole topic list;
 //   - an anonymous subscriber, or a token without mercure.subscribe (absent,
 //     null or empty), receives public updates only.
 //
