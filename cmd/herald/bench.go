@@ -287,6 +287,10 @@ func runSoak(ctx context.Context, fs *flag.FlagSet, o *soakOptions, hubs, topic,
 		return loadgen.MetricsCounter(client, node+"/metrics", "herald_subscribers")(ctx)
 	}
 	cfg.OnSample = func(s loadgen.NodeSample) {
+		if s.Subscribers < 0 && s.OpenFiles < 0 {
+			fmt.Fprintf(stderr, "herald bench: %6.0fs %s down\n", s.At, s.Node)
+			return
+		}
 		fmt.Fprintf(stderr, "herald bench: %6.0fs %s subscribers %.0f, open files %d, RSS %.1f MiB\n", s.At, s.Node, s.Subscribers, s.OpenFiles, float64(s.RSSKB)/1024)
 	}
 	if limit := loadgen.FileLimit(); uint64(cfg.Subscribers)+64 > limit {
