@@ -258,7 +258,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	defer func() { stopSampler(); wg.Wait() }()
 	r.sample(ctx, false) // before any subscriber
 	wg.Add(1)
-	go func() { defer wg.Done(); r.sampleEvery(samplerCtx) }()
+	go func() { defer wg.Done(); every(samplerCtx, cfg.SampleEvery, func() { r.sample(samplerCtx, false) }) }()
 
 	subsCtx, stopSubs := context.WithCancel(ctx)
 	var subsWG sync.WaitGroup
@@ -484,20 +484,6 @@ func (r *soakRun) waitForNoSubscribers(ctx context.Context) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
-		}
-	}
-}
-
-// sampleEvery samples the nodes every cfg.SampleEvery until ctx ends.
-func (r *soakRun) sampleEvery(ctx context.Context) {
-	t := time.NewTicker(r.cfg.SampleEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.sample(ctx, false)
 		}
 	}
 }
