@@ -180,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.ConnectRate))
 	for i := range subs {
 		subs[i] = &sub{}
-		src := sourceAddr(cfg, i)
+		src := sourceAddr(cfg.SourceAddrs, cfg.PerSource, i)
 		wg.Add(1)
 		go func(s *sub) {
 			defer wg.Done()
@@ -289,10 +289,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func sourceAddr(cfg Config, i int) string {
-	n := i / cfg.PerSource
-	if len(cfg.SourceAddrs) > 0 {
-		return cfg.SourceAddrs[n%len(cfg.SourceAddrs)]
+// sourceAddr returns the loopback address connection i comes from:
+// addrs in turn (or 127.0.0.2, 127.0.0.3, …), perSource connections each.
+func sourceAddr(addrs []string, perSource, i int) string {
+	n := i / perSource
+	if len(addrs) > 0 {
+		return addrs[n%len(addrs)]
 	}
 	return fmt.Sprintf("127.0.0.%d", 2+n%250)
 }
@@ -300,37 +302,14 @@ func sourceAddr(cfg Config, i int) string {
 // stream opens one subscription and tallies what it receives until ctx
 // ends. It signals ready once the response headers arrived.
 func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram, deliveries *atomic.Int64, ready chan<- struct{}) error {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
-		d.LocalAddr = &net.TCPAddr{IP: ip}
-		d.Control = bindLate
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	conn, err := d.DialContext(ctx, "tcp", host)
+	dec, conn, err := openStream(ctx, u, src, "")
 	if err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
-		return err
-	}
-	br := bufio.NewReaderSize(conn, 2048)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("subscribe: %s", resp.Status)
-	}
 	ready <- struct{}{}
-	dec := sse.NewDecoderSize(resp.Body, 1024)
 	for {
 		ev, err := dec.Next()
 		if err != nil {
@@ -340,11 +319,8 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 			return err
 		}
 		now := time.Now()
-		seqText, rest, _ := strings.Cut(ev.Data, " ")
-		tsText, _, _ := strings.Cut(rest, " ")
-		seq, err1 := strconv.ParseInt(seqText, 10, 64)
-		ts, err2 := strconv.ParseInt(tsText, 10, 64)
-		if err1 != nil || err2 != nil {
+		seq, ts, ok := parseData(ev.Data)
+		if !ok {
 			continue // not one of ours
 		}
 		switch {
@@ -359,6 +335,56 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 		deliveries.Add(1)
 		hist.add(now.Sub(time.Unix(0, ts)))
 	}
+}
+
+// openStream dials u from the loopback source address src (when u is on
+// loopback), sends a GET for an event stream, with a Last-Event-ID header
+// if lastID is not empty, and returns a decoder of the stream once the
+// response is a 200. The caller closes conn, which ends the stream.
+func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.Decoder, conn net.Conn, err error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindLate
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err = d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 2048), nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		conn.Close()
+		return nil, nil, fmt.Errorf("subscribe: %s", resp.Status)
+	}
+	return sse.NewDecoderSize(resp.Body, 1024), conn, nil
+}
+
+// parseData reads the sequence number and the Unix-nanosecond send time
+// at the start of an update's data, as PublishUpdates writes them.
+func parseData(data string) (seq, sentNanos int64, ok bool) {
+	seqText, rest, _ := strings.Cut(data, " ")
+	tsText, _, _ := strings.Cut(rest, " ")
+	seq, err1 := strconv.ParseInt(seqText, 10, 64)
+	sentNanos, err2 := strconv.ParseInt(tsText, 10, 64)
+	return seq, sentNanos, err1 == nil && err2 == nil
 }
 
 // serverWrites reads the server's write counter, if the run has one.

@@ -73,18 +73,20 @@ func startPeakSampler(ctx context.Context, pid int, wg *sync.WaitGroup) func() i
 	}
 	sample()
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				sample()
-			}
-		}
-	}()
+	go func() { defer wg.Done(); every(ctx, 100*time.Millisecond, sample) }()
 	return func() int64 { sample(); return peak.Load() }
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,7 +38,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.Rate, "rate", 100, "updates per second")
 	fs.IntVar(&cfg.Size, "size", 64, "bytes of data per update")
 	fs.DurationVar(&cfg.Idle, "idle", 0, "hold the subscribers idle this long first and report the server's memory per subscriber")
-	fs.IntVar(&cfg.PID, "pid", 0, "server process to measure (peak RSS, CPU seconds)")
+	var pids pidList
+	fs.Var(&pids, "pid", "server process to measure (peak RSS, CPU seconds); with --soak, each node's process, in the order of --hub (repeatable or comma-separated)")
 	fs.IntVar(&cfg.PerSource, "per-source", 10000, "connections per loopback source address (127.0.0.2, 127.0.0.3, …)")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait this long for the last deliveries")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
@@ -44,11 +47,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")
 	inProcess := fs.Bool("publish-in-process", false, "publish from the generator's own process, where its subscribers' goroutines can delay publications")
+	soak := soakFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	if soak.on {
+		return runSoak(ctx, fs, soak, *hub, *topic, *token, pids, cfg, *asJSON, client, stdout, stderr)
+	}
+	if len(pids) > 1 {
+		return errors.New("--pid takes one process without --soak")
+	}
+	if len(pids) == 1 {
+		cfg.PID = pids[0]
 	}
 	if *publishOnly && *inProcess {
 		return errors.New("--publish-only and --publish-in-process do not go together")
@@ -75,26 +89,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	cfg.Publish = func(ctx context.Context, data string) error {
 		body := url.Values{"topic": {*topic}, "data": {data}}.Encode()
 		if *pubBody != "" {
 			body = strings.ReplaceAll(*pubBody, "{{data}}", url.QueryEscape(data))
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+		resp, err := post(ctx, client, target, *pubType, *token, body)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", *pubType)
-		if *token != "" {
-			req.Header.Set("Authorization", "Bearer "+*token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if resp.StatusCode/100 != 2 {
 			return fmt.Errorf("publish: %s", resp.Status)
 		}
@@ -155,6 +158,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return tw.Flush()
 }
 
+// post sends body to target with a bearer token, if not empty, and returns
+// the response, its body read and closed.
+func post(ctx context.Context, client *http.Client, target, contentType, token, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
 // publishFromChild runs this command again with --publish-only, in a
 // process of its own: there, no subscriber goroutine stands in the run
 // queue before the publisher, and the operating system's scheduler wakes it
@@ -175,4 +198,163 @@ func publishFromChild(ctx context.Context, args []string, stderr io.Writer) (*lo
 		return nil, fmt.Errorf("publisher process answered %q: %w", out, err)
 	}
 	return &pub, nil
+}
+
+// pidList is a repeatable flag of process ids, each also comma-separated.
+type pidList []int
+
+func (l *pidList) String() string { return strings.Trim(fmt.Sprint([]int(*l)), "[]") }
+
+func (l *pidList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("invalid process id %q", f)
+		}
+		*l = append(*l, pid)
+	}
+	return nil
+}
+
+// soakOptions are the flags of herald bench --soak.
+type soakOptions struct {
+	on               bool
+	duration         time.Duration
+	holdMin, holdMax time.Duration
+	move             float64
+	sampleEvery      time.Duration
+	killAfter        time.Duration
+}
+
+// soakFlags defines the flags of herald bench --soak on fs.
+func soakFlags(fs *flag.FlagSet) *soakOptions {
+	o := &soakOptions{}
+	fs.BoolVar(&o.on, "soak", false, "soak test: --subscribers (default 1000) drop and resume with Last-Event-ID at random, on the nodes of --hub (comma-separated), while updates are published at --rate (default 20/s) for --duration; checks that each subscriber receives every update from its first once, in order, and samples the nodes")
+	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "with --soak: how long to publish")
+	fs.DurationVar(&o.holdMin, "hold-min", 3*time.Second, "with --soak: shortest time a subscriber keeps a connection before dropping it")
+	fs.DurationVar(&o.holdMax, "hold-max", 20*time.Second, "with --soak: longest time a subscriber keeps a connection before dropping it")
+	fs.Float64Var(&o.move, "move", 0.1, "with --soak: probability that a subscriber resumes on another node")
+	fs.DurationVar(&o.sampleEvery, "sample-every", 10*time.Second, "with --soak: interval between samples of each node's subscribers, open files and memory")
+	fs.DurationVar(&o.killAfter, "kill-after", 0, "with --soak: SIGKILL the process of the last --pid this long after publishing starts (give only a process you started)")
+	return o
+}
+
+// runSoak runs herald bench --soak and prints its report; it fails if any
+// subscriber missed an update, or received one twice or out of order.
+func runSoak(ctx context.Context, fs *flag.FlagSet, o *soakOptions, hubs, topic, token string, pids pidList, bench loadgen.Config, asJSON bool, client *http.Client, stdout, stderr io.Writer) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg := loadgen.SoakConfig{Topic: topic, Subscribers: bench.Subscribers, Rate: bench.Rate, Size: bench.Size,
+		Duration: o.duration, Drain: bench.Drain, HoldMin: o.holdMin, HoldMax: o.holdMax, Move: o.move,
+		SampleEvery: o.sampleEvery, PIDs: pids, KillAfter: o.killAfter, AllowRemote: bench.AllowRemote, PerSource: bench.PerSource}
+	if !set["subscribers"] {
+		cfg.Subscribers = 1000
+	}
+	if !set["rate"] {
+		cfg.Rate = 20
+	}
+	if !set["drain"] {
+		cfg.Drain = 30 * time.Second
+	}
+	if cfg.Subscribers <= 0 || cfg.Rate <= 0 || o.duration <= 0 || o.holdMin <= 0 || o.holdMax < o.holdMin || o.move < 0 || o.move > 1 {
+		return errors.New("--subscribers, --rate, --duration and --hold-min must be positive, --hold-max at least --hold-min, --move between 0 and 1")
+	}
+	if o.killAfter > 0 && len(pids) == 0 {
+		return errors.New("--kill-after needs the process to kill: the last --pid")
+	}
+	for _, h := range strings.Split(hubs, ",") {
+		endpoint, err := mercureURL(strings.TrimSpace(h))
+		if err != nil {
+			return err
+		}
+		cfg.Nodes = append(cfg.Nodes, strings.TrimSuffix(endpoint, "/.well-known/mercure"))
+	}
+	if len(pids) > len(cfg.Nodes) {
+		return fmt.Errorf("%d --pid for %d nodes", len(pids), len(cfg.Nodes))
+	}
+	cfg.Publish = func(ctx context.Context, node, id, data string) error {
+		body := url.Values{"topic": {topic}, "id": {id}, "data": {data}}.Encode()
+		resp, err := post(ctx, client, node+"/.well-known/mercure", "application/x-www-form-urlencoded", token, body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict { // 409: an earlier attempt was stored
+			return fmt.Errorf("publish to %s: %s", node, resp.Status)
+		}
+		return nil
+	}
+	cfg.NodeSubscribers = func(ctx context.Context, node string) (float64, error) {
+		return loadgen.MetricsCounter(client, node+"/metrics", "herald_subscribers")(ctx)
+	}
+	cfg.OnSample = func(s loadgen.NodeSample) {
+		if s.Subscribers < 0 && s.OpenFiles < 0 {
+			fmt.Fprintf(stderr, "herald bench: %6.0fs %s down\n", s.At, s.Node)
+			return
+		}
+		fmt.Fprintf(stderr, "herald bench: %6.0fs %s subscribers %.0f, open files %d, RSS %.1f MiB\n", s.At, s.Node, s.Subscribers, s.OpenFiles, float64(s.RSSKB)/1024)
+	}
+	if limit := loadgen.FileLimit(); uint64(cfg.Subscribers)+64 > limit {
+		fmt.Fprintf(stderr, "herald bench: warning: %d subscribers may not fit in the open-file limit (%d)\n", cfg.Subscribers, limit)
+	}
+	rep, err := loadgen.RunSoak(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printSoak(stdout, rep); err != nil {
+		return err
+	}
+	if !rep.Exact() {
+		return fmt.Errorf("exactly once broken: %d duplicates, %d missing, %d out of order, %d subscribers received nothing", rep.Duplicates, rep.Gaps, rep.OutOfOrder, rep.Silent)
+	}
+	return nil
+}
+
+// printSoak prints a soak report as a table.
+func printSoak(w io.Writer, rep *loadgen.SoakReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k string, format string, v ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, v...)) }
+	row("nodes", "%s", strings.Join(rep.Nodes, ", "))
+	row("run", "%.0f s (publishing from %.1f s)", rep.Seconds, rep.PublishedAt)
+	row("updates published", "%d (%d failed) at %.1f/s; %d attempts retried on another node", rep.Published, rep.PublishFailed, rep.AchievedRate, rep.PublishRetries)
+	if rep.PublishError != "" {
+		row("first publish error", "%s", rep.PublishError)
+	}
+	row("subscribers", "%d: %d streams opened, %d resumes (%d on another node), %d drops, %d streams cut by a node, %d failed connections",
+		rep.Subscribers, rep.Connects, rep.Resumes, rep.Moves, rep.Drops, rep.Cut, rep.ConnectFailures)
+	if rep.ConnectError != "" {
+		row("first connect error", "%s", rep.ConnectError)
+	}
+	if rep.Killed != "" {
+		row("killed", "%s at %.1f s", rep.Killed, rep.KilledAt)
+	}
+	row("deliveries", "%d", rep.Deliveries)
+	row("duplicates / missing / out of order", "%d / %d / %d (%d subscribers received nothing)", rep.Duplicates, rep.Gaps, rep.OutOfOrder, rep.Silent)
+	for _, v := range rep.Violations {
+		row("  "+v.Kind, "subscriber %d got %d, expected %d, from %s at %.1f s, %.0f ms into a stream resumed from %q",
+			v.Subscriber, v.Seq, v.Expected, v.Node, v.At, v.SinceOpenMs, v.ResumedFrom)
+	}
+	for _, n := range rep.NodeSummaries {
+		row(n.Node, "subscribers %s; open files %s; RSS MiB %s (start / max / end / after)",
+			spanText(n.Subscribers, 1), spanText(n.OpenFiles, 1), spanText(n.RSSKB, 1024))
+	}
+	return tw.Flush()
+}
+
+// spanText formats a span's values divided by unit, "?" where unknown.
+func spanText(s loadgen.Span, unit float64) string {
+	parts := make([]string, 0, 4)
+	for _, v := range []float64{s.Start, s.Max, s.End, s.After} {
+		if v < 0 {
+			parts = append(parts, "?")
+		} else if unit == 1 {
+			parts = append(parts, strconv.FormatFloat(v, 'f', 0, 64))
+		} else {
+			parts = append(parts, strconv.FormatFloat(v/unit, 'f', 1, 64))
+		}
+	}
+	return strings.Join(parts, " / ")
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,35 @@ func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 	code, _, errOut = runCmd(t, "bench", "--publish-only", "--publish-in-process", "--hub", ts.URL)
 	if code == 0 || !strings.Contains(errOut, "do not go together") {
 		t.Fatalf("exit %d, %q; want the conflict refused", code, errOut)
+	}
+}
+
+// herald bench --soak against a real node: subscribers that keep dropping
+// and resuming receive every update from their first once, in order, and
+// the node is sampled from start to end.
+func TestBenchSoakFindsEveryUpdateOnceAcrossResumes(t *testing.T) {
+	const key = "bench-cli-test-key-0123456789abcdef"
+	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	code, out, errOut := runCmd(t, "bench", "--soak", "--hub", ts.URL, "--token", tok, "--pid", strconv.Itoa(os.Getpid()),
+		"--subscribers", "20", "--rate", "50", "--duration", "3s", "--hold-min", "200ms", "--hold-max", "800ms",
+		"--sample-every", "1s", "--drain", "5s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	var rep loadgen.SoakReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if !rep.Exact() || rep.Published != 150 || rep.Resumes < 20 || rep.Deliveries < 20*100 {
+		t.Fatalf("report %+v: want 150 updates each received once by every subscriber across at least 20 resumes", rep)
+	}
+	if len(rep.NodeSummaries) != 1 || len(rep.Samples) < 4 {
+		t.Fatalf("samples %+v, want one node sampled at least 4 times", rep.Samples)
+	}
+	n := rep.NodeSummaries[0]
+	if n.Subscribers.Start != 0 || n.Subscribers.Max < 20 || n.Subscribers.After != 0 || n.OpenFiles.Max <= 0 || n.RSSKB.Max <= 0 {
+		t.Fatalf("node summary %+v: want 0 subscribers first and after, 20 in between, open files and memory sampled", n)
 	}
 }

@@ -117,6 +117,9 @@ func (p *Proc) start() {
 	}()
 }
 
+// PID returns the process id of the process's latest start.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // Output returns what the process printed so far.
 func (p *Proc) Output() string { return p.out.String() }
 
