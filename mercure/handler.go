@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // Path is where the protocol is served.
@@ -222,12 +223,12 @@ func (h *Handler) release(ip string) {
 
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Publishers == nil {
-		WriteError(w, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
+		h.refuse(w, r, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
 		return
 	}
 	claims, err := h.cfg.Publishers.Verify(r)
 	if err != nil {
-		WriteError(w, err)
+		h.refuse(w, r, err)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
@@ -256,7 +257,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range u.Topics {
 		if !pub.Match(t) {
-			WriteError(w, errorf(http.StatusForbidden, "token may not publish to topic %q", t))
+			WriteError(w, errorf(http.StatusForbidden, "not allowed to publish to topic %q: the token's mercure.publish selectors do not match it", t))
 			return
 		}
 	}
@@ -273,6 +274,12 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(stored.ID))
+}
+
+// refuse answers a publication refused before its body is read.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	httperr.LeaveBody(w, r)
+	WriteError(w, err)
 }
 
 // parseUpdate reads an update from a parsed form body.

@@ -165,7 +165,7 @@ func (s *Server) Close() error {
 
 func (s *Server) build() error {
 	cfg := &s.cfg
-	pub, sub, err := s.verifiers()
+	pub, sub, jobsSub, err := s.verifiers()
 	if err != nil {
 		return err
 	}
@@ -224,8 +224,9 @@ func (s *Server) build() error {
 	s.recoverJobs(manager)
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
-	mux.Handle("/api/jobs", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
-	mux.Handle("/api/jobs/", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
+	jobsAPI := manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous})
+	mux.Handle("/api/jobs", jobsAPI)
+	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
