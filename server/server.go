@@ -98,6 +98,7 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg     Config
 	log     eventlog.Log
+	writes  *writeWatch // log as the hub appends to it
 	hub     *hub.Hub
 	jobs    *jobs.Manager
 	site    *web.Site
@@ -112,12 +113,16 @@ type Server struct {
 // releases everything.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg}
-	lg, err := openLog(ctx, cfg.Log, &s.cfg)
+	lg, err := openLog(ctx, cfg.Log, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.log = lg
+	return start(cfg, lg)
+}
+
+// start builds a node on lg, which the node's Close closes.
+func start(cfg Config, lg eventlog.Log) (*Server, error) {
+	s := &Server{cfg: cfg, log: lg, writes: &writeWatch{Log: lg, now: time.Now}}
 	s.closers = append(s.closers, lg.Close)
 	if err := s.build(); err != nil {
 		s.Close()
@@ -174,7 +179,7 @@ func (s *Server) build() error {
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
 	h, err := hub.New(hub.Config{
-		Log:         s.log,
+		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
 		Logger:      cfg.Logger,
@@ -259,21 +264,6 @@ func (s *Server) recoverJobs(m *jobs.Manager) {
 
 // recoverTimeout bounds the replay of the log for jobs at start.
 const recoverTimeout = 30 * time.Second
-
-// ready answers 200 while the log's backend answers, 503 otherwise.
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if p, ok := s.log.(eventlog.Pinger); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := p.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: event log unreachable: %v\n", err)
-			return
-		}
-	}
-	fmt.Fprintln(w, "ready")
-}
 
 // LogSpec returns the log the node runs on, as configured.
 func (s *Server) LogSpec() string { return s.cfg.Log }
