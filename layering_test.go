@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"auth":                 {},
 	"mercure":              {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/cors"},
 	"jobs":                 {"eventlog", "sse", "auth", "internal/httperr"},
-	"web":                  {"jobs", "eventlog", "sse", "auth"},
+	"web":                  {"jobs", "eventlog", "sse", "auth", "internal/httperr", "internal/cors"},
 	"loadgen":              {"sse", "client"},
 	"internal/tcpproxy":    {},
 	"internal/httperr":     {"auth", "eventlog"},
