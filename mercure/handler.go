@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/internal/httperr"
 )
 
@@ -99,26 +99,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cors sets the CORS headers for allowed origins.
+// cors sets the CORS headers of the answer to r: the hub's one policy (see
+// internal/cors), shared with the jobs API and herald.js.
 func (h *Handler) cors(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	if origin == "" || !h.originAllowed(origin) {
-		return
-	}
-	hd := w.Header()
-	hd.Set("Access-Control-Allow-Origin", origin)
-	hd.Set("Access-Control-Allow-Credentials", "true")
-	hd.Add("Vary", "Origin")
-	if r.Method == http.MethodOptions {
-		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		hd.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
-		hd.Set("Access-Control-Max-Age", "600")
-	}
-	hd.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
-}
-
-func (h *Handler) originAllowed(origin string) bool {
-	return slices.Contains(h.cfg.CORSOrigins, "*") || slices.Contains(h.cfg.CORSOrigins, origin)
+	cors.Policy{Origins: h.cfg.CORSOrigins}.Apply(w, r)
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {

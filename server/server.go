@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/web"
@@ -229,7 +230,10 @@ func (s *Server) build() error {
 	s.recoverJobs(manager)
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
-	jobsAPI := manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous})
+	// One cross-origin policy for everything a page of another origin
+	// uses: the Mercure handler applies it itself, the rest through it.
+	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
+	jobsAPI := crossOrigin.Handler(manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous}))
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -243,7 +247,7 @@ func (s *Server) build() error {
 	}
 	s.closers = append(s.closers, site.Close)
 	s.site = site
-	mux.Handle("/", site.Handler())
+	mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = mux
 	return nil
