@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/tcpproxy":    {},
 	"internal/httperr":     {"auth", "eventlog"},
 	"internal/cors":        {},
+	"internal/ratelimit":   {"internal/httperr"},
 	"internal/browsertest": {},
 	"internal/proctest":    {},
 	"server":               {"*"},

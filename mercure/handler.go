@@ -49,8 +49,19 @@ type Config struct {
 	// MaxConnsPerIP bounds concurrent subscriptions from one client
 	// address. Default 1024; negative means no limit.
 	MaxConnsPerIP int
+	// PublishLimit, if set, bounds how often publishers may publish. Nil
+	// means no limit.
+	PublishLimit Limiter
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Limiter decides whether a publication may proceed now.
+type Limiter interface {
+	// AllowPublish returns nil if r, from a publisher whose token has
+	// subject ("" if none), may publish now; otherwise an error answered
+	// as is (429, with the time to wait).
+	AllowPublish(r *http.Request, subject string) error
 }
 
 // Handler serves the Mercure protocol at Path.
@@ -214,6 +225,12 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.refuse(w, r, err)
 		return
+	}
+	if l := h.cfg.PublishLimit; l != nil {
+		if err := l.AllowPublish(r, claims.Subject); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
 		WriteError(w, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send the update form-encoded (application/x-www-form-urlencoded)", ct))

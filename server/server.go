@@ -12,6 +12,8 @@ import (
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/internal/cors"
+	"github.com/heraldhub/herald/internal/httperr"
+	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/web"
@@ -62,6 +64,12 @@ type Config struct {
 	// MaxConnsPerIP bounds concurrent subscriptions from one address.
 	// Default 1024.
 	MaxConnsPerIP int
+	// PublishRate bounds publications (Mercure and jobs API writes) per
+	// second, for each token subject and each client address; 0 means no
+	// limit, the default. PublishBurst is how many may come at once;
+	// default one second's worth, at least 1.
+	PublishRate  float64
+	PublishBurst int
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
 	// DemoPace is the demo query's unit of delay (a query takes about 150
@@ -202,6 +210,11 @@ func (s *Server) build() error {
 	}
 	s.hub = h
 	s.closers = append(s.closers, h.Close)
+	limit := ratelimit.NewPublish(cfg.PublishRate, cfg.PublishBurst)
+	var mlimit mercure.Limiter
+	if limit != nil {
+		mlimit = limit
+	}
 	mh, err := mercure.New(mercure.Config{
 		Hub:            h,
 		Publishers:     pub,
@@ -210,6 +223,7 @@ func (s *Server) build() error {
 		CORSOrigins:    cfg.CORSOrigins,
 		MaxUpdateBytes: cfg.MaxUpdateBytes,
 		MaxConnsPerIP:  cfg.MaxConnsPerIP,
+		PublishLimit:   mlimit,
 		Logger:         cfg.Logger,
 	})
 	if err != nil {
@@ -233,7 +247,7 @@ func (s *Server) build() error {
 	// One cross-origin policy for everything a page of another origin
 	// uses: the Mercure handler applies it itself, the rest through it.
 	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
-	jobsAPI := crossOrigin.Handler(manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous}))
+	jobsAPI := crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous})))
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -271,3 +285,28 @@ const recoverTimeout = 30 * time.Second
 
 // LogSpec returns the log the node runs on, as configured.
 func (s *Server) LogSpec() string { return s.cfg.Log }
+
+// limitWrites applies the publish rate limit to next's POST requests (the
+// jobs API's writes), counted under the publisher token's subject if the
+// request carries a valid one, and its address.
+func limitWrites(limit *ratelimit.Publish, pub mercure.Verifier, next http.Handler) http.Handler {
+	if limit == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			var subject string
+			if pub != nil {
+				if c, err := pub.Verify(r); err == nil {
+					subject = c.Subject
+				}
+			}
+			if err := limit.AllowPublish(r, subject); err != nil {
+				httperr.LeaveBody(w, r)
+				httperr.Write(w, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

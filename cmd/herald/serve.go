@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -89,6 +90,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
+	publishRate := fs.String("publish-rate", env.str("HERALD_PUBLISH_RATE", "0"), "publications allowed per token subject and per client address, e.g. 50/s or 600/m; beyond it 429 with Retry-After (0: no limit; env HERALD_PUBLISH_RATE)")
+	fs.IntVar(&cfg.PublishBurst, "publish-burst", env.int("HERALD_PUBLISH_BURST", 0), "publications allowed at once under --publish-rate (0: one second's worth, at least 1; env HERALD_PUBLISH_BURST)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
@@ -117,6 +120,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.BatchWindow = *batch
 	}
 	cfg.CORSOrigins = origins
+	rate, err := ratelimit.ParseRate(*publishRate)
+	if err != nil {
+		return fmt.Errorf("--publish-rate: %w", err)
+	}
+	cfg.PublishRate = rate
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)
