@@ -52,6 +52,7 @@ func serveNode(t *testing.T, srv *Server) *node {
 	t.Helper()
 	n := &node{srv: srv, http: httptest.NewUnstartedServer(srv.Handler())}
 	n.http.Config.RegisterOnShutdown(srv.Shutdown)
+	n.http.Config.ConnState = srv.ConnState
 	n.http.Start()
 	t.Cleanup(func() {
 		srv.Shutdown()

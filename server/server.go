@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,12 @@ type Config struct {
 	// MaxConnsPerIP bounds concurrent subscriptions from one address.
 	// Default 1024.
 	MaxConnsPerIP int
+	// MaxRequestConnsPerIP bounds the concurrent connections from one
+	// address that are not subscriptions (idle keep-alive ones included);
+	// one over it is closed as it is accepted. It needs ConnState set on
+	// the http.Server. 0, the default, means no limit: behind a reverse
+	// proxy every connection comes from the proxy.
+	MaxRequestConnsPerIP int
 	// PublishRate bounds publications (Mercure and jobs API writes) per
 	// second, for each token subject and each client address; 0 means no
 	// limit, the default. PublishBurst is how many may come at once;
@@ -108,6 +115,7 @@ type Server struct {
 	cfg     Config
 	log     eventlog.Log
 	writes  *writeWatch // log as the hub appends to it
+	conns   *connLimit  // nil without Config.MaxRequestConnsPerIP
 	hub     *hub.Hub
 	jobs    *jobs.Manager
 	site    *web.Site
@@ -132,6 +140,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // start builds a node on lg, which the node's Close closes.
 func start(cfg Config, lg eventlog.Log) (*Server, error) {
 	s := &Server{cfg: cfg, log: lg, writes: &writeWatch{Log: lg, now: time.Now}}
+	if cfg.MaxRequestConnsPerIP > 0 {
+		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, perAddr: map[string]int{}, conns: map[net.Conn]string{}}
+	}
 	s.closers = append(s.closers, lg.Close)
 	if err := s.build(); err != nil {
 		s.Close()

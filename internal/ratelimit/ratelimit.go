@@ -91,11 +91,16 @@ func (p *Publish) AllowPublish(r *http.Request, subject string) error {
 }
 
 // Address is the client address a request is counted under: the host of
-// its RemoteAddr. It is the one place that decides it.
-func Address(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// its RemoteAddr (see AddressOf).
+func Address(r *http.Request) string { return AddressOf(r.RemoteAddr) }
+
+// AddressOf is the client address a connection from remoteAddr
+// ("host:port") is counted under: its host. It is the one place that
+// decides it, for publications and connections alike.
+func AddressOf(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }
