@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // writeWatch is the node's log as the hub sees it: it remembers whether
@@ -61,31 +62,18 @@ func (w *writeWatch) failing() error {
 // ready answers 200 while the log takes writes and its backend answers, 503
 // otherwise.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if err := s.writes.failing(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: the event log refused the last write (%v); ready again once a write succeeds\n", oneLine(err.Error()))
+		httperr.Write(w, httperr.Errorf(http.StatusServiceUnavailable, "not ready: the event log refused the last write (%v); ready again once a write succeeds", err))
 		return
 	}
 	if p, ok := s.log.(eventlog.Pinger); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := p.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: event log unreachable: %v\n", oneLine(err.Error()))
+			httperr.Write(w, httperr.Errorf(http.StatusServiceUnavailable, "not ready: event log unreachable: %v", err))
 			return
 		}
 	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintln(w, "ready")
-}
-
-// oneLine keeps a reason on one line.
-func oneLine(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\n' || c == '\r' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
