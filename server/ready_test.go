@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,13 +30,7 @@ func (l *fullDisk) Append(ctx context.Context, u eventlog.Update) (eventlog.Upda
 
 func (n *node) readyz(t *testing.T) (int, string) {
 	t.Helper()
-	resp, err := n.http.Client().Get(n.http.URL + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return n.call(t, "GET", "/readyz", "", "")
 }
 
 func TestReadinessFollowsWhetherTheLogTakesWrites(t *testing.T) {
