@@ -17,7 +17,7 @@ import (
 var (
 	// ErrNoToken means the request carries no token in any of the places
 	// the protocol defines (401, or anonymous where anonymous is allowed).
-	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>", in the mercureAuthorization cookie or in the authorization query parameter`)
+	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>" or in the mercureAuthorization cookie (a subscription may also carry it in the authorization query parameter)`)
 	// ErrInvalidToken means a token is present but refused: malformed,
 	// signed with another algorithm or key, expired, not yet valid, or with
 	// claims of the wrong shape. The wrapping error says which (401).

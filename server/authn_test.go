@@ -90,3 +90,20 @@ func TestRefusalIsNotHeldBackByASlowBody(t *testing.T) {
 		})
 	}
 }
+
+func TestCancellingWithAValidTokenWithoutTheJobIsForbiddenNotUnauthorized(t *testing.T) {
+	n := startNode(t, Config{SubscriberKey: subscriberKey})
+	n.call(t, "POST", "/api/jobs", token(t, publisherKey, []string{"*"}, nil), `{"id":"report","private":true}`)
+	cases := []struct{ name, token string }{
+		{"a subscriber token for other topics", token(t, subscriberKey, nil, []string{"orders/{id}"})},
+		{"a publisher token for other jobs", token(t, publisherKey, []string{"jobs/other"}, nil)},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			st, body := n.call(t, "POST", "/api/jobs/report/cancel", tt.token, "")
+			if st != http.StatusForbidden || !strings.HasPrefix(body, "not allowed") || strings.Contains(body, "signature") {
+				t.Errorf("%d %q, want 403 \"not allowed: …\" without a word about signatures", st, body)
+			}
+		})
+	}
+}
