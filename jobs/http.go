@@ -44,7 +44,9 @@ const maxBody = 1 << 20
 //
 // Bodies are JSON (or form-encoded: id, title, stage=NAME[:WEIGHT]
 // repeated, total, private; stage, done, total, message; state, result as
-// a JSON string, error). Answers are the job's snapshot as JSON (the list
+// a JSON string, error). A publisher's token is checked before its body is
+// read, and tokens come from the Authorization header or the cookie, never
+// the query string. Answers are the job's snapshot as JSON (the list
 // as {"jobs": [...]}), or a one-line text error: 400 for a bad report
 // (done above total, unknown stage, malformed or non-JSON result…), 401
 // without a valid token, 403 when the token does not allow the job's topic,
