@@ -14,11 +14,16 @@
 // order, using the first one present and ignoring the others:
 //
 //  1. the Authorization header, "Bearer <JWT>";
-//  2. the authorization query parameter;
+//  2. the authorization query parameter, only if Verifier.Query accepts it;
 //  3. the mercureAuthorization cookie (the name is configurable).
 //
 // Presenting several is not an error: the header wins over the query
 // parameter and the cookie, and the query parameter wins over the cookie.
+// A token in the query string ends up in access logs and browser history,
+// and only subscribing needs it (an EventSource cannot send headers): the
+// hub's subscriber verifier sets Query, its publisher verifier and the jobs
+// API do not, and refuse a query token with a reason saying to send it in
+// the Authorization header instead.
 //
 // A cookie is sent by browsers on cross-site requests too, so a cookie alone
 // could let another site publish in a user's name (CSRF). As the protocol's

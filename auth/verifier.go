@@ -17,14 +17,14 @@ import (
 var (
 	// ErrNoToken means the request carries no token in any of the places
 	// the protocol defines (401, or anonymous where anonymous is allowed).
-	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>", in the mercureAuthorization cookie or in the authorization query parameter`)
+	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>" or in the mercureAuthorization cookie (a subscription may also carry it in the authorization query parameter)`)
 	// ErrInvalidToken means a token is present but refused: malformed,
 	// signed with another algorithm or key, expired, not yet valid, or with
 	// claims of the wrong shape. The wrapping error says which (401).
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrForbidden means the token is valid but does not allow the action,
 	// or a cookie was sent cross-origin on an unsafe request (403).
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = errors.New("not allowed")
 )
 
 // DefaultCookieName is the cookie the protocol recommends for carrying a
@@ -70,6 +70,12 @@ type Verifier struct {
 	// CookieName is the cookie a token may come in. Default
 	// DefaultCookieName.
 	CookieName string
+	// Query accepts a token in the authorization query parameter. Only
+	// subscribing needs it (a browser's EventSource cannot send headers);
+	// a URL ends up in logs and histories, so publishers and the jobs API
+	// leave it off. Off, a token in the query string is refused with a
+	// reason saying to send it in the Authorization header. Default off.
+	Query bool
 	// Origins lists origins ("https://app.example.com", or "*" for any)
 	// allowed to send a cookie-authenticated unsafe request (a POST) besides
 	// the hub's own host. See the package documentation on CSRF.
@@ -96,7 +102,8 @@ func (v *Verifier) Verify(r *http.Request) (*Claims, error) {
 // Extract returns the token a request presents and where it came from, in
 // the protocol's order of precedence: the Authorization header, which must
 // then read "Bearer <JWT>"; else the authorization query parameter; else the
-// cookie. Only the first place present is looked at. It returns ErrNoToken
+// cookie. Only the first place present is looked at; a query parameter is
+// refused (ErrInvalidToken) unless v.Query accepts it. It returns ErrNoToken
 // if none is present, an error wrapping ErrInvalidToken if the place found
 // holds no usable token (another scheme, several values, an empty value),
 // and an error wrapping ErrForbidden for a cookie on a cross-origin unsafe
@@ -116,6 +123,9 @@ func (v *Verifier) Extract(r *http.Request) (string, Source, error) {
 		return token, FromHeader, nil
 	}
 	if values, ok := r.URL.Query()["authorization"]; ok {
+		if !v.Query {
+			return "", FromQuery, fmt.Errorf(`%w: a token in the authorization query parameter is accepted only for subscribing; send it as "Authorization: Bearer <JWT>"`, ErrInvalidToken)
+		}
 		if len(values) > 1 {
 			return "", FromQuery, fmt.Errorf("%w: %d authorization query parameters, send one", ErrInvalidToken, len(values))
 		}

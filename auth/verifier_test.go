@@ -185,6 +185,7 @@ func request(method, target string, header map[string][]string, cookie string) *
 
 func TestExtractFollowsTheProtocolsPrecedence(t *testing.T) {
 	v := verifier(hsKey(t))
+	v.Query = true // a subscriber's verifier
 	tests := []struct {
 		name    string
 		r       *http.Request
@@ -221,6 +222,20 @@ func TestExtractFollowsTheProtocolsPrecedence(t *testing.T) {
 				t.Errorf("Extract = %q from %v, want %q from %v", got, src, tt.want, tt.src)
 			}
 		})
+	}
+}
+
+func TestQueryTokenIsRefusedWithAReasonUnlessAccepted(t *testing.T) {
+	v := verifier(hsKey(t)) // a publisher's verifier: Query off
+	good := mint(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}})
+	for _, method := range []string{"GET", "POST"} {
+		_, err := v.Verify(request(method, "/?authorization="+good, nil, good))
+		if !errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), "Authorization: Bearer") {
+			t.Errorf("%s with a valid token in the query: error %v, want ErrInvalidToken saying to use the Authorization header", method, err)
+		}
+	}
+	if _, err := v.Verify(request("POST", "/?authorization=x", map[string][]string{"Authorization": {"Bearer " + good}}, "")); err != nil {
+		t.Errorf("header token beside a query parameter: %v, want the header's token accepted", err)
 	}
 }
 
@@ -293,6 +308,7 @@ func TestVerifyReturnsClaimsOfTheRequestsToken(t *testing.T) {
 	good := mint(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"mercure": map[string]any{"subscribe": []string{"s"}}})
 	bad := mint(t, jwt.SigningMethodHS256, []byte("wrong-secret-wrong-secret-wrong-secret"), jwt.MapClaims{})
 
+	v.Query = true
 	c, err := v.Verify(request("GET", "/?authorization="+good, nil, bad))
 	if err != nil {
 		t.Fatalf("Verify: %v", err)

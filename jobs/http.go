@@ -12,10 +12,17 @@ import (
 	"strings"
 
 	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // Authorizer decides who may write and read jobs: the hub's token rules.
+// Tokens come from the Authorization header or the cookie, never from the
+// query string.
 type Authorizer interface {
+	// AuthenticatePublisher returns nil if r carries a valid publisher
+	// token, whatever it may publish to: the check made before a body is
+	// read.
+	AuthenticatePublisher(r *http.Request) error
 	// AuthorizePublish returns nil if r may publish to topic.
 	AuthorizePublish(r *http.Request, topic string) error
 	// AuthorizeSubscribe returns nil if r may receive topic's updates
@@ -37,7 +44,9 @@ const maxBody = 1 << 20
 //
 // Bodies are JSON (or form-encoded: id, title, stage=NAME[:WEIGHT]
 // repeated, total, private; stage, done, total, message; state, result as
-// a JSON string, error). Answers are the job's snapshot as JSON (the list
+// a JSON string, error). A publisher's token is checked before its body is
+// read, and tokens come from the Authorization header or the cookie, never
+// the query string. Answers are the job's snapshot as JSON (the list
 // as {"jobs": [...]}), or a one-line text error: 400 for a bad report
 // (done above total, unknown stage, malformed or non-JSON result…), 401
 // without a valid token, 403 when the token does not allow the job's topic,
@@ -52,6 +61,10 @@ const maxBody = 1 << 20
 func (m *Manager) Handler(authz Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		if err := authz.AuthenticatePublisher(r); err != nil {
+			refuse(w, r, err)
+			return
+		}
 		var spec Spec
 		if err := decode(r, &spec); err != nil {
 			writeError(w, err)
@@ -74,7 +87,7 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 	mux.HandleFunc("POST /api/jobs/{id}/progress", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if err := authz.AuthorizePublish(r, TopicPrefix+id); err != nil {
-			writeError(w, err)
+			refuse(w, r, err)
 			return
 		}
 		var rep Report
@@ -93,7 +106,7 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 	mux.HandleFunc("POST /api/jobs/{id}/finish", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if err := authz.AuthorizePublish(r, TopicPrefix+id); err != nil {
-			writeError(w, err)
+			refuse(w, r, err)
 			return
 		}
 		var o Outcome
@@ -106,12 +119,9 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 	})
 	mux.HandleFunc("POST /api/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		topic := TopicPrefix + id
-		if err := authz.AuthorizePublish(r, topic); err != nil {
-			if serr := authz.AuthorizeSubscribe(r, topic, true); serr != nil || !hasToken(r) {
-				writeError(w, err)
-				return
-			}
+		if err := authorizeCancel(authz, r, id); err != nil {
+			refuse(w, r, err)
+			return
 		}
 		s, err := m.Cancel(r.Context(), id)
 		respond(w, http.StatusAccepted, s, err)
@@ -135,10 +145,39 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 	return mux
 }
 
+// authorizeCancel returns nil if r may cancel job id: with a publisher
+// token for the job, or a subscriber token that may read it, private
+// updates included. Refused, the answer names what is missing: a token
+// that is valid but allows neither is a 403, never a 401 blaming the
+// signature the other kind of key could not check.
+func authorizeCancel(authz Authorizer, r *http.Request, id string) error {
+	topic := TopicPrefix + id
+	perr := authz.AuthorizePublish(r, topic)
+	if perr == nil {
+		return nil
+	}
+	serr := authz.AuthorizeSubscribe(r, topic, true)
+	switch {
+	case serr == nil && hasToken(r):
+		return nil
+	case errors.Is(perr, auth.ErrForbidden) || errors.Is(serr, auth.ErrForbidden):
+		// A valid token of one kind or the other, without the scope.
+		why := perr
+		if !errors.Is(perr, auth.ErrForbidden) {
+			why = serr
+		}
+		return fmt.Errorf("%w: cancelling job %q takes a publisher token for %q or a subscriber token that may read it (%s)",
+			auth.ErrForbidden, id, topic, strings.TrimPrefix(why.Error(), auth.ErrForbidden.Error()+": "))
+	case serr == nil || errors.Is(perr, auth.ErrNoToken):
+		return fmt.Errorf("%w: cancelling job %q needs a publisher token for it, or a subscriber token that may read it", auth.ErrNoToken, id)
+	}
+	return perr
+}
+
 // hasToken reports whether r presents credentials at all: cancelling as a
 // subscriber needs a token, not anonymity.
 func hasToken(r *http.Request) bool {
-	if r.Header.Get("Authorization") != "" || r.URL.Query().Get("authorization") != "" {
+	if r.Header.Get("Authorization") != "" {
 		return true
 	}
 	_, err := r.Cookie(auth.DefaultCookieName)
@@ -165,7 +204,7 @@ func decode(r *http.Request, v any) error {
 		if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 			var mb *http.MaxBytesError
 			if errors.As(err, &mb) {
-				return &statusError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: the limit is %d bytes", maxBody)}
+				return httperr.Errorf(http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes", maxBody)
 			}
 			return fmt.Errorf("%w: malformed JSON body: %v", ErrInvalid, err)
 		}
@@ -174,7 +213,7 @@ func decode(r *http.Request, v any) error {
 		}
 		return nil
 	default:
-		return &statusError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send JSON", media)}
+		return httperr.Errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send JSON", media)
 	}
 }
 
@@ -253,43 +292,23 @@ func fromForm(r *http.Request, v any) error {
 	return nil
 }
 
-// statusError is an error answered with a given status.
-type statusError struct {
-	status int
-	msg    string
+// statuses are the statuses of this API's errors; the token errors are
+// shared with the Mercure handler (see internal/httperr). An error from
+// publishing the job's event is a 503.
+var statuses = httperr.Rules{
+	{Err: ErrUnknownJob, Status: http.StatusNotFound},
+	{Err: ErrJobExists, Status: http.StatusConflict},
+	{Err: ErrFinished, Status: http.StatusConflict},
+	{Err: ErrInvalid, Status: http.StatusBadRequest},
+	{Err: nil, Status: http.StatusServiceUnavailable},
 }
 
-func (e *statusError) Error() string { return e.msg }
+func writeError(w http.ResponseWriter, err error) { statuses.Write(w, err) }
 
-// status maps an error to its HTTP status: the one place for this API.
-func status(err error) int {
-	var se *statusError
-	switch {
-	case errors.As(err, &se):
-		return se.status
-	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrInvalidToken):
-		return http.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, ErrUnknownJob):
-		return http.StatusNotFound
-	case errors.Is(err, ErrJobExists), errors.Is(err, ErrFinished):
-		return http.StatusConflict
-	case errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
-	default:
-		return http.StatusServiceUnavailable
-	}
-}
-
-func writeError(w http.ResponseWriter, err error) {
-	st := status(err)
-	if st == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(st)
-	fmt.Fprintln(w, strings.ReplaceAll(err.Error(), "\n", " "))
+// refuse answers err without the request's body being read.
+func refuse(w http.ResponseWriter, r *http.Request, err error) {
+	httperr.LeaveBody(w, r)
+	writeError(w, err)
 }
 
 func respond(w http.ResponseWriter, okStatus int, v any, err error) {

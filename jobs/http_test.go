@@ -18,11 +18,22 @@ import (
 //	pub    may publish to every job
 //	pub-a  may publish to jobs/a only
 //	sub    may subscribe to every job, private ones too
+//	sub-b  is a valid subscriber token that may read public jobs only
 //	bad    is an invalid token
 type tokens struct{}
 
 func bearer(r *http.Request) string {
 	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
+func (tokens) AuthenticatePublisher(r *http.Request) error {
+	switch bearer(r) {
+	case "":
+		return auth.ErrNoToken
+	case "pub", "pub-a":
+		return nil
+	}
+	return fmt.Errorf("%w: signature", auth.ErrInvalidToken)
 }
 
 func (tokens) AuthorizePublish(r *http.Request, topic string) error {
@@ -191,7 +202,7 @@ func TestBadJobRequestsGetAClearRefusalAndChangeNothing(t *testing.T) {
 		{"missing token", "POST", "/api/jobs/a/progress", "", jsonType, `{"done":1}`, 401, "no token"},
 		{"invalid token", "POST", "/api/jobs/a/progress", "bad", jsonType, `{"done":1}`, 401, "invalid token"},
 		{"token for another job", "POST", "/api/jobs", "pub-a", jsonType, `{"id":"b"}`, 403, "jobs/b"},
-		{"subscriber token to publish", "POST", "/api/jobs/a/finish", "sub", jsonType, `{"state":"succeeded"}`, 403, "forbidden"},
+		{"subscriber token to publish", "POST", "/api/jobs/a/finish", "sub", jsonType, `{"state":"succeeded"}`, 403, "not allowed"},
 		{"create without a token", "POST", "/api/jobs", "", jsonType, `{"id":"c"}`, 401, "no token"},
 		{"unknown job", "POST", "/api/jobs/nope/progress", "pub", jsonType, `{"done":1}`, 404, "no such job"},
 		{"unknown job finished", "POST", "/api/jobs/nope/finish", "pub", jsonType, `{"state":"succeeded"}`, 404, "no such job"},
@@ -227,6 +238,8 @@ func TestBadJobRequestsGetAClearRefusalAndChangeNothing(t *testing.T) {
 		{"anonymous cancel", "POST", "/api/jobs/a/cancel", "", "", "", 401, "no token"},
 		{"private job read anonymously", "GET", "/api/jobs/secret", "", "", "", 401, "private"},
 		{"private job cancelled anonymously", "POST", "/api/jobs/secret/cancel", "", "", "", 401, "no token"},
+		{"cancel by a subscriber token without the job", "POST", "/api/jobs/secret/cancel", "sub-b", "", "", 403, "not allowed"},
+		{"cancel by a publisher token for another job", "POST", "/api/jobs/secret/cancel", "pub-a", "", "", 403, "not allowed"},
 		{"wrong method", "DELETE", "/api/jobs/a", "pub", "", "", 405, ""},
 	}
 	before := a.m.List()
@@ -239,6 +252,10 @@ func TestBadJobRequestsGetAClearRefusalAndChangeNothing(t *testing.T) {
 			}
 			if st == 401 && hdr.Get("WWW-Authenticate") == "" {
 				t.Error("a 401 without WWW-Authenticate")
+			}
+			if st >= 400 && (hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain")) {
+				t.Errorf("an error answered with Content-Type %q and X-Content-Type-Options %q, want the Mercure handler's text/plain and nosniff",
+					hdr.Get("Content-Type"), hdr.Get("X-Content-Type-Options"))
 			}
 		})
 	}

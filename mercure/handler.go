@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/cors"
+	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // Path is where the protocol is served.
@@ -48,8 +49,19 @@ type Config struct {
 	// MaxConnsPerIP bounds concurrent subscriptions from one client
 	// address. Default 1024; negative means no limit.
 	MaxConnsPerIP int
+	// PublishLimit, if set, bounds how often publishers may publish. Nil
+	// means no limit.
+	PublishLimit Limiter
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Limiter decides whether a publication may proceed now.
+type Limiter interface {
+	// AllowPublish returns nil if r, from a publisher whose token has
+	// subject ("" if none), may publish now; otherwise an error answered
+	// as is (429, with the time to wait).
+	AllowPublish(r *http.Request, subject string) error
 }
 
 // Handler serves the Mercure protocol at Path.
@@ -98,26 +110,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cors sets the CORS headers for allowed origins.
+// cors sets the CORS headers of the answer to r: the hub's one policy (see
+// internal/cors), shared with the jobs API and herald.js.
 func (h *Handler) cors(w http.ResponseWriter, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	if origin == "" || !h.originAllowed(origin) {
-		return
-	}
-	hd := w.Header()
-	hd.Set("Access-Control-Allow-Origin", origin)
-	hd.Set("Access-Control-Allow-Credentials", "true")
-	hd.Add("Vary", "Origin")
-	if r.Method == http.MethodOptions {
-		hd.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		hd.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
-		hd.Set("Access-Control-Max-Age", "600")
-	}
-	hd.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
-}
-
-func (h *Handler) originAllowed(origin string) bool {
-	return slices.Contains(h.cfg.CORSOrigins, "*") || slices.Contains(h.cfg.CORSOrigins, origin)
+	cors.Policy{Origins: h.cfg.CORSOrigins}.Apply(w, r)
 }
 
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
@@ -222,13 +218,19 @@ func (h *Handler) release(ip string) {
 
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Publishers == nil {
-		WriteError(w, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
+		h.refuse(w, r, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
 		return
 	}
 	claims, err := h.cfg.Publishers.Verify(r)
 	if err != nil {
-		WriteError(w, err)
+		h.refuse(w, r, err)
 		return
+	}
+	if l := h.cfg.PublishLimit; l != nil {
+		if err := l.AllowPublish(r, claims.Subject); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
 		WriteError(w, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send the update form-encoded (application/x-www-form-urlencoded)", ct))
@@ -256,7 +258,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, t := range u.Topics {
 		if !pub.Match(t) {
-			WriteError(w, errorf(http.StatusForbidden, "token may not publish to topic %q", t))
+			WriteError(w, errorf(http.StatusForbidden, "not allowed to publish to topic %q: the token's mercure.publish selectors do not match it", t))
 			return
 		}
 	}
@@ -273,6 +275,12 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(stored.ID))
+}
+
+// refuse answers a publication refused before its body is read.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	httperr.LeaveBody(w, r)
+	WriteError(w, err)
 }
 
 // parseUpdate reads an update from a parsed form body.

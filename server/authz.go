@@ -22,17 +22,30 @@ func matchSelector(selector, topic string) bool {
 	return err == nil && s.Match(topic)
 }
 
+// AuthenticatePublisher returns nil if r carries a valid publisher token.
+func (a authorizer) AuthenticatePublisher(r *http.Request) error {
+	_, err := a.publisher(r)
+	return err
+}
+
+// AuthorizePublish returns nil if r's publisher token may publish to topic.
 func (a authorizer) AuthorizePublish(r *http.Request, topic string) error {
-	if a.pub == nil {
-		return fmt.Errorf("%w: publishing is disabled: no publisher key is configured", auth.ErrForbidden)
-	}
-	claims, err := a.pub.Verify(r)
+	claims, err := a.publisher(r)
 	if err != nil {
 		return err
 	}
 	return claims.CheckPublish([]string{topic}, matchSelector)
 }
 
+// publisher returns the claims of r's publisher token.
+func (a authorizer) publisher(r *http.Request) (*auth.Claims, error) {
+	if a.pub == nil {
+		return nil, fmt.Errorf("%w: publishing is disabled: no publisher key is configured", auth.ErrForbidden)
+	}
+	return a.pub.Verify(r)
+}
+
+// AuthorizeSubscribe returns nil if r may read topic (private, if private).
 func (a authorizer) AuthorizeSubscribe(r *http.Request, topic string, private bool) error {
 	var claims *auth.Claims
 	if a.sub != nil {
@@ -53,7 +66,7 @@ func (a authorizer) AuthorizeSubscribe(r *http.Request, topic string, private bo
 	case claims == nil:
 		return fmt.Errorf("%w: %q is private: present a subscriber token that allows it", auth.ErrNoToken, topic)
 	case !claims.CanReceivePrivate([]string{topic}, matchSelector):
-		return fmt.Errorf("%w: the token does not allow the private topic %q", auth.ErrForbidden, topic)
+		return fmt.Errorf("%w: not allowed to read the private topic %q: the token's mercure.subscribe selectors do not match it", auth.ErrForbidden, topic)
 	}
 	return nil
 }

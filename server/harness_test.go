@@ -44,8 +44,15 @@ func startNode(t *testing.T, cfg Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveNode(t, srv)
+}
+
+// serveNode serves srv on loopback until the test ends.
+func serveNode(t *testing.T, srv *Server) *node {
+	t.Helper()
 	n := &node{srv: srv, http: httptest.NewUnstartedServer(srv.Handler())}
 	n.http.Config.RegisterOnShutdown(srv.Shutdown)
+	n.http.Config.ConnState = srv.ConnState
 	n.http.Start()
 	t.Cleanup(func() {
 		srv.Shutdown()

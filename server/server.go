@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/cors"
+	"github.com/heraldhub/herald/internal/httperr"
+	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/web"
@@ -64,6 +68,18 @@ type Config struct {
 	// MaxConnsPerIP bounds concurrent subscriptions from one address.
 	// Default 1024.
 	MaxConnsPerIP int
+	// MaxRequestConnsPerIP bounds the concurrent connections from one
+	// address that are not subscriptions (idle keep-alive ones included);
+	// one over it is closed as it is accepted. It needs ConnState set on
+	// the http.Server. 0, the default, means no limit: behind a reverse
+	// proxy every connection comes from the proxy.
+	MaxRequestConnsPerIP int
+	// PublishRate bounds publications (Mercure and jobs API writes) per
+	// second, for each token subject and each client address; 0 means no
+	// limit, the default. PublishBurst is how many may come at once;
+	// default one second's worth, at least 1.
+	PublishRate  float64
+	PublishBurst int
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
 	// DemoPace is the demo query's unit of delay (a query takes about 150
@@ -101,6 +117,8 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg     Config
 	log     eventlog.Log
+	writes  *writeWatch // log as the hub appends to it
+	conns   *connLimit  // nil without Config.MaxRequestConnsPerIP
 	hub     *hub.Hub
 	jobs    *jobs.Manager
 	site    *web.Site
@@ -115,12 +133,19 @@ type Server struct {
 // releases everything.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg}
-	lg, err := openLog(ctx, cfg.Log, &s.cfg)
+	lg, err := openLog(ctx, cfg.Log, &cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.log = lg
+	return start(cfg, lg)
+}
+
+// start builds a node on lg, which the node's Close closes.
+func start(cfg Config, lg eventlog.Log) (*Server, error) {
+	s := &Server{cfg: cfg, log: lg, writes: &writeWatch{Log: lg, now: time.Now}}
+	if cfg.MaxRequestConnsPerIP > 0 {
+		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, perAddr: map[string]int{}, conns: map[net.Conn]string{}}
+	}
 	s.closers = append(s.closers, lg.Close)
 	if err := s.build(); err != nil {
 		s.Close()
@@ -168,7 +193,7 @@ func (s *Server) Close() error {
 
 func (s *Server) build() error {
 	cfg := &s.cfg
-	pub, sub, err := s.verifiers()
+	pub, sub, jobsSub, err := s.verifiers()
 	if err != nil {
 		return err
 	}
@@ -177,7 +202,7 @@ func (s *Server) build() error {
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
 	h, err := hub.New(hub.Config{
-		Log:         s.log,
+		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
 		MaxRetry:    cfg.MaxRetry,
@@ -200,6 +225,11 @@ func (s *Server) build() error {
 	}
 	s.hub = h
 	s.closers = append(s.closers, h.Close)
+	limit := ratelimit.NewPublish(cfg.PublishRate, cfg.PublishBurst)
+	var mlimit mercure.Limiter
+	if limit != nil {
+		mlimit = limit
+	}
 	mh, err := mercure.New(mercure.Config{
 		Hub:            h,
 		Publishers:     pub,
@@ -208,6 +238,7 @@ func (s *Server) build() error {
 		CORSOrigins:    cfg.CORSOrigins,
 		MaxUpdateBytes: cfg.MaxUpdateBytes,
 		MaxConnsPerIP:  cfg.MaxConnsPerIP,
+		PublishLimit:   mlimit,
 		Logger:         cfg.Logger,
 	})
 	if err != nil {
@@ -228,8 +259,12 @@ func (s *Server) build() error {
 	s.recoverJobs(manager)
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
-	mux.Handle("/api/jobs", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
-	mux.Handle("/api/jobs/", manager.Handler(authorizer{pub: pub, sub: sub, noAnonymous: cfg.NoAnonymous}))
+	// One cross-origin policy for everything a page of another origin
+	// uses: the Mercure handler applies it itself, the rest through it.
+	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
+	jobsAPI := crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous})))
+	mux.Handle("/api/jobs", jobsAPI)
+	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -241,7 +276,7 @@ func (s *Server) build() error {
 	}
 	s.closers = append(s.closers, site.Close)
 	s.site = site
-	mux.Handle("/", site.Handler())
+	mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	mux.Handle("GET /metrics", m.handler())
 	s.handler = mux
 	return nil
@@ -263,20 +298,30 @@ func (s *Server) recoverJobs(m *jobs.Manager) {
 // recoverTimeout bounds the replay of the log for jobs at start.
 const recoverTimeout = 30 * time.Second
 
-// ready answers 200 while the log's backend answers, 503 otherwise.
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if p, ok := s.log.(eventlog.Pinger); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := p.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: event log unreachable: %v\n", err)
-			return
-		}
-	}
-	fmt.Fprintln(w, "ready")
-}
-
 // LogSpec returns the log the node runs on, as configured.
 func (s *Server) LogSpec() string { return s.cfg.Log }
+
+// limitWrites applies the publish rate limit to next's POST requests (the
+// jobs API's writes), counted under the publisher token's subject if the
+// request carries a valid one, and its address.
+func limitWrites(limit *ratelimit.Publish, pub mercure.Verifier, next http.Handler) http.Handler {
+	if limit == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			var subject string
+			if pub != nil {
+				if c, err := pub.Verify(r); err == nil {
+					subject = c.Subject
+				}
+			}
+			if err := limit.AllowPublish(r, subject); err != nil {
+				httperr.LeaveBody(w, r)
+				httperr.Write(w, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

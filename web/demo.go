@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/jobs"
 )
 
@@ -203,24 +206,53 @@ func (d *demo) close() {
 }
 
 // serveQuery answers POST /api/demo/query: {"job": id, "topic": …, "joined": bool}.
+// Only the demo page's own requests run a query (see sameOrigin): the hub
+// is not an open job launcher for other sites or scripts.
 func (d *demo) serveQuery(w http.ResponseWriter, r *http.Request) {
+	if err := sameOrigin(r); err != nil {
+		httperr.LeaveBody(w, r)
+		httperr.Write(w, err)
+		return
+	}
 	box := Europe
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&box); err != nil {
-			http.Error(w, "malformed bounding box: send JSON {\"minLat\":…,\"maxLat\":…,\"minLon\":…,\"maxLon\":…}", http.StatusBadRequest)
+			httperr.Write(w, httperr.Errorf(http.StatusBadRequest, "malformed bounding box: send JSON {\"minLat\":…,\"maxLat\":…,\"minLon\":…,\"maxLon\":…}"))
 			return
 		}
 	}
 	if box.MinLat > box.MaxLat || box.MinLon > box.MaxLon || box.MinLat < -90 || box.MaxLat > 90 || box.MinLon < -180 || box.MaxLon > 180 {
-		http.Error(w, "invalid bounding box: want -90 ≤ minLat ≤ maxLat ≤ 90 and -180 ≤ minLon ≤ maxLon ≤ 180", http.StatusBadRequest)
+		httperr.Write(w, httperr.Errorf(http.StatusBadRequest, "invalid bounding box: want -90 ≤ minLat ≤ maxLat ≤ 90 and -180 ≤ minLon ≤ maxLon ≤ 180"))
 		return
 	}
 	id, joined, err := d.start(box)
 	if err != nil {
 		d.logger.Error("demo query not started", "err", err)
-		http.Error(w, "the query could not start: "+err.Error(), http.StatusServiceUnavailable)
+		httperr.Write(w, httperr.Errorf(http.StatusServiceUnavailable, "the query could not start: %v", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"job": id, "topic": jobs.TopicPrefix + id, "joined": joined})
+}
+
+// sameOrigin returns nil if r comes from a page of the hub itself: a
+// browser says so in Sec-Fetch-Site ("same-origin"), or, without that
+// header, with an Origin whose host is the request's own. A request that
+// says neither (a script, curl) is refused too: to run the demo query from
+// a shell, send "Origin: http://<the hub's host>".
+func sameOrigin(r *http.Request) error {
+	site := r.Header.Get("Sec-Fetch-Site")
+	origin := r.Header.Get("Origin")
+	switch {
+	case site == "same-origin":
+		return nil
+	case site != "":
+		return httperr.Errorf(http.StatusForbidden, "not allowed: the demo query runs only from the demo page itself, not from another site (Sec-Fetch-Site: %s)", site)
+	case origin == "":
+		return httperr.Errorf(http.StatusForbidden, "not allowed: the demo query runs only from the demo page itself; send an Origin header naming this hub (e.g. Origin: http://%s)", r.Host)
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	return httperr.Errorf(http.StatusForbidden, "not allowed: the demo query runs only from the demo page itself, not from origin %q", origin)
 }

@@ -77,10 +77,20 @@ func newSite(t *testing.T, cfg Config) (*Site, *jobs.Manager, *loopback, *httpte
 	return site, m, pub, srv
 }
 
-// query posts a bounding box (or raw body) to the demo.
+// query posts a bounding box (or raw body) to the demo, as the demo page
+// does.
 func query(t *testing.T, srv *httptest.Server, body string) (int, map[string]any, string) {
 	t.Helper()
-	resp, err := srv.Client().Post(srv.URL+"/api/demo/query", "application/json", strings.NewReader(body))
+	return queryWith(t, srv, body, http.Header{"Origin": {srv.URL}})
+}
+
+// queryWith posts body to the demo with the given headers.
+func queryWith(t *testing.T, srv *httptest.Server, body string, header http.Header) (int, map[string]any, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", srv.URL+"/api/demo/query", strings.NewReader(body))
+	req.Header = header
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +190,37 @@ func TestADemoQueryFiltersAggregatesAndAClickWhileItRunsJoinsIt(t *testing.T) {
 		t.Fatalf("a click after the query: %d %s, want a new job", st, raw)
 	}
 	waitFinished(t, m, third["job"].(string))
+}
+
+func TestTheDemoQueryRunsOnlyForTheDemoPageItself(t *testing.T) {
+	_, m, _, srv := newSite(t, Config{Pace: time.Hour})
+	cases := []struct {
+		name   string
+		header http.Header
+		status int
+	}{
+		{"a script without Origin", http.Header{}, 403},
+		{"another site", http.Header{"Origin": {"https://evil.example"}}, 403},
+		{"another site, said by the browser", http.Header{"Origin": {srv.URL}, "Sec-Fetch-Site": {"cross-site"}}, 403},
+		{"a sibling subdomain", http.Header{"Sec-Fetch-Site": {"same-site"}}, 403},
+		{"an opaque origin", http.Header{"Origin": {"null"}}, 403},
+		{"the page itself, by Origin", http.Header{"Origin": {srv.URL}}, 200},
+		{"the page itself, by Sec-Fetch-Site", http.Header{"Sec-Fetch-Site": {"same-origin"}}, 200},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _, body := queryWith(t, srv, "", tt.header)
+			if st != tt.status {
+				t.Fatalf("%d %q, want %d", st, body, tt.status)
+			}
+			if st == 403 && !strings.Contains(body, "demo page") {
+				t.Errorf("refusal %q does not say where the query may come from", body)
+			}
+		})
+	}
+	if n := len(m.List()); n != 1 {
+		t.Errorf("%d jobs started, want 1 (the page's own queries join the running one)", n)
+	}
 }
 
 func TestADemoQueryRefusesABadBox(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -91,6 +92,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
 	fs.DurationVar(&cfg.MaxRetry, "max-retry", env.dur("HERALD_MAX_RETRY", hub.DefaultMaxRetry), "longest reconnection delay (retry) a publication may ask browsers for; longer is refused with 400 (env HERALD_MAX_RETRY)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
+	fs.IntVar(&cfg.MaxRequestConnsPerIP, "max-request-conns-per-ip", env.int("HERALD_MAX_REQUEST_CONNS_PER_IP", 0), "concurrent connections from one address that are not subscriptions, idle ones included; more are closed at once (0: no limit, right behind a reverse proxy; env HERALD_MAX_REQUEST_CONNS_PER_IP)")
+	publishRate := fs.String("publish-rate", env.str("HERALD_PUBLISH_RATE", "0"), "publications allowed per token subject and per client address, e.g. 50/s or 600/m; beyond it 429 with Retry-After (0: no limit; env HERALD_PUBLISH_RATE)")
+	fs.IntVar(&cfg.PublishBurst, "publish-burst", env.int("HERALD_PUBLISH_BURST", 0), "publications allowed at once under --publish-rate (0: one second's worth, at least 1; env HERALD_PUBLISH_BURST)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
@@ -119,6 +123,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.BatchWindow = *batch
 	}
 	cfg.CORSOrigins = origins
+	rate, err := ratelimit.ParseRate(*publishRate)
+	if err != nil {
+		return fmt.Errorf("--publish-rate: %w", err)
+	}
+	cfg.PublishRate = rate
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)
@@ -141,6 +150,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ReadTimeout:       time.Minute, // bodies only; streams are responses
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnState:         srv.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// SSE streams never go idle, so Shutdown would wait for them forever:

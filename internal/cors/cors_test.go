@@ -1,0 +1,50 @@
+package cors
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestAllowsOnlyTheListedOrigins(t *testing.T) {
+	cases := []struct {
+		origins []string
+		origin  string
+		want    bool
+	}{
+		{nil, "https://app.example", false},
+		{[]string{"https://app.example"}, "https://app.example", true},
+		{[]string{"https://app.example/"}, "https://app.example", true},
+		{[]string{"https://App.Example"}, "https://app.example", true},
+		{[]string{"https://app.example"}, "https://app.example.evil", false},
+		{[]string{"https://app.example"}, "http://app.example", false},
+		{[]string{"https://app.example"}, "", false},
+		{[]string{"*"}, "https://anyone.example", true},
+		{[]string{"*"}, "", false},
+	}
+	for _, tt := range cases {
+		if got := (Policy{Origins: tt.origins}).Allows(tt.origin); got != tt.want {
+			t.Errorf("%v allows %q: %v, want %v", tt.origins, tt.origin, got, tt.want)
+		}
+	}
+}
+
+func TestHandlerAnswersPreflightsAndPassesTheRest(t *testing.T) {
+	served := 0
+	h := Policy{Origins: []string{"https://app.example"}}.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
+	pre := httptest.NewRequest("OPTIONS", "/api/jobs/a/cancel", nil)
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, pre)
+	if w.Code != http.StatusNoContent || served != 0 || w.Header().Get("Access-Control-Allow-Methods") == "" {
+		t.Fatalf("preflight: %d, served %d times, headers %v; want 204 answered by the policy", w.Code, served, w.Header())
+	}
+	get := httptest.NewRequest("GET", "/herald.js", nil)
+	get.Header.Set("Origin", "https://other.example")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, get)
+	if served != 1 || w.Header().Get("Access-Control-Allow-Origin") != "" || w.Header().Get("Vary") != "Origin" {
+		t.Fatalf("GET from an origin not allowed: served %d times, headers %v; want served without CORS headers, Vary: Origin", served, w.Header())
+	}
+}

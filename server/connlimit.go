@@ -1,0 +1,54 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/heraldhub/herald/internal/ratelimit"
+)
+
+// connLimit caps the connections from one client address that net/http
+// serves: every connection but subscriptions, whose connections the hub
+// takes over (hijacks) and MaxConnsPerIP counts instead. A connection over
+// the cap is closed as it is accepted.
+type connLimit struct {
+	max int
+
+	mu      sync.Mutex
+	perAddr map[string]int
+	conns   map[net.Conn]string
+}
+
+// track follows c through its states.
+func (l *connLimit) track(c net.Conn, state http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		addr := ratelimit.AddressOf(c.RemoteAddr().String())
+		if l.perAddr[addr] >= l.max {
+			c.Close()
+			return
+		}
+		l.perAddr[addr]++
+		l.conns[c] = addr
+	case http.StateHijacked, http.StateClosed:
+		addr, ok := l.conns[c]
+		if !ok {
+			return
+		}
+		delete(l.conns, c)
+		if l.perAddr[addr]--; l.perAddr[addr] <= 0 {
+			delete(l.perAddr, addr)
+		}
+	}
+}
+
+// ConnState enforces Config.MaxRequestConnsPerIP: set it as the
+// http.Server's ConnState. Without the cap it does nothing.
+func (s *Server) ConnState(c net.Conn, state http.ConnState) {
+	if s.conns != nil {
+		s.conns.track(c, state)
+	}
+}
