@@ -1,0 +1,139 @@
+package hub
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/yosida95/uritemplate/v3"
+)
+
+// longTemplate returns a distinct template of about n bytes made of
+// one-letter expressions, the costliest kind to compile per byte.
+func longTemplate(id, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "t%d/", id)
+	for i := 0; b.Len()+3 <= n; i++ {
+		fmt.Fprintf(&b, "{%c}", 'a'+i%26)
+	}
+	return b.String()
+}
+
+func TestTemplatesMatchAsTheirURITemplateRegexpDoes(t *testing.T) {
+	templates := []string{
+		"https://example.com/books/{id}",
+		"https://example.com/{+path}",
+		"https://example.com/{#frag}",
+		"https://example.com/books{/id*}",
+		"https://example.com/search{?q,lang}",
+		"https://example.com/search{?q}{&page}",
+		"{a}{b}{c}",
+		"x{.ext}",
+		"x{;p,q}",
+		"x{a:3}",
+	}
+	topics := []string{
+		"", "https://example.com/books/42", "https://example.com/books/42/reviews",
+		"https://example.com/a/b/c", "https://example.com/#x", "https://example.com/books/1/2",
+		"https://example.com/search?q=go&lang=en", "https://example.com/search?q=go&page=2",
+		"abc", "a/b", "x.txt", "x;p=1;q=2", "xabc", "xabcd", "https://example.com/search",
+	}
+	for _, tpl := range templates {
+		want, err := uritemplate.New(tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sel, err := ParseSelector(tpl)
+		if err != nil {
+			t.Fatalf("%q: %v", tpl, err)
+		}
+		for _, topic := range topics {
+			if got, want := sel.Match(topic), want.Regexp().MatchString(topic); got != want {
+				t.Errorf("%q matching %q = %v, want %v as the template's own regexp", tpl, topic, got, want)
+			}
+		}
+	}
+}
+
+func TestSelectorCacheStaysWithinItsBudget(t *testing.T) {
+	c := newSelectorCache(64 << 10)
+	common, _ := compileSelector("orders/{id}")
+	c.put(common)
+	for i := range 200 {
+		sel, err := compileSelector(fmt.Sprintf("flood/%d/{id}", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.put(sel)
+		if c.get("orders/{id}") != common {
+			t.Fatalf("after %d distinct selectors the selector in constant use was evicted", i)
+		}
+		if _, used := c.size(); used > 64<<10 {
+			t.Fatalf("cache holds %d bytes, over its budget of %d", used, 64<<10)
+		}
+	}
+	if c.get("flood/0/{id}") != nil {
+		t.Error("the least recently used selector is still cached")
+	}
+	big, _ := compileSelector(longTemplate(0, 1024))
+	c.put(big)
+	if c.get(big.raw) != nil {
+		t.Error("a selector costing more than an eighth of the budget was cached")
+	}
+}
+
+// TestDistinctSelectorsAreFreedOnceUnused parses many distinct long
+// templates, as a flood of subscribers would, and checks that what stays
+// allocated once they are dropped is the cache's budget, not their sum.
+func TestDistinctSelectorsAreFreedOnceUnused(t *testing.T) {
+	before := liveHeap()
+	for i := range 300 {
+		if _, err := ParseSelector(longTemplate(i, 1024)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 300 templates of 1 KiB compile to about 60 MB together.
+	if grown := int64(liveHeap()) - int64(before); grown > 2*CacheBytes {
+		t.Fatalf("live heap grew by %d bytes after parsing and dropping 300 distinct 1 KiB templates, want at most %d", grown, 2*CacheBytes)
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkParseSelector measures compiling a selector without the cache:
+// a typical template, and one at the default length limit (4 KiB) of the
+// costliest kind.
+func BenchmarkParseSelector(b *testing.B) {
+	for _, tc := range []struct{ name, s string }{
+		{"typical", "https://example.com/books/{id}"},
+		{"4KiB", longTemplate(0, 4096)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := compileSelector(tc.s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMatchLongTemplate measures matching a topic against a 4 KiB
+// template, which the hub's tail does for each update.
+func BenchmarkMatchLongTemplate(b *testing.B) {
+	sel, err := compileSelector(longTemplate(0, 4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sel.Match("https://example.com/books/42")
+	}
+}
