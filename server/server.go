@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -58,9 +59,20 @@ type Config struct {
 	CORSOrigins []string
 	// MaxUpdateBytes bounds a publication's size. Default 1 MiB.
 	MaxUpdateBytes int
-	// MaxConnsPerIP bounds concurrent subscriptions from one address.
+	// MaxConnsPerIP bounds concurrent subscriptions from one client.
 	// Default 1024.
 	MaxConnsPerIP int
+	// MaxSelectorBytes, MaxSubscriptionBytes and MaxTemplateBytesPerIP
+	// bound the topic selectors of subscriptions: one selector's length,
+	// one subscription's total, and the URI templates of one client's open
+	// subscriptions. Defaults in mercure.Config.
+	MaxSelectorBytes      int
+	MaxSubscriptionBytes  int
+	MaxTemplateBytesPerIP int
+	// TrustedProxies lists the proxies whose X-Forwarded-For or Forwarded
+	// headers tell the client's address for per-client limits; none by
+	// default.
+	TrustedProxies []netip.Prefix
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
 	// DemoPace is the demo query's unit of delay (a query takes about 150
@@ -205,6 +217,11 @@ func (s *Server) build() error {
 		MaxUpdateBytes: cfg.MaxUpdateBytes,
 		MaxConnsPerIP:  cfg.MaxConnsPerIP,
 		Logger:         cfg.Logger,
+
+		MaxSelectorBytes:      cfg.MaxSelectorBytes,
+		MaxSubscriptionBytes:  cfg.MaxSubscriptionBytes,
+		MaxTemplateBytesPerIP: cfg.MaxTemplateBytesPerIP,
+		TrustedProxies:        cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhub/herald/internal/clientaddr"
+	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -89,6 +91,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
+	fs.IntVar(&cfg.MaxSelectorBytes, "max-selector-bytes", env.int("HERALD_MAX_SELECTOR_BYTES", mercure.DefaultMaxSelectorBytes), "longest topic selector of a subscription, in bytes (env HERALD_MAX_SELECTOR_BYTES)")
+	fs.IntVar(&cfg.MaxSubscriptionBytes, "max-subscription-bytes", env.int("HERALD_MAX_SUBSCRIPTION_BYTES", mercure.DefaultMaxSubscriptionBytes), "total length of one subscription's topic selectors, in bytes (env HERALD_MAX_SUBSCRIPTION_BYTES)")
+	fs.IntVar(&cfg.MaxTemplateBytesPerIP, "max-template-bytes-per-ip", env.int("HERALD_MAX_TEMPLATE_BYTES_PER_IP", mercure.DefaultMaxTemplateBytesPerIP), "total length of the URI template selectors of one client's open subscriptions; -1 for no limit (env HERALD_MAX_TEMPLATE_BYTES_PER_IP)")
+	var proxies listFlag
+	if v := os.Getenv("HERALD_TRUSTED_PROXY"); v != "" {
+		proxies = strings.Split(v, ",")
+	}
+	fs.Var(&proxies, "trusted-proxy", "CIDR (or address) of a reverse proxy whose X-Forwarded-For or Forwarded header tells the client's address (repeatable; env HERALD_TRUSTED_PROXY, comma-separated)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
@@ -117,6 +127,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.BatchWindow = *batch
 	}
 	cfg.CORSOrigins = origins
+	trusted, err := clientaddr.ParsePrefixes(proxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	cfg.TrustedProxies = trusted
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)
