@@ -2,21 +2,11 @@ package hub
 
 import (
 	"fmt"
-	"runtime"
 	"testing"
 
+	"github.com/heraldhub/herald/internal/floodtest"
 	"github.com/yosida95/uritemplate/v3"
 )
-
-// longTemplate returns a distinct template of about n bytes made of
-// one-letter expressions, the costliest kind to compile per byte.
-func longTemplate(id, n int) string {
-	b := fmt.Appendf(nil, "t%d/", id)
-	for i := 0; len(b)+3 <= n; i++ {
-		b = append(b, '{', byte('a'+i%26), '}')
-	}
-	return string(b)
-}
 
 func TestTemplatesMatchAsTheirURITemplateRegexpDoes(t *testing.T) {
 	templates := []string{
@@ -74,7 +64,7 @@ func TestSelectorCacheStaysWithinItsBudget(t *testing.T) {
 	if c.get("flood/0/{id}") != nil {
 		t.Error("the least recently used selector is still cached")
 	}
-	big, _ := compileSelector(longTemplate(0, 1024))
+	big, _ := compileSelector(floodtest.Template(0, 1024))
 	c.put(big)
 	if c.get(big.raw) != nil {
 		t.Error("a selector costing more than an eighth of the budget was cached")
@@ -85,24 +75,16 @@ func TestSelectorCacheStaysWithinItsBudget(t *testing.T) {
 // templates, as a flood of subscribers would, and checks that what stays
 // allocated once they are dropped is the cache's budget, not their sum.
 func TestDistinctSelectorsAreFreedOnceUnused(t *testing.T) {
-	before := liveHeap()
+	before := floodtest.LiveHeap()
 	for i := range 100 {
-		if _, err := ParseSelector(longTemplate(i, 1024)); err != nil {
+		if _, err := ParseSelector(floodtest.Template(i, 1024)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// 100 templates of 1 KiB compile to about 20 MB together.
-	if grown := int64(liveHeap()) - int64(before); grown > 2*CacheBytes {
+	if grown := int64(floodtest.LiveHeap()) - int64(before); grown > 2*CacheBytes {
 		t.Fatalf("live heap grew by %d bytes after parsing and dropping 100 distinct 1 KiB templates, want at most %d", grown, 2*CacheBytes)
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC() // a second cycle empties sync.Pools, which hold no live data
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // BenchmarkParseSelector measures compiling a selector without the cache:
@@ -111,7 +93,7 @@ func liveHeap() uint64 {
 func BenchmarkParseSelector(b *testing.B) {
 	for _, tc := range []struct{ name, s string }{
 		{"typical", "https://example.com/books/{id}"},
-		{"4KiB", longTemplate(0, 4096)},
+		{"4KiB", floodtest.Template(0, 4096)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -127,7 +109,7 @@ func BenchmarkParseSelector(b *testing.B) {
 // BenchmarkMatchLongTemplate measures matching a topic against a 4 KiB
 // template, which the hub's tail does for each update.
 func BenchmarkMatchLongTemplate(b *testing.B) {
-	sel, err := compileSelector(longTemplate(0, 4096))
+	sel, err := compileSelector(floodtest.Template(0, 4096))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,25 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/heraldhub/herald/internal/floodtest"
 	"time"
 
 	"github.com/heraldhub/herald/mercure"
 )
-
-// longTemplate returns a distinct URI template of n bytes at most, made of
-// one-letter expressions: the costliest selector to compile per byte.
-func longTemplate(id, n int) string {
-	b := fmt.Appendf(nil, "t%d/", id)
-	for i := 0; len(b)+3 <= n; i++ {
-		b = append(b, '{', byte('a'+i%26), '}')
-	}
-	return string(b)
-}
 
 // topics encodes selectors as a subscription query.
 func topics(selectors ...string) string {
@@ -59,7 +50,7 @@ func TestSubscriptionSelectorLimitsAnswerWithTheReason(t *testing.T) {
 		reason string
 	}{
 		{"selector over the length limit", topics(strings.Repeat("x", max+1)), http.StatusRequestURITooLong, "--max-selector-bytes"},
-		{"template over the length limit", topics(longTemplate(0, max+3)), http.StatusRequestURITooLong, "--max-selector-bytes"},
+		{"template over the length limit", topics(floodtest.Template(0, max+3)), http.StatusRequestURITooLong, "--max-selector-bytes"},
 		{"selectors over the subscription's total", topics(fiveLong...), http.StatusBadRequest, "--max-subscription-bytes"},
 		{"too many selectors", topics(many...), http.StatusBadRequest, "too many topics"},
 		{"selector at the length limit", topics(strings.Repeat("x", max)), http.StatusOK, ""},
@@ -79,14 +70,14 @@ func TestSubscriptionSelectorLimitsAnswerWithTheReason(t *testing.T) {
 
 func TestTemplateBytesOfOneClientAreBounded(t *testing.T) {
 	n := startNode(t, Config{MaxTemplateBytesPerIP: 100})
-	first := n.subscribe(t, topics(longTemplate(1, 60)), nil)
-	if _, status, body := n.trySubscribe(t, topics(longTemplate(2, 60)), nil); status != http.StatusTooManyRequests || !strings.Contains(body, "--max-template-bytes-per-ip") {
+	first := n.subscribe(t, topics(floodtest.Template(1, 60)), nil)
+	if _, status, body := n.trySubscribe(t, topics(floodtest.Template(2, 60)), nil); status != http.StatusTooManyRequests || !strings.Contains(body, "--max-template-bytes-per-ip") {
 		t.Fatalf("second template subscription: %d %q, want 429 naming the limit", status, body)
 	}
 	n.subscribe(t, topics(strings.Repeat("x", 200)), nil) // exact selectors cost nothing to compile
 	first.close()
 	waitFor(t, "the first subscription to end", func() bool { return n.srv.Hub().Subscribers() == 1 })
-	n.subscribe(t, topics(longTemplate(2, 60)), nil)
+	n.subscribe(t, topics(floodtest.Template(2, 60)), nil)
 }
 
 func TestClientLimitsAndTokenAreCheckedBeforeSelectorsAreParsed(t *testing.T) {
@@ -129,8 +120,8 @@ func TestSelectorFloodFromOneClientKeepsMemoryBounded(t *testing.T) {
 		maxGrowth = 64 << 20
 	)
 	n := startNode(t, Config{})
-	before := liveHeap()
-	grown := func() int64 { return int64(liveHeap()) - int64(before) }
+	before := floodtest.LiveHeap()
+	grown := func() int64 { return int64(floodtest.LiveHeap()) - int64(before) }
 
 	health := &http.Client{Transport: &http.Transport{}}
 	defer health.CloseIdleConnections()
@@ -167,8 +158,8 @@ func TestSelectorFloodFromOneClientKeepsMemoryBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				s, status, _ := n.trySubscribe(t, topics(longTemplate(i, mercure.DefaultMaxSelectorBytes)), nil)
-				hstatus := n.head(t, topics(longTemplate(requests+i, mercure.DefaultMaxSelectorBytes)))
+				s, status, _ := n.trySubscribe(t, topics(floodtest.Template(i, mercure.DefaultMaxSelectorBytes)), nil)
+				hstatus := n.head(t, topics(floodtest.Template(requests+i, mercure.DefaultMaxSelectorBytes)))
 				mu.Lock()
 				statuses[fmt.Sprintf("GET %d", status)]++
 				statuses[fmt.Sprintf("HEAD %d", hstatus)]++
@@ -222,14 +213,6 @@ func TestSelectorFloodFromOneClientKeepsMemoryBounded(t *testing.T) {
 	if median > 50*time.Millisecond || worst > 5*time.Second {
 		t.Errorf("/healthz answered in a median %v (slowest %v) during the flood, want under 50ms (5s)", median, worst)
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC() // a second cycle empties sync.Pools, which hold no live data
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // waitFor polls cond until it holds, failing the test after wait.

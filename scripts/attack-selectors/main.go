@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldhub/herald/internal/floodtest"
 )
 
 func main() {
@@ -113,11 +115,7 @@ func run(base string, pid, n, size, workers int) error {
 // subscribeURL is a subscription to a distinct template of about size
 // bytes made of one-letter expressions, the costliest kind to compile.
 func subscribeURL(base string, id, size int) string {
-	b := fmt.Appendf(nil, "t%d/", id)
-	for i := 0; len(b)+3 <= size; i++ {
-		b = append(b, '{', byte('a'+i%26), '}')
-	}
-	return base + "/.well-known/mercure?" + url.Values{"topic": {string(b)}}.Encode()
+	return base + "/.well-known/mercure?" + url.Values{"topic": {floodtest.Template(id, size)}}.Encode()
 }
 
 func status(resp *http.Response) int {
