@@ -87,6 +87,31 @@ func TestDistinctSelectorsAreFreedOnceUnused(t *testing.T) {
 	}
 }
 
+// FuzzParseSelector checks that no selector makes ParseSelector panic, and
+// that a template it accepts matches as the template's own regexp does.
+func FuzzParseSelector(f *testing.F) {
+	for _, s := range []string{"books/1", "*", "https://example.com/books/{id}", "{+path}", "x{?q,lang}",
+		"books{/id*}", "{a}{b}{c}", "x{a:3}", "books/{id", "books/{i d}", "{", "}", "{}", "%7B{x}", "{x}\\x00"} {
+		f.Add(s, "https://example.com/books/42")
+	}
+	f.Fuzz(func(t *testing.T, selector, topic string) {
+		if len(selector) > 256 {
+			return // compiling is linear in length; long inputs only slow the search
+		}
+		sel, err := ParseSelector(selector)
+		if err != nil || !sel.Template() {
+			return
+		}
+		tpl, err := uritemplate.New(selector)
+		if err != nil {
+			t.Fatalf("ParseSelector accepted %q, which uritemplate refuses: %v", selector, err)
+		}
+		if got, want := sel.Match(topic), tpl.Regexp().MatchString(topic); got != want {
+			t.Fatalf("%q matching %q = %v, want %v as the template's own regexp", selector, topic, got, want)
+		}
+	})
+}
+
 // BenchmarkParseSelector measures compiling a selector without the cache:
 // a typical template, and one at the default length limit (4 KiB) of the
 // costliest kind.
