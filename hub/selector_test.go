@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/heraldhub/herald/internal/floodtest"
@@ -69,6 +70,27 @@ func TestSelectorCacheStaysWithinItsBudget(t *testing.T) {
 	if c.get(big.raw) != nil {
 		t.Error("a selector costing more than an eighth of the budget was cached")
 	}
+}
+
+func TestConcurrentCompilationsStayWithinTheirBudget(t *testing.T) {
+	saved := compiling
+	compiling = newCompileGate(8 << 10)
+	defer func() { compiling = saved }()
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := compileSelector(floodtest.Template(i, 2<<10)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if compiling.peak > 8<<10 || compiling.used != 0 {
+		t.Fatalf("template bytes compiling at once peaked at %d (%d left in use), want at most %d and none left", compiling.peak, compiling.used, 8<<10)
+	}
+	compileSelector(floodtest.Template(99, 9<<10)) // over the capacity: takes it all, never waits forever
 }
 
 // TestDistinctSelectorsAreFreedOnceUnused parses many distinct long
