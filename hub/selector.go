@@ -1,8 +1,10 @@
 package hub
 
 import (
+	"container/list"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 
@@ -13,49 +15,122 @@ import (
 // a URI template (RFC 6570) such as "https://example.com/books/{id}" that
 // matches every topic it can expand to. A selector is a template when it
 // contains "{"; otherwise it is matched exactly.
+//
+// A compiled template costs about 100 to 250 bytes of memory per byte of
+// template, so callers that parse selectors from untrusted input bound
+// their length first (see mercure.Config.MaxSelectorBytes).
 type Selector struct {
 	raw string
 	re  *regexp.Regexp // nil unless raw is a template
 }
 
-// selectorCache keeps compiled selectors: the same few selectors come back
-// with every subscriber, and compiling a template is costly.
-var selectorCache sync.Map // string → *Selector
-
-// maxCachedSelectors bounds selectorCache against a flood of distinct
-// selectors from subscribers.
-const maxCachedSelectors = 10000
-
-var cachedSelectors struct {
-	sync.Mutex
-	n int
+// ParseSelector compiles s. It returns an error if s is empty or a
+// malformed URI template. Recently parsed selectors are shared from a
+// small cache bounded by their estimated memory (CacheBytes), so the same
+// few selectors coming back with every subscriber are compiled once, and a
+// flood of distinct ones holds no more than that budget beyond what open
+// subscriptions use.
+func ParseSelector(s string) (*Selector, error) {
+	if sel := cache.get(s); sel != nil {
+		return sel, nil
+	}
+	sel, err := compileSelector(s)
+	if err != nil {
+		return nil, err
+	}
+	cache.put(sel)
+	return sel, nil
 }
 
-// ParseSelector compiles s. It returns an error if s is empty or a
-// malformed URI template.
-func ParseSelector(s string) (*Selector, error) {
-	if v, ok := selectorCache.Load(s); ok {
-		return v.(*Selector), nil
-	}
+// compileSelector parses s without the cache.
+func compileSelector(s string) (*Selector, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty topic selector")
 	}
 	sel := &Selector{raw: s}
-	if strings.Contains(s, "{") {
-		t, err := uritemplate.New(s)
-		if err != nil {
-			return nil, fmt.Errorf("topic selector %q is not a valid URI template: %w", s, err)
-		}
-		sel.re = t.Regexp()
+	if !strings.Contains(s, "{") {
+		return sel, nil
 	}
-	cachedSelectors.Lock()
-	if cachedSelectors.n < maxCachedSelectors {
-		if _, loaded := selectorCache.LoadOrStore(s, sel); !loaded {
-			cachedSelectors.n++
-		}
+	compiling.acquire(len(s))
+	defer compiling.release(len(s))
+	t, err := uritemplate.New(s)
+	if err != nil {
+		return nil, fmt.Errorf("topic selector %q is not a valid URI template: %w", s, err)
 	}
-	cachedSelectors.Unlock()
+	// The template's regexp captures every expression, which a match never
+	// reads; Go's matcher then keeps a copy of every capture per state, so
+	// its memory and time grow with the square of the template's length.
+	// Matching with the same expression without captures is linear.
+	re, err := withoutCaptures(t.Regexp().String())
+	if err != nil {
+		return nil, fmt.Errorf("topic selector %q: %w", s, err)
+	}
+	sel.re = re
 	return sel, nil
+}
+
+// CompileBytes bounds the total length of the templates being compiled at
+// once. Compiling allocates about 4 KiB of short-lived memory per template
+// byte (17 MB for a 4 KiB template), so it bounds that garbage to about
+// 130 MB however many clients subscribe at the same moment; a template of
+// typical length (under 100 bytes) hardly ever waits.
+const CompileBytes = 32 << 10
+
+// compiling admits templates to compilation within CompileBytes.
+var compiling = newCompileGate(CompileBytes)
+
+// compileGate is a weighted semaphore: acquire(n) waits until n units are
+// free. A request above the capacity takes the whole capacity.
+type compileGate struct {
+	mu         sync.Mutex
+	cond       sync.Cond
+	capacity   int
+	used, peak int
+}
+
+func newCompileGate(capacity int) *compileGate {
+	g := &compileGate{capacity: capacity}
+	g.cond.L = &g.mu
+	return g
+}
+
+func (g *compileGate) acquire(n int) {
+	n = min(n, g.capacity)
+	g.mu.Lock()
+	for g.used+n > g.capacity {
+		g.cond.Wait()
+	}
+	g.used += n
+	g.peak = max(g.peak, g.used)
+	g.mu.Unlock()
+}
+
+func (g *compileGate) release(n int) {
+	n = min(n, g.capacity)
+	g.mu.Lock()
+	g.used -= n
+	g.mu.Unlock()
+	g.cond.Broadcast()
+}
+
+// withoutCaptures compiles expr with its capturing groups made
+// non-capturing.
+func withoutCaptures(expr string) (*regexp.Regexp, error) {
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	return regexp.Compile(uncapture(tree).String())
+}
+
+func uncapture(re *syntax.Regexp) *syntax.Regexp {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	for i, sub := range re.Sub {
+		re.Sub[i] = uncapture(sub)
+	}
+	return re
 }
 
 // String returns the selector as written.
@@ -84,6 +159,82 @@ func (s *Selector) MatchAny(topics []string) bool {
 		}
 	}
 	return false
+}
+
+// cost estimates the memory a compiled selector holds, in bytes: the
+// measured worst case of about 256 bytes per template byte (templates made
+// of one-letter expressions, "{a}{b}…"), and the string alone for an exact
+// selector.
+func (s *Selector) cost() int {
+	const overhead = 128
+	if s.re != nil {
+		return overhead + 256*len(s.raw)
+	}
+	return overhead + len(s.raw)
+}
+
+// CacheBytes bounds the estimated memory of the selectors ParseSelector
+// keeps for reuse. Selectors in use by open subscriptions are held by them
+// and are not counted.
+const CacheBytes = 4 << 20
+
+// cache keeps the most recently parsed selectors.
+var cache = newSelectorCache(CacheBytes)
+
+// selectorCache is a least-recently-used cache of compiled selectors whose
+// total cost stays within max bytes.
+type selectorCache struct {
+	mu    sync.Mutex
+	max   int
+	used  int
+	order list.List // of *Selector, most recently used first
+	byRaw map[string]*list.Element
+}
+
+func newSelectorCache(maxBytes int) *selectorCache {
+	return &selectorCache{max: maxBytes, byRaw: make(map[string]*list.Element)}
+}
+
+// get returns the cached selector for raw, or nil.
+func (c *selectorCache) get(raw string) *Selector {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byRaw[raw]
+	if !ok {
+		return nil
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*Selector)
+}
+
+// put adds sel, evicting the least recently used selectors until the total
+// fits. A selector costing more than an eighth of the budget is not kept:
+// one such selector would evict many common ones.
+func (c *selectorCache) put(sel *Selector) {
+	cost := sel.cost()
+	if cost > c.max/8 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.byRaw[sel.raw]; ok {
+		return
+	}
+	c.byRaw[sel.raw] = c.order.PushFront(sel)
+	c.used += cost
+	for c.used > c.max {
+		last := c.order.Back()
+		old := c.order.Remove(last).(*Selector)
+		delete(c.byRaw, old.raw)
+		c.used -= old.cost()
+	}
+}
+
+// size returns the number of cached selectors and their total cost.
+func (c *selectorCache) size() (n, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byRaw), c.used
 }
 
 // Selectors is a list of selectors that matches a topic when any of its

@@ -111,7 +111,9 @@ func FuzzSubscribeQuery(f *testing.F) {
 		"topic=", "lastEventID=earliest", "topic=%7Bx%7D%7By")
 	m, _ := newHandler(f)
 	f.Fuzz(func(t *testing.T, query string) {
-		// HEAD checks the request as GET would, without opening a stream.
+		// HEAD checks the request's limits and token as GET would, without
+		// compiling its selectors (hub's FuzzParseSelector covers them) or
+		// opening a stream.
 		req := httptest.NewRequest(http.MethodHead, "/", nil)
 		req.URL.Path, req.URL.RawQuery = Path, query
 		rec := httptest.NewRecorder()

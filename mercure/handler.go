@@ -3,8 +3,8 @@ package mercure
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,12 +13,21 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // Path is where the protocol is served.
 const Path = "/.well-known/mercure"
+
+// Defaults of the subscription limits in Config, also shown by the flags
+// of `herald serve`.
+const (
+	DefaultMaxSelectorBytes      = 4096
+	DefaultMaxSubscriptionBytes  = 16 << 10
+	DefaultMaxTemplateBytesPerIP = 128 << 10
+)
 
 // Verifier authenticates a request's token (Authorization header,
 // mercureAuthorization cookie or authorization query parameter) and returns
@@ -46,12 +55,29 @@ type Config struct {
 	MaxUpdateBytes int
 	// MaxTopics bounds the topics of one subscription or update. Default 64.
 	MaxTopics int
+	// MaxSelectorBytes bounds the length of one topic selector of a
+	// subscription; a longer one is answered 414. Default
+	// DefaultMaxSelectorBytes.
+	MaxSelectorBytes int
+	// MaxSubscriptionBytes bounds the total length of a subscription's
+	// topic selectors. Default DefaultMaxSubscriptionBytes.
+	MaxSubscriptionBytes int
 	// MaxConnsPerIP bounds concurrent subscriptions from one client
-	// address. Default 1024; negative means no limit.
+	// (see TrustedProxies). Default 1024; negative means no limit.
 	MaxConnsPerIP int
 	// PublishLimit, if set, bounds how often publishers may publish. Nil
 	// means no limit.
 	PublishLimit Limiter
+	// MaxTemplateBytesPerIP bounds the total length of the URI template
+	// selectors of one client's open subscriptions: a compiled template
+	// holds 100 to 250 bytes of memory per byte. Default
+	// DefaultMaxTemplateBytesPerIP (at most about 32 MiB per client);
+	// negative means no limit.
+	MaxTemplateBytesPerIP int
+	// TrustedProxies lists the proxies whose X-Forwarded-For or Forwarded
+	// headers tell the client's address (see package clientaddr). Clients
+	// are counted by address for IPv4 and by /64 for IPv6.
+	TrustedProxies []netip.Prefix
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -66,10 +92,17 @@ type Limiter interface {
 
 // Handler serves the Mercure protocol at Path.
 type Handler struct {
-	cfg Config
+	cfg     Config
+	clients *clientaddr.Resolver
 
 	mu    sync.Mutex
-	perIP map[string]int
+	perIP map[string]usage
+}
+
+// usage is what one client's open subscriptions hold.
+type usage struct {
+	conns         int
+	templateBytes int
 }
 
 // New returns a protocol handler for cfg.
@@ -83,13 +116,22 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = 64
 	}
+	if cfg.MaxSelectorBytes <= 0 {
+		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
+	}
+	if cfg.MaxSubscriptionBytes <= 0 {
+		cfg.MaxSubscriptionBytes = DefaultMaxSubscriptionBytes
+	}
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 1024
+	}
+	if cfg.MaxTemplateBytesPerIP == 0 {
+		cfg.MaxTemplateBytesPerIP = DefaultMaxTemplateBytesPerIP
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Handler{cfg: cfg, perIP: make(map[string]int)}, nil
+	return &Handler{cfg: cfg, clients: clientaddr.New(cfg.TrustedProxies), perIP: make(map[string]usage)}, nil
 }
 
 // ServeHTTP answers GET (subscribe), POST (publish) and OPTIONS (CORS
@@ -116,20 +158,16 @@ func (h *Handler) cors(w http.ResponseWriter, r *http.Request) {
 	cors.Policy{Origins: h.cfg.CORSOrigins}.Apply(w, r)
 }
 
+// subscribe checks the request's size, its token and the client's limits
+// before compiling any selector: until then nothing it asks costs more
+// than its own bytes. A HEAD request compiles nothing and answers the
+// headers a stream would start with.
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	topics := q["topic"]
-	if len(topics) == 0 {
-		WriteError(w, errorf(http.StatusBadRequest, "missing topic: add at least one ?topic=<selector> (an exact topic, a URI template, or *)"))
-		return
-	}
-	if len(topics) > h.cfg.MaxTopics {
-		WriteError(w, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(topics), h.cfg.MaxTopics))
-		return
-	}
-	sels, err := hub.ParseSelectors(topics)
+	templateBytes, err := h.checkSelectors(topics)
 	if err != nil {
-		WriteError(w, errorf(http.StatusBadRequest, "invalid topic selector: %v", err))
+		WriteError(w, err)
 		return
 	}
 	lastID := r.Header.Get("Last-Event-ID")
@@ -141,31 +179,39 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	client := clientaddr.Bucket(h.clients.Addr(r))
+	if err := h.acquire(client, templateBytes); err != nil {
+		WriteError(w, err)
+		return
+	}
+	release := func() { h.release(client, templateBytes) }
+	if r.Method == http.MethodHead {
+		release()
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
+	sels, err := hub.ParseSelectors(topics)
+	if err != nil {
+		release()
+		WriteError(w, errorf(http.StatusBadRequest, "invalid topic selector: %v", err))
+		return
+	}
 	var allowed hub.Selectors
 	if claims != nil {
 		if allowed, err = hub.ParseSelectors(claims.Subscribe); err != nil {
+			release()
 			WriteError(w, errorf(http.StatusUnauthorized, "token's mercure.subscribe claim has an invalid selector: %v", err))
 			return
 		}
-	}
-	ip := clientIP(r)
-	if !h.acquire(ip) {
-		WriteError(w, errorf(http.StatusTooManyRequests, "too many connections from %s: the limit is %d", ip, h.cfg.MaxConnsPerIP))
-		return
-	}
-	if r.Method == http.MethodHead {
-		h.release(ip)
-		w.Header().Set("Content-Type", "text/event-stream")
-		return
 	}
 	sub := hub.Subscription{
 		Topics:      sels,
 		Allowed:     allowed,
 		LastEventID: lastID,
 		OnEnd: func(err error) {
-			h.release(ip)
+			release()
 			if errors.Is(err, hub.ErrSlowSubscriber) {
-				h.cfg.Logger.Info("slow subscriber disconnected", "addr", ip, "err", err)
+				h.cfg.Logger.Info("slow subscriber disconnected", "addr", client, "err", err)
 			}
 		},
 	}
@@ -177,6 +223,32 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if err != nil && w.Header().Get("Content-Type") != "text/event-stream" {
 		WriteError(w, err)
 	}
+}
+
+// checkSelectors checks a subscription's selectors against the count and
+// length limits, without parsing them, and returns the total length of
+// its URI templates.
+func (h *Handler) checkSelectors(topics []string) (templateBytes int, err error) {
+	if len(topics) == 0 {
+		return 0, errorf(http.StatusBadRequest, "missing topic: add at least one ?topic=<selector> (an exact topic, a URI template, or *)")
+	}
+	if len(topics) > h.cfg.MaxTopics {
+		return 0, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(topics), h.cfg.MaxTopics)
+	}
+	total := 0
+	for _, t := range topics {
+		if len(t) > h.cfg.MaxSelectorBytes {
+			return 0, errorf(http.StatusRequestURITooLong, "topic selector too long: %d bytes, the limit is %d (--max-selector-bytes)", len(t), h.cfg.MaxSelectorBytes)
+		}
+		total += len(t)
+		if strings.Contains(t, "{") {
+			templateBytes += len(t)
+		}
+	}
+	if total > h.cfg.MaxSubscriptionBytes {
+		return 0, errorf(http.StatusBadRequest, "topic selectors too long: %d bytes in all, the limit is %d (--max-subscription-bytes)", total, h.cfg.MaxSubscriptionBytes)
+	}
+	return templateBytes, nil
 }
 
 // subscriberClaims returns the subscriber's verified claims, nil for an
@@ -198,20 +270,34 @@ func (h *Handler) subscriberClaims(r *http.Request) (*auth.Claims, error) {
 	return claims, nil
 }
 
-func (h *Handler) acquire(ip string) bool {
+// acquire counts one more subscription, holding templateBytes of URI
+// templates, for client, or says which of its limits that would pass.
+func (h *Handler) acquire(client string, templateBytes int) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cfg.MaxConnsPerIP > 0 && h.perIP[ip] >= h.cfg.MaxConnsPerIP {
-		return false
+	u := h.perIP[client]
+	if h.cfg.MaxConnsPerIP > 0 && u.conns >= h.cfg.MaxConnsPerIP {
+		return errorf(http.StatusTooManyRequests, "too many connections from %s: the limit is %d (--max-conns-per-ip)", client, h.cfg.MaxConnsPerIP)
 	}
-	h.perIP[ip]++
-	return true
+	if h.cfg.MaxTemplateBytesPerIP > 0 && templateBytes > 0 && u.templateBytes+templateBytes > h.cfg.MaxTemplateBytesPerIP {
+		return errorf(http.StatusTooManyRequests, "too many URI template bytes in the open subscriptions from %s: the limit is %d (--max-template-bytes-per-ip)", client, h.cfg.MaxTemplateBytesPerIP)
+	}
+	u.conns++
+	u.templateBytes += templateBytes
+	h.perIP[client] = u
+	return nil
 }
 
-func (h *Handler) release(ip string) {
+// release undoes acquire.
+func (h *Handler) release(client string, templateBytes int) {
 	h.mu.Lock()
-	if h.perIP[ip]--; h.perIP[ip] <= 0 {
-		delete(h.perIP, ip)
+	u := h.perIP[client]
+	u.conns--
+	u.templateBytes -= templateBytes
+	if u.conns <= 0 {
+		delete(h.perIP, client)
+	} else {
+		h.perIP[client] = u
 	}
 	h.mu.Unlock()
 }
@@ -307,13 +393,4 @@ func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
 		u.Retry = time.Duration(ms) * time.Millisecond
 	}
 	return u, h.cfg.Hub.Validate(u)
-}
-
-// clientIP returns the address a request came from, without its port.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -3,17 +3,20 @@ package server
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 
-	"github.com/heraldhub/herald/internal/ratelimit"
+	"github.com/heraldhub/herald/internal/clientaddr"
 )
 
 // connLimit caps the connections from one client address that net/http
 // serves: every connection but subscriptions, whose connections the hub
 // takes over (hijacks) and MaxConnsPerIP counts instead. A connection over
-// the cap is closed as it is accepted.
+// the cap is closed as it is accepted. Connections from trusted proxies
+// carry many clients and are not capped; IPv6 peers are counted per /64.
 type connLimit struct {
-	max int
+	max     int
+	proxies *clientaddr.Resolver // their connections are not capped
 
 	mu      sync.Mutex
 	perAddr map[string]int
@@ -26,7 +29,11 @@ func (l *connLimit) track(c net.Conn, state http.ConnState) {
 	defer l.mu.Unlock()
 	switch state {
 	case http.StateNew:
-		addr := ratelimit.AddressOf(c.RemoteAddr().String())
+		peer, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+		if l.proxies.Trusted(peer.Addr().Unmap()) {
+			return
+		}
+		addr := clientaddr.Bucket(peer.Addr().Unmap())
 		if l.perAddr[addr] >= l.max {
 			c.Close()
 			return

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -53,6 +54,37 @@ func TestPublishRateIsOffByDefault(t *testing.T) {
 	for i := range 200 {
 		if st, body := n.publish(t, pub, url.Values{"topic": {"a"}, "data": {"x"}}); st != http.StatusOK {
 			t.Fatalf("publication %d: %d %s", i+1, st, body)
+		}
+	}
+}
+
+// TestPublishRateCountsEachClientBehindATrustedProxy checks that behind a
+// trusted proxy the per-address bucket is the client's, not the proxy's.
+func TestPublishRateCountsEachClientBehindATrustedProxy(t *testing.T) {
+	n := startNode(t, Config{PublishRate: 0.01, PublishBurst: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	pub := token(t, publisherKey, []string{"*"}, nil) // no sub: counted by address only
+	publishFrom := func(client string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", n.http.URL+"/.well-known/mercure", strings.NewReader("topic=a&data=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+pub)
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := n.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, client := range []string{"192.0.2.1", "192.0.2.2", "2001:db8:1:2::1"} {
+		if st := publishFrom(client); st != http.StatusOK {
+			t.Fatalf("first publication from %s behind the proxy: %d, want 200 (its own bucket)", client, st)
+		}
+	}
+	for _, client := range []string{"192.0.2.1", "2001:db8:1:2::ffff"} { // the same /64
+		if st := publishFrom(client); st != http.StatusTooManyRequests {
+			t.Fatalf("second publication from %s: %d, want 429", client, st)
 		}
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/internal/ratelimit"
@@ -65,9 +67,6 @@ type Config struct {
 	// MaxRetry bounds the reconnection delay (retry) an update may ask
 	// browsers for; longer is refused with 400. Default 1m.
 	MaxRetry time.Duration
-	// MaxConnsPerIP bounds concurrent subscriptions from one address.
-	// Default 1024.
-	MaxConnsPerIP int
 	// MaxRequestConnsPerIP bounds the concurrent connections from one
 	// address that are not subscriptions (idle keep-alive ones included);
 	// one over it is closed as it is accepted. It needs ConnState set on
@@ -80,6 +79,20 @@ type Config struct {
 	// default one second's worth, at least 1.
 	PublishRate  float64
 	PublishBurst int
+	// MaxConnsPerIP bounds concurrent subscriptions from one client.
+	// Default 1024.
+	MaxConnsPerIP int
+	// MaxSelectorBytes, MaxSubscriptionBytes and MaxTemplateBytesPerIP
+	// bound the topic selectors of subscriptions: one selector's length,
+	// one subscription's total, and the URI templates of one client's open
+	// subscriptions. Defaults in mercure.Config.
+	MaxSelectorBytes      int
+	MaxSubscriptionBytes  int
+	MaxTemplateBytesPerIP int
+	// TrustedProxies lists the proxies whose X-Forwarded-For or Forwarded
+	// headers tell the client's address for per-client limits; none by
+	// default.
+	TrustedProxies []netip.Prefix
 	// NoDemo turns off the landing-page demo and its data query.
 	NoDemo bool
 	// DemoPace is the demo query's unit of delay (a query takes about 150
@@ -144,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func start(cfg Config, lg eventlog.Log) (*Server, error) {
 	s := &Server{cfg: cfg, log: lg, writes: &writeWatch{Log: lg, now: time.Now}}
 	if cfg.MaxRequestConnsPerIP > 0 {
-		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, perAddr: map[string]int{}, conns: map[net.Conn]string{}}
+		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, proxies: clientaddr.New(cfg.TrustedProxies), perAddr: map[string]int{}, conns: map[net.Conn]string{}}
 	}
 	s.closers = append(s.closers, lg.Close)
 	if err := s.build(); err != nil {
@@ -228,6 +241,8 @@ func (s *Server) build() error {
 	limit := ratelimit.NewPublish(cfg.PublishRate, cfg.PublishBurst)
 	var mlimit mercure.Limiter
 	if limit != nil {
+		clients := clientaddr.New(cfg.TrustedProxies)
+		limit.ClientAddr = func(r *http.Request) string { return clientaddr.Bucket(clients.Addr(r)) }
 		mlimit = limit
 	}
 	mh, err := mercure.New(mercure.Config{
@@ -240,6 +255,11 @@ func (s *Server) build() error {
 		MaxConnsPerIP:  cfg.MaxConnsPerIP,
 		PublishLimit:   mlimit,
 		Logger:         cfg.Logger,
+
+		MaxSelectorBytes:      cfg.MaxSelectorBytes,
+		MaxSubscriptionBytes:  cfg.MaxSubscriptionBytes,
+		MaxTemplateBytesPerIP: cfg.MaxTemplateBytesPerIP,
+		TrustedProxies:        cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/ratelimit"
+	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -95,6 +97,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.MaxRequestConnsPerIP, "max-request-conns-per-ip", env.int("HERALD_MAX_REQUEST_CONNS_PER_IP", 0), "concurrent connections from one address that are not subscriptions, idle ones included; more are closed at once (0: no limit, right behind a reverse proxy; env HERALD_MAX_REQUEST_CONNS_PER_IP)")
 	publishRate := fs.String("publish-rate", env.str("HERALD_PUBLISH_RATE", "0"), "publications allowed per token subject and per client address, e.g. 50/s or 600/m; beyond it 429 with Retry-After (0: no limit; env HERALD_PUBLISH_RATE)")
 	fs.IntVar(&cfg.PublishBurst, "publish-burst", env.int("HERALD_PUBLISH_BURST", 0), "publications allowed at once under --publish-rate (0: one second's worth, at least 1; env HERALD_PUBLISH_BURST)")
+	fs.IntVar(&cfg.MaxSelectorBytes, "max-selector-bytes", env.int("HERALD_MAX_SELECTOR_BYTES", mercure.DefaultMaxSelectorBytes), "longest topic selector of a subscription, in bytes (env HERALD_MAX_SELECTOR_BYTES)")
+	fs.IntVar(&cfg.MaxSubscriptionBytes, "max-subscription-bytes", env.int("HERALD_MAX_SUBSCRIPTION_BYTES", mercure.DefaultMaxSubscriptionBytes), "total length of one subscription's topic selectors, in bytes (env HERALD_MAX_SUBSCRIPTION_BYTES)")
+	fs.IntVar(&cfg.MaxTemplateBytesPerIP, "max-template-bytes-per-ip", env.int("HERALD_MAX_TEMPLATE_BYTES_PER_IP", mercure.DefaultMaxTemplateBytesPerIP), "total length of the URI template selectors of one client's open subscriptions; -1 for no limit (env HERALD_MAX_TEMPLATE_BYTES_PER_IP)")
+	var proxies listFlag
+	if v := os.Getenv("HERALD_TRUSTED_PROXY"); v != "" {
+		proxies = strings.Split(v, ",")
+	}
+	fs.Var(&proxies, "trusted-proxy", "CIDR (or address) of a reverse proxy whose X-Forwarded-For or Forwarded header tells the client's address (repeatable; env HERALD_TRUSTED_PROXY, comma-separated)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
@@ -128,6 +138,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--publish-rate: %w", err)
 	}
 	cfg.PublishRate = rate
+	trusted, err := clientaddr.ParsePrefixes(proxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	cfg.TrustedProxies = trusted
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)

@@ -17,6 +17,7 @@ func TestServeRefusesBadFlagsWithOneLine(t *testing.T) {
 	}{
 		{"negative batch window", []string{"--batch-window", "-5ms"}, "--batch-window must not be negative"},
 		{"certificate without key", []string{"--tls-cert", "cert.pem"}, "--tls-cert and --tls-key go together"},
+		{"trusted proxy not a CIDR", []string{"--trusted-proxy", "proxy.example"}, `trusted proxy "proxy.example" is neither a CIDR prefix nor an address`},
 		{"stray argument", []string{"now"}, `unexpected argument "now"`},
 		{"retain age on a count-only log", []string{"--log", "memory", "--retain-age", "1h"}, "keeps a count of updates, not an age"},
 	}

@@ -3,13 +3,13 @@ package ratelimit
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/httperr"
 )
 
@@ -44,6 +44,11 @@ func ParseRate(s string) (float64, error) {
 // each with its own bucket of Burst publications refilled at Rate per
 // second. A nil *Publish limits nothing. It is safe for concurrent use.
 type Publish struct {
+	// ClientAddr, if set, names the client a request is counted under
+	// (behind trusted proxies, the client they forward for); nil counts
+	// by Address.
+	ClientAddr func(r *http.Request) string
+
 	rate  float64
 	burst int
 	b     buckets
@@ -71,6 +76,9 @@ func (p *Publish) AllowPublish(r *http.Request, subject string) error {
 		return nil
 	}
 	addr := Address(r)
+	if p.ClientAddr != nil {
+		addr = p.ClientAddr(r)
+	}
 	keys := []string{"addr " + addr}
 	if subject != "" {
 		keys = append(keys, "sub "+subject)
@@ -90,19 +98,12 @@ func (p *Publish) AllowPublish(r *http.Request, subject string) error {
 	}
 }
 
-// Address is the client address a request is counted under: the host of
-// its RemoteAddr (see AddressOf).
-func Address(r *http.Request) string { return AddressOf(r.RemoteAddr) }
-
-// AddressOf is the client address a connection from remoteAddr
-// ("host:port") is counted under: its host. It is the one place that
-// decides it, for publications and connections alike.
-func AddressOf(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
-	}
-	return host
+// Address is the client a request is counted under when ClientAddr is
+// not set: its TCP peer, per address for IPv4 and per /64 for IPv6 (see
+// clientaddr.Bucket).
+func Address(r *http.Request) string {
+	var direct clientaddr.Resolver // trusts no proxy
+	return clientaddr.Bucket(direct.Addr(r))
 }
 
 // formatRate writes a rate per second as a user gave it, roughly.
