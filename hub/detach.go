@@ -3,7 +3,6 @@ package hub
 import (
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -16,16 +15,15 @@ import (
 
 // A detached stream is served without a goroutine of its own: its
 // connection was hijacked from net/http, a poller notices when the client
-// leaves, flushers write the streams the fan-out marked (non-blocking
-// writes, in rounds), a small pool of writers takes over sockets that are
-// full, and one sweeper sends heartbeats and enforces deadlines. An idle
-// detached subscriber costs its connection and a few hundred bytes,
-// instead of a goroutine stack and net/http's buffers.
-
-// writeSlice bounds how long a writer waits on one connection: a client
-// that does not take its bytes at once keeps them pending and is retried,
-// so a slow client never holds up a writer (nor the others behind it).
-const writeSlice = 5 * time.Millisecond
+// leaves and when a full socket has room again, flushers write the streams
+// the fan-out marked (non-blocking writes, in rounds), a small pool of
+// writers writes the streams whose sockets have room again (and
+// heartbeats), and one sweeper sends heartbeats and enforces deadlines.
+// No write ever waits for a client: what a socket does not take stays
+// pending until the poller reports room, and meanwhile the stream's updates
+// wait in its own queue, whose limits disconnect it if it falls too far
+// behind. An idle detached subscriber costs its connection and a few
+// hundred bytes, instead of a goroutine stack and net/http's buffers.
 
 // maxKeptPending is the largest write buffer a detached stream keeps
 // between writes; a burst's larger buffer is dropped once written.
@@ -34,7 +32,8 @@ const maxKeptPending = 8 << 10
 // errPollUnsupported reports a connection the poller cannot watch.
 var errPollUnsupported = errors.New("connection cannot be polled")
 
-// poller tells the detacher when a detached client has gone.
+// poller tells the detacher when a detached client has gone, and when the
+// socket of one whose last write was refused has room again.
 type poller interface {
 	add(d *detached) error
 	remove(d *detached)
@@ -54,9 +53,14 @@ type detached struct {
 	ended     atomic.Bool
 	heartbeat atomic.Bool
 
-	raw          syscall.RawConn // for non-blocking writes; nil under TLS
+	// full is set from before a write that may find the socket full until
+	// the poller reports room: meanwhile updates wait in the queue.
+	full atomic.Bool
+
+	raw          syscall.RawConn // for non-blocking writes
 	mu           sync.Mutex      // held by whoever writes to it
-	pending      []byte          // chunk-framed bytes not yet taken by the client
+	pending      []byte          // chunk-framed bytes, pending[sent:] not yet taken by the client
+	sent         int
 	pendingSince time.Time
 	lastWrite    atomic.Int64 // unix nanoseconds
 }
@@ -86,7 +90,7 @@ func newDetacher(h *Hub, writers, flushers int) (*detacher, error) {
 		byTok: make(map[uint64]*detached),
 		stop:  make(chan struct{}),
 	}
-	p, err := newPoller(dt.gone)
+	p, err := newPoller(dt.gone, dt.writable)
 	if err != nil {
 		return nil, err
 	}
@@ -107,8 +111,18 @@ func newDetacher(h *Hub, writers, flushers int) (*detacher, error) {
 }
 
 // adopt takes over st's connection; on error the caller keeps serving it.
+// Only plain TCP connections are adopted: under TLS a write cannot be
+// made without waiting, so such a stream keeps its own goroutine.
 func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
-	d := &detached{st: st, floor: floor, until: sub.Until, onEnd: sub.OnEnd}
+	sc, ok := st.conn.(syscall.Conn)
+	if !ok {
+		return errPollUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	d := &detached{st: st, floor: floor, until: sub.Until, onEnd: sub.OnEnd, raw: raw}
 	d.lastWrite.Store(time.Now().UnixNano())
 	dt.mu.Lock()
 	if len(dt.byTok) >= maxDetached {
@@ -131,9 +145,6 @@ func (dt *detacher) adopt(st *stream, floor uint64, sub Subscription) error {
 	// The replay's write deadline would fail every later non-blocking
 	// write once it passes: writes set their own from now on.
 	st.conn.SetWriteDeadline(time.Time{})
-	if sc, ok := st.conn.(syscall.Conn); ok {
-		d.raw, _ = sc.SyscallConn()
-	}
 	st.s.detach(func() { dt.schedule(d) }, d)
 	dt.schedule(d) // frames may have queued during the replay
 	return nil
@@ -156,6 +167,18 @@ func (dt *detacher) gone(token uint64) {
 	dt.mu.Unlock()
 	if d != nil {
 		dt.end(d, ErrClientGone)
+	}
+}
+
+// writable is called by the poller when token's socket, which refused
+// bytes, has room again.
+func (dt *detacher) writable(token uint64) {
+	dt.mu.Lock()
+	d := dt.byTok[token]
+	dt.mu.Unlock()
+	if d != nil {
+		d.full.Store(false)
+		dt.schedule(d)
 	}
 }
 
@@ -188,13 +211,13 @@ func (dt *detacher) writer() {
 	}
 }
 
-// write sends d's queued frames (and pending bytes, or a heartbeat) for at
-// most writeSlice; what the client does not take stays pending.
+// write sends d's pending bytes and queued frames (or a heartbeat), as
+// much as the socket takes at once.
 func (dt *detacher) write(d *detached) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.scheduled.Store(false)
-	dt.writeLocked(d, false)
+	dt.writeLocked(d)
 }
 
 // A flusher writes, in rounds, the detached streams the fan-out marked,
@@ -263,31 +286,35 @@ func (dt *detacher) flush(f *flusher) {
 	}
 }
 
-// wake writes d's queue at once from a flusher when nothing else is
-// under way for it: one non-blocking write, no hand-off, no timer. A
-// stream with bytes pending, being written, or under TLS goes to a writer.
-// It must be called with no hub lock held.
+// wake writes d's queue at once from a flusher, unless another goroutine
+// is writing it: then a writer writes it next. It must be called with no
+// hub lock held.
 func (dt *detacher) wake(d *detached) {
-	if d.raw != nil && !d.scheduled.Load() && d.mu.TryLock() {
-		if len(d.pending) == 0 {
-			dt.writeLocked(d, true)
-			d.mu.Unlock()
-			return
-		}
+	if d.mu.TryLock() {
+		dt.writeLocked(d)
 		d.mu.Unlock()
+		return
 	}
 	dt.schedule(d)
 }
 
-// writeLocked writes what is queued for d; d.mu is held. Inline, it makes
-// only non-blocking writes and leaves what the socket does not take to a
-// writer, which waits for the socket (up to writeSlice) through the
-// runtime's poller.
-func (dt *detacher) writeLocked(d *detached, inline bool) {
+// writeLocked writes what is pending and queued for d, without ever
+// waiting for the client; d.mu is held. While the socket is full, the
+// queue keeps the updates (and its limits end a stream that falls too far
+// behind), and the pending bytes wait for the poller to report room.
+func (dt *detacher) writeLocked(d *detached) {
 	if d.ended.Load() {
 		return
 	}
 	s := d.st.s
+	if d.sent < len(d.pending) {
+		if d.full.Load() || !dt.send(d) {
+			if s.overflowed() {
+				dt.end(d, ErrSlowSubscriber)
+			}
+			return
+		}
+	}
 	frames, overflow := s.take()
 	if overflow {
 		s.release(frames)
@@ -301,11 +328,7 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 			size += len(f.b)
 		}
 	}
-	now := time.Now()
-	if len(d.pending) == 0 {
-		d.pendingSince = now
-	}
-	if size == 0 && d.heartbeat.Swap(false) && len(d.pending) == 0 {
+	if size == 0 && d.heartbeat.Swap(false) {
 		d.pending = append(d.pending, "2\r\n:\n\r\n"...)
 	}
 	if size > 0 {
@@ -322,67 +345,46 @@ func (dt *detacher) writeLocked(d *detached, inline bool) {
 	if len(d.pending) == 0 {
 		return
 	}
-	if len(d.pending) > dt.h.cfg.QueueBytes {
-		dt.end(d, ErrSlowSubscriber)
-		return
-	}
-	n, err := d.writeSome(inline)
+	d.pendingSince = time.Now()
 	dt.h.writes.Add(1)
+	dt.send(d)
+}
+
+// send writes as much of d's pending bytes as the socket takes at once,
+// and reports whether it took them all. Bytes it refuses stay pending: the
+// poller reports when the socket has room again.
+func (dt *detacher) send(d *detached) bool {
+	// Marked full before the write: the poller's report of room, which may
+	// come as soon as the write is refused, must find it marked.
+	d.full.Store(true)
+	n, err := d.writeNow(d.pending[d.sent:])
 	if n > 0 {
-		d.lastWrite.Store(now.UnixNano())
+		d.lastWrite.Store(time.Now().UnixNano())
 	}
-	rest := copy(d.pending, d.pending[n:])
-	d.pending = d.pending[:rest]
-	var ne net.Error
-	switch {
-	case err == nil && rest == 0:
-		if cap(d.pending) > maxKeptPending {
-			d.pending = nil // an idle subscriber keeps no burst-sized buffer
-		}
-	case err == nil, errors.As(err, &ne) && ne.Timeout():
-		// The client is not reading right now: try again soon, until the
-		// write timeout says it is too slow (the sweeper checks).
-		dt.h.deferred.Add(1)
-		if inline && err == nil {
-			// The socket is full right now: a writer takes over.
-			dt.schedule(d)
-			return
-		}
-		time.AfterFunc(10*writeSlice, func() { dt.schedule(d) })
-	default:
+	d.sent += n
+	if err != nil {
 		dt.end(d, fmt.Errorf("%w: %v", ErrClientGone, err))
+		return false
 	}
+	if d.sent < len(d.pending) {
+		dt.h.deferred.Add(1)
+		return false
+	}
+	d.full.Store(false)
+	d.pending, d.sent = d.pending[:0], 0
+	if cap(d.pending) > maxKeptPending {
+		d.pending = nil // an idle subscriber keeps no burst-sized buffer
+	}
+	return true
 }
 
-// writeSome writes as much of d.pending as the connection takes. On a
-// plain TCP connection it makes non-blocking write(2) calls first; only a
-// writer (not inline) then waits for room in a full socket, for a slice at
-// most. Under TLS, it writes with a deadline of a slice.
-func (d *detached) writeSome(inline bool) (int, error) {
-	if d.raw == nil {
-		d.st.conn.SetWriteDeadline(time.Now().Add(writeSlice))
-		return d.st.conn.Write(d.pending)
-	}
-	n, err := d.writeNow()
-	if err != nil || n == len(d.pending) || inline {
-		return n, err
-	}
-	// The deadline starts now, not when the write was planned: a writer
-	// that waited for the CPU must not time out before it tried.
-	d.st.conn.SetWriteDeadline(time.Now().Add(writeSlice))
-	m, err := d.st.conn.Write(d.pending[n:])
-	// The non-blocking writes honour the deadline too: lift it.
-	d.st.conn.SetWriteDeadline(time.Time{})
-	return n + m, err
-}
-
-// writeNow writes as much of d.pending as the socket takes at once.
-func (d *detached) writeNow() (int, error) {
+// writeNow writes as much of p as the socket takes at once.
+func (d *detached) writeNow(p []byte) (int, error) {
 	var n int
 	var werr error
 	err := d.raw.Write(func(fd uintptr) bool {
-		for n < len(d.pending) {
-			m, err := writeFD(fd, d.pending[n:])
+		for n < len(p) {
+			m, err := writeFD(fd, p[n:])
 			switch {
 			case err == syscall.EINTR:
 				continue
@@ -448,7 +450,7 @@ func (dt *detacher) stuck(d *detached, now time.Time) bool {
 	if d.pendingSince.After(last) {
 		last = d.pendingSince
 	}
-	return len(d.pending) > 0 && now.Sub(last) > dt.h.cfg.WriteTimeout
+	return d.sent < len(d.pending) && now.Sub(last) > dt.h.cfg.WriteTimeout
 }
 
 func (dt *detacher) snapshot(dst []*detached) []*detached {
@@ -462,6 +464,9 @@ func (dt *detacher) snapshot(dst []*detached) []*detached {
 
 // close ends every detached stream with a reconnection hint and the end of
 // the chunked body, then stops the writers, the sweeper and the poller.
+// The hints are written without waiting: a client whose socket cannot take
+// its hint at once is simply disconnected, so closing takes no longer
+// with many stuck clients than with none.
 func (dt *detacher) close() {
 	close(dt.stop)
 	dt.wg.Wait()
@@ -472,8 +477,9 @@ func (dt *detacher) close() {
 	final = append(final, "0\r\n\r\n"...)
 	for _, d := range dt.snapshot(nil) {
 		d.mu.Lock()
-		d.st.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		d.st.conn.Write(append(d.pending, final...))
+		if !d.full.Load() {
+			d.writeNow(append(d.pending[d.sent:], final...))
+		}
 		d.mu.Unlock()
 		dt.end(d, ErrClosed)
 	}

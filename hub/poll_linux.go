@@ -10,20 +10,24 @@ import (
 
 // epoller watches detached connections with one epoll instance and one
 // goroutine, and reports a connection whose client hung up (or sent
-// anything, which a subscriber never does).
+// anything, which a subscriber never does), and a connection whose socket
+// has room again after refusing bytes. Connections are watched
+// edge-triggered for both: the kernel reports room only on a socket a
+// write found full, so a client that keeps up costs the poller nothing.
 type epoller struct {
-	fd   int
-	gone func(token uint64)
-	wg   sync.WaitGroup
-	stop chan struct{}
+	fd       int
+	gone     func(token uint64)
+	writable func(token uint64)
+	wg       sync.WaitGroup
+	stop     chan struct{}
 }
 
-func newPoller(gone func(token uint64)) (poller, error) {
+func newPoller(gone, writable func(token uint64)) (poller, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	p := &epoller{fd: fd, gone: gone, stop: make(chan struct{})}
+	p := &epoller{fd: fd, gone: gone, writable: writable, stop: make(chan struct{})}
 	p.wg.Add(1)
 	go p.loop()
 	return p, nil
@@ -51,7 +55,7 @@ func (p *epoller) ctl(d *detached, op int) error {
 	var opErr error
 	err = rc.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{
-			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | (syscall.EPOLLET & 0xffffffff),
+			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT | (syscall.EPOLLET & 0xffffffff),
 			Fd:     int32(uint32(d.token)),
 			Pad:    int32(uint32(d.token >> 32)),
 		}
@@ -81,7 +85,13 @@ func (p *epoller) loop() {
 			return
 		}
 		for _, ev := range events[:n] {
-			p.gone(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+			token := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			switch {
+			case ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0:
+				p.gone(token)
+			case ev.Events&syscall.EPOLLOUT != 0:
+				p.writable(token)
+			}
 		}
 	}
 }

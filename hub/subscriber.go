@@ -97,6 +97,14 @@ func (s *subscriber) take() (frames []*frame, overflow bool) {
 	return frames, overflow
 }
 
+// overflowed reports whether the queue overflowed (or the stream was
+// kicked): the stream must end.
+func (s *subscriber) overflowed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overflow
+}
+
 // release gives back a slice returned by take for reuse.
 func (s *subscriber) release(frames []*frame) {
 	clear(frames)
