@@ -25,9 +25,15 @@ import (
 // behind. An idle detached subscriber costs its connection and a few
 // hundred bytes, instead of a goroutine stack and net/http's buffers.
 
-// maxKeptPending is the largest write buffer a detached stream keeps
-// between writes; a burst's larger buffer is dropped once written.
-const maxKeptPending = 8 << 10
+// maxKeptOut is the most buffers a detached stream keeps room for between
+// writes; a burst's longer list is dropped once written.
+const maxKeptOut = 64
+
+// crlf ends a chunk; heartbeatChunk is a chunk holding one SSE comment.
+var (
+	crlf           = []byte("\r\n")
+	heartbeatChunk = []byte("2\r\n:\n\r\n")
+)
 
 // errPollUnsupported reports a connection the poller cannot watch.
 var errPollUnsupported = errors.New("connection cannot be polled")
@@ -57,13 +63,20 @@ type detached struct {
 	// the poller reports room: meanwhile updates wait in the queue.
 	full atomic.Bool
 
-	raw          syscall.RawConn // for non-blocking writes
-	mu           sync.Mutex      // held by whoever writes to it
-	pending      []byte          // chunk-framed bytes, pending[sent:] not yet taken by the client
-	sent         int
+	raw syscall.RawConn // for non-blocking writes
+	mu  sync.Mutex      // held by whoever writes to it
+	// out is the chunk the client has yet to take, out[next:] with the
+	// first sent bytes of out[next] taken: its header (in hdr), the
+	// frames (shared with every subscriber, never copied) and its end.
+	out          [][]byte
+	next, sent   int
+	hdr          [20]byte
 	pendingSince time.Time
 	lastWrite    atomic.Int64 // unix nanoseconds
 }
+
+// pending reports whether the client has bytes yet to take.
+func (d *detached) pending() bool { return d.next < len(d.out) }
 
 // detacher serves every detached stream of a hub.
 type detacher struct {
@@ -281,6 +294,11 @@ func (dt *detacher) flush(f *flusher) {
 			round[i] = nil
 			if i%yieldEvery == yieldEvery-1 {
 				runtime.Gosched()
+				select {
+				case <-dt.stop:
+					return // closing: close writes what is pending
+				default:
+				}
 			}
 		}
 	}
@@ -307,7 +325,7 @@ func (dt *detacher) writeLocked(d *detached) {
 		return
 	}
 	s := d.st.s
-	if d.sent < len(d.pending) {
+	if d.pending() {
 		if d.full.Load() || !dt.send(d) {
 			if s.overflowed() {
 				dt.end(d, ErrSlowSubscriber)
@@ -321,7 +339,7 @@ func (dt *detacher) writeLocked(d *detached) {
 		dt.end(d, ErrSlowSubscriber)
 		return
 	}
-	// Frame the frames as one chunk, straight into the pending bytes.
+	// The frames make one chunk, written from the shared frames.
 	size := 0
 	for _, f := range frames {
 		if f.seq > d.floor {
@@ -329,20 +347,20 @@ func (dt *detacher) writeLocked(d *detached) {
 		}
 	}
 	if size == 0 && d.heartbeat.Swap(false) {
-		d.pending = append(d.pending, "2\r\n:\n\r\n"...)
+		d.out = append(d.out, heartbeatChunk)
 	}
 	if size > 0 {
-		d.pending = strconv.AppendInt(d.pending, int64(size), 16)
-		d.pending = append(d.pending, "\r\n"...)
+		hdr := strconv.AppendInt(d.hdr[:0], int64(size), 16)
+		d.out = append(d.out, append(hdr, crlf...))
 		for _, f := range frames {
 			if f.seq > d.floor {
-				d.pending = append(d.pending, f.b...)
+				d.out = append(d.out, f.b)
 			}
 		}
-		d.pending = append(d.pending, "\r\n"...)
+		d.out = append(d.out, crlf)
 	}
 	s.release(frames)
-	if len(d.pending) == 0 {
+	if !d.pending() {
 		return
 	}
 	d.pendingSince = time.Now()
@@ -357,34 +375,51 @@ func (dt *detacher) send(d *detached) bool {
 	// Marked full before the write: the poller's report of room, which may
 	// come as soon as the write is refused, must find it marked.
 	d.full.Store(true)
-	n, err := d.writeNow(d.pending[d.sent:])
+	n, err := d.writeNow(d.out[d.next:], d.sent)
 	if n > 0 {
 		d.lastWrite.Store(time.Now().UnixNano())
 	}
-	d.sent += n
+	rest, sent := advance(d.out[d.next:], d.sent, n)
+	d.next, d.sent = len(d.out)-len(rest), sent
 	if err != nil {
 		dt.end(d, fmt.Errorf("%w: %v", ErrClientGone, err))
 		return false
 	}
-	if d.sent < len(d.pending) {
+	if d.pending() {
 		dt.h.deferred.Add(1)
 		return false
 	}
 	d.full.Store(false)
-	d.pending, d.sent = d.pending[:0], 0
-	if cap(d.pending) > maxKeptPending {
-		d.pending = nil // an idle subscriber keeps no burst-sized buffer
+	clear(d.out) // the frames are not kept alive by an idle stream
+	d.out, d.next, d.sent = d.out[:0], 0, 0
+	if cap(d.out) > maxKeptOut {
+		d.out = nil
 	}
 	return true
 }
 
-// writeNow writes as much of p as the socket takes at once.
-func (d *detached) writeNow(p []byte) (int, error) {
+// advance returns bufs, of which the first off bytes were already
+// written, once n more bytes are written.
+func advance(bufs [][]byte, off, n int) ([][]byte, int) {
+	for n > 0 && len(bufs) > 0 {
+		rest := len(bufs[0]) - off
+		if n < rest {
+			return bufs, off + n
+		}
+		n -= rest
+		bufs, off = bufs[1:], 0
+	}
+	return bufs, off
+}
+
+// writeNow writes as much of bufs (the first off bytes of which are
+// already written) as the socket takes at once.
+func (d *detached) writeNow(bufs [][]byte, off int) (int, error) {
 	var n int
 	var werr error
 	err := d.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := writeFD(fd, p[n:])
+		for len(bufs) > 0 {
+			m, err := writevFD(fd, bufs, off)
 			switch {
 			case err == syscall.EINTR:
 				continue
@@ -395,6 +430,7 @@ func (d *detached) writeNow(p []byte) (int, error) {
 				return true
 			}
 			n += m
+			bufs, off = advance(bufs, off, m)
 		}
 		return true
 	})
@@ -450,7 +486,7 @@ func (dt *detacher) stuck(d *detached, now time.Time) bool {
 	if d.pendingSince.After(last) {
 		last = d.pendingSince
 	}
-	return d.sent < len(d.pending) && now.Sub(last) > dt.h.cfg.WriteTimeout
+	return d.pending() && now.Sub(last) > dt.h.cfg.WriteTimeout
 }
 
 func (dt *detacher) snapshot(dst []*detached) []*detached {
@@ -478,7 +514,7 @@ func (dt *detacher) close() {
 	for _, d := range dt.snapshot(nil) {
 		d.mu.Lock()
 		if !d.full.Load() {
-			d.writeNow(append(d.pending[d.sent:], final...))
+			d.writeNow(append(d.out[d.next:], final), d.sent)
 		}
 		d.mu.Unlock()
 		dt.end(d, ErrClosed)

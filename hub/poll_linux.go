@@ -102,17 +102,37 @@ func (p *epoller) close() {
 	syscall.Close(p.fd)
 }
 
-// writeFD makes one write(2) to a non-blocking socket. It cannot block,
-// so it is made as a raw system call: the goroutine keeps its P, and the
-// scheduler neither hands the P to another thread nor wakes one for it,
-// which on a busy hub made a context switch of every few writes.
-func writeFD(fd uintptr, p []byte) (int, error) {
-	if len(p) == 0 {
+// maxIovecs bounds the buffers one writevFD call passes to the kernel.
+const maxIovecs = 128
+
+// writevFD makes one writev(2) of bufs, the first off bytes of which are
+// already written, to a non-blocking socket. It cannot block, so it is
+// made as a raw system call: the goroutine keeps its P, and the scheduler
+// neither hands the P to another thread nor wakes one for it, which on a
+// busy hub made a context switch of every few writes.
+func writevFD(fd uintptr, bufs [][]byte, off int) (int, error) {
+	var iov [maxIovecs]syscall.Iovec
+	n := 0
+	for i, b := range bufs {
+		if n == maxIovecs {
+			break
+		}
+		if i == 0 {
+			b = b[off:]
+		}
+		if len(b) == 0 {
+			continue
+		}
+		iov[n].Base = &b[0]
+		iov[n].SetLen(len(b))
+		n++
+	}
+	if n == 0 {
 		return 0, nil
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	m, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
 	if errno != 0 {
 		return 0, errno
 	}
-	return int(n), nil
+	return int(m), nil
 }

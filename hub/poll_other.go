@@ -6,4 +6,4 @@ package hub
 // streams are then served by one goroutine each.
 func newPoller(_, _ func(token uint64)) (poller, error) { return nil, errPollUnsupported }
 
-func writeFD(uintptr, []byte) (int, error) { return 0, errPollUnsupported }
+func writevFD(uintptr, [][]byte, int) (int, error) { return 0, errPollUnsupported }
