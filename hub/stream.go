@@ -46,6 +46,11 @@ var (
 	ErrClientGone = errors.New("client gone")
 )
 
+// hintWait bounds how long a stream served by its own goroutine waits to
+// write its reconnection hint when the hub closes; the streams write their
+// hints in parallel, so closing the hub takes about this long at most.
+const hintWait = 100 * time.Millisecond
+
 // replayBatch bounds how many updates (and bytes) a replay reads from the
 // log before writing them out, so no log lock is held across network I/O.
 const (
@@ -146,7 +151,7 @@ func (st *stream) liveConn(ctx context.Context, floor uint64) error {
 		io.Copy(io.Discard, st.conn)
 	}()
 	err := st.live(ctx, floor, gone)
-	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	st.conn.SetWriteDeadline(time.Now().Add(hintWait))
 	st.conn.Write([]byte("0\r\n\r\n"))
 	st.conn.Close()
 	<-gone
@@ -213,10 +218,16 @@ func (st *stream) writeHeader() {
 }
 
 // flush writes buf (if any) and flushes the connection, within the write
-// timeout.
+// timeout, or within hintWait once the hub is closing.
 func (st *stream) flush() error {
 	st.writeHeader()
-	deadline := time.Now().Add(st.h.cfg.WriteTimeout)
+	wait := st.h.cfg.WriteTimeout
+	select {
+	case <-st.h.closing:
+		wait = hintWait
+	default:
+	}
+	deadline := time.Now().Add(wait)
 	if st.conn != nil {
 		st.out = appendChunk(st.out, st.buf)
 		st.buf = st.buf[:0]
@@ -374,6 +385,9 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-gone:
 			return ErrClientGone
 		case <-h.closing:
+			// Every stream writes its hint at the same time, each for
+			// hintWait at most: a client that cannot take it then is
+			// simply disconnected.
 			st.buf = sse.AppendRetry(st.buf[:0], h.cfg.ShutdownRetry)
 			st.buf = append(st.buf, '\n')
 			_ = st.flush()

@@ -128,3 +128,50 @@ func TestStuckSubscribersDoNotGetHealthyOnesDisconnected(t *testing.T) {
 		}
 	}
 }
+
+// Closing the hub does not wait for clients that do not read: each gets
+// its reconnection hint if its socket takes it at once, and is disconnected
+// either way, so a thousand stuck clients close as fast as none.
+func TestCloseDoesNotWaitForStuckSubscribers(t *testing.T) {
+	const (
+		stuck  = 1000
+		budget = 2 * time.Second
+	)
+	th := startHubOn(t, Config{}, func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
+	stuckClients(t, th.srv.Listener.Addr().String(), "t", stuck)
+	th.waitSubscribers(t, stuck)
+	// A few large updates fill every stuck client's socket (and stay
+	// within its queue's limits, so no stream ends before Close).
+	data := strings.Repeat("x", 64<<10)
+	for range 3 {
+		th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: data})
+	}
+	deadline := time.Now().Add(wait)
+	for th.h.Stats().Deferred < stuck {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d stuck sockets refused bytes, want %d", th.h.Stats().Deferred, stuck)
+		}
+		time.Sleep(5 * time.Millisecond) // polling: the counter has no signal
+	}
+
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		th.h.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(budget):
+		t.Fatalf("Close with %d stuck subscribers still running after %v", stuck, budget)
+	}
+	t.Logf("Close with %d stuck subscribers took %v", stuck, time.Since(start))
+	if n := th.h.Subscribers(); n != 0 {
+		t.Fatalf("%d subscribers after Close, want 0", n)
+	}
+	for i := range stuck {
+		if err := th.waitEnded(t); !errors.Is(err, ErrClosed) {
+			t.Fatalf("stream %d ended with %v, want ErrClosed", i, err)
+		}
+	}
+}
