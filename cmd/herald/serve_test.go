@@ -18,6 +18,7 @@ func TestServeRefusesBadFlagsWithOneLine(t *testing.T) {
 		{"negative batch window", []string{"--batch-window", "-5ms"}, "--batch-window must not be negative"},
 		{"certificate without key", []string{"--tls-cert", "cert.pem"}, "--tls-cert and --tls-key go together"},
 		{"stray argument", []string{"now"}, `unexpected argument "now"`},
+		{"zero shutdown timeout", []string{"--shutdown-timeout", "0s"}, "--shutdown-timeout must be positive"},
 		{"retain age on a count-only log", []string{"--log", "memory", "--retain-age", "1h"}, "keeps a count of updates, not an age"},
 	}
 	for _, tt := range tests {
