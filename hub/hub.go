@@ -58,7 +58,8 @@ type Config struct {
 	// NoDetach serves every stream from the goroutine of its HTTP request.
 	// By default, HTTP/1.1 streams are detached from net/http once their
 	// replay is written, and served by a few shared goroutines, so an idle
-	// subscriber costs far less memory (HTTP/2 streams are never detached).
+	// subscriber costs far less memory (HTTP/2 streams, and streams over
+	// TLS, are never detached).
 	NoDetach bool
 	// Logger receives the hub's structured logs. Default slog.Default().
 	Logger *slog.Logger
@@ -121,7 +122,7 @@ type Hub struct {
 	lastSeq     atomic.Uint64
 	detacher    *detacher
 	writes      atomic.Uint64 // live writes to streams: frames or a heartbeat
-	deferred    atomic.Uint64 // times a socket's refusal left bytes to a writer
+	deferred    atomic.Uint64 // times a socket's refusal left bytes pending
 	marked      [][]*detached // per flusher, the streams the tail marked
 
 }
@@ -202,7 +203,8 @@ type Stats struct {
 	// streams; divided by the deliveries, it shows what batching saves.
 	Writes uint64
 	// Deferred is how often a detached stream's socket did not take its
-	// bytes at once, leaving them to a writer: clients that read slowly.
+	// bytes at once, leaving them pending until it has room: clients that
+	// read slowly, or not at all.
 	Deferred uint64
 }
 

@@ -67,8 +67,9 @@ const (
 // updates before the replay reads the log, and live frames already covered
 // by the replay are skipped.
 //
-// Over HTTP/1.1, when Config.Detach allows it, Stream takes the connection
-// over from net/http once the replay is written and returns nil at once:
+// Over HTTP/1.1 on a plain TCP connection, unless Config.NoDetach, Stream
+// takes the connection over from net/http once the replay is written and
+// returns nil at once:
 // the hub's own writers then serve the stream, with no goroutine or buffer
 // held per idle subscriber. Otherwise Stream returns only when the stream
 // ends, with the reason. Either way sub.OnEnd, if set, is called once with
