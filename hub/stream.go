@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -117,7 +117,7 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "private, no-cache, no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	if h.detacher != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+	if h.engine != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
 		st.hijack()
 	}
 
@@ -134,7 +134,7 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		return err
 	}
 	if st.conn != nil {
-		if err := h.detacher.adopt(st, floor, sub); err == nil {
+		if err := h.detach(st, floor, sub); err == nil {
 			detached = true
 			return nil
 		}
@@ -153,7 +153,7 @@ func (st *stream) liveConn(ctx context.Context, floor uint64) error {
 	}()
 	err := st.live(ctx, floor, gone)
 	st.conn.SetWriteDeadline(time.Now().Add(hintWait))
-	st.conn.Write([]byte("0\r\n\r\n"))
+	st.conn.Write([]byte(detach.LastChunk))
 	st.conn.Close()
 	<-gone
 	return err
@@ -222,15 +222,14 @@ func (st *stream) writeHeader() {
 // timeout, or within hintWait once the hub is closing.
 func (st *stream) flush() error {
 	st.writeHeader()
-	wait := st.h.cfg.WriteTimeout
+	deadline := st.h.cfg.policy().WriteDeadline(time.Now())
 	select {
 	case <-st.h.closing:
-		wait = hintWait
+		deadline = time.Now().Add(hintWait)
 	default:
 	}
-	deadline := time.Now().Add(wait)
 	if st.conn != nil {
-		st.out = appendChunk(st.out, st.buf)
+		st.out = detach.AppendChunk(st.out, st.buf)
 		st.buf = st.buf[:0]
 		st.conn.SetWriteDeadline(deadline)
 		_, err := st.conn.Write(st.out)
@@ -273,18 +272,6 @@ func (st *stream) refuse(err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(st.conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n", len(msg)+1, msg)
-}
-
-// appendChunk appends p to dst in HTTP/1.1 chunked encoding; an empty p
-// appends nothing (an empty chunk would end the body).
-func appendChunk(dst, p []byte) []byte {
-	if len(p) == 0 {
-		return dst
-	}
-	dst = strconv.AppendInt(dst, int64(len(p)), 16)
-	dst = append(dst, "\r\n"...)
-	dst = append(dst, p...)
-	return append(dst, "\r\n"...)
 }
 
 // replay writes the retained updates after id that the subscriber may
@@ -398,7 +385,7 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-s.wake:
 			// Within the batch window of the last write, wait out the
 			// rest, so that the updates coming meanwhile share one write.
-			if wait := h.cfg.BatchWindow - time.Since(lastFrames); wait > 0 {
+			if wait := h.cfg.policy().BatchWait(lastFrames); wait > 0 {
 				if batch == nil {
 					batch = time.NewTimer(wait)
 				} else {

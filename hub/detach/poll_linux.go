@@ -1,4 +1,4 @@
-package hub
+package detach
 
 import (
 	"errors"
@@ -42,13 +42,13 @@ func rawConn(c net.Conn) (syscall.RawConn, error) {
 		case interface{ NetConn() net.Conn }:
 			c = v.NetConn()
 		default:
-			return nil, errPollUnsupported
+			return nil, ErrUnsupported
 		}
 	}
 }
 
-func (p *epoller) ctl(d *detached, op int) error {
-	rc, err := rawConn(d.st.conn)
+func (p *epoller) ctl(d *Stream, op int) error {
+	rc, err := rawConn(d.conn)
 	if err != nil {
 		return err
 	}
@@ -64,9 +64,9 @@ func (p *epoller) ctl(d *detached, op int) error {
 	return errors.Join(err, opErr)
 }
 
-func (p *epoller) add(d *detached) error { return p.ctl(d, syscall.EPOLL_CTL_ADD) }
+func (p *epoller) add(d *Stream) error { return p.ctl(d, syscall.EPOLL_CTL_ADD) }
 
-func (p *epoller) remove(d *detached) { p.ctl(d, syscall.EPOLL_CTL_DEL) }
+func (p *epoller) remove(d *Stream) { p.ctl(d, syscall.EPOLL_CTL_DEL) }
 
 func (p *epoller) loop() {
 	defer p.wg.Done()
