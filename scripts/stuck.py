@@ -8,8 +8,9 @@ Two scenarios, each starting its own node on a free loopback port:
             reader, the updates received (in order) out of those published,
             and how many stuck clients the node disconnected.
   shutdown  N clients subscribe and never read, a few large updates fill
-            their sockets, then SIGTERM; prints how long the node took to
-            exit.
+            their sockets, M more connections send nothing at all (as
+            browsers open them ahead of time), then SIGTERM; prints how
+            long the node took to exit.
 
 Stuck clients use a small receive buffer and a 1400-byte MSS (what a real
 network carries: over loopback's 64 KiB segments the node's kernel would
@@ -18,7 +19,7 @@ grant each socket megabytes before it is full).
 Usage:
   go build -o /tmp/herald ./cmd/herald
   scripts/stuck.py fairness --herald /tmp/herald --stuck 400 --size 61440 --rate 250 --seconds 4
-  scripts/stuck.py shutdown --herald /tmp/herald --stuck 1000
+  scripts/stuck.py shutdown --herald /tmp/herald --stuck 1000 --idle 1
 """
 
 import argparse
@@ -194,12 +195,13 @@ def shutdown(a):
             wait_metric(port, "herald_subscribers", a.stuck)
             pub = Publisher(port)
             data = "x" * (256 << 10)
-            for i in range(8):
+            for i in range(8 if a.stuck else 0):
                 if metric(port, "herald_stream_deferred_writes_total") >= a.stuck:
                     break
                 pub.publish(f"fill{i}", data)
                 time.sleep(0.2)
             full = metric(port, "herald_stream_deferred_writes_total")
+            idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(a.idle)]
             start = time.time()
             node.send_signal(signal.SIGTERM)
             try:
@@ -207,8 +209,9 @@ def shutdown(a):
                 outcome = f"exited with status {code} {time.time() - start:.3f} s after SIGTERM"
             except subprocess.TimeoutExpired:
                 outcome = f"still running {a.timeout:.0f} s after SIGTERM (killed)"
-            print(f"shutdown: {a.stuck} stuck clients ({full:.0f} socket refusals before SIGTERM): {outcome}")
-            for s in stuck:
+            print(f"shutdown: {a.stuck} stuck clients ({full:.0f} socket refusals before SIGTERM), "
+                  f"{a.idle} connections without a request: {outcome}")
+            for s in stuck + idle:
                 s.close()
         finally:
             if node.poll() is None:
@@ -225,6 +228,7 @@ def main():
     p.add_argument("--size", type=int, default=60 << 10, help="bytes of data per update (fairness)")
     p.add_argument("--rate", type=float, default=250, help="updates a second (fairness)")
     p.add_argument("--seconds", type=float, default=4, help="how long to publish (fairness)")
+    p.add_argument("--idle", type=int, default=1, help="connections that send nothing (shutdown)")
     p.add_argument("--timeout", type=float, default=60, help="how long to wait for the exit (shutdown)")
     a = p.parse_args()
     {"fairness": fairness, "shutdown": shutdown}[a.scenario](a)
