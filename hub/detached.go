@@ -10,11 +10,11 @@ import (
 // detach hands st's connection, its replay written, to the hub's engine,
 // which serves it from then on; on error the caller keeps serving it.
 func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
-	s := st.s
+	s, onEnd := st.s, sub.OnEnd // all the stream keeps
 	d, err := h.engine.Adopt(st.conn, liveQueue{s: s, floor: floor}, sub.Until, func(why error) {
 		h.unregister(s)
-		if sub.OnEnd != nil {
-			sub.OnEnd(endReason(why))
+		if onEnd != nil {
+			onEnd(endReason(why))
 		}
 	})
 	if err != nil {
