@@ -15,7 +15,7 @@ const module = "github.com/heraldhub/herald"
 
 // allowed lists, for each package, the module's packages it may import
 // (non-test files). Arrows point one way: cmd → server → mercure/jobs/web →
-// hub → eventlog → sse. A backend never imports the hub.
+// hub → eventlog → sse, and hub → hub/detach (its connection engine). A backend never imports the hub.
 var allowed = map[string][]string{
 	"sse":                      {},
 	"client":                   {"sse"},
@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"eventlog/boltlog":         {"eventlog", "sse"},
 	"eventlog/redislog":        {"eventlog", "sse"},
 	"eventlog/natslog":         {"eventlog", "sse"},
-	"hub":                      {"eventlog", "sse"},
+	"hub":                      {"eventlog", "sse", "hub/detach"},
 	"auth":                     {},
 	"mercure":                  {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/cors", "internal/clientaddr"},
 	"jobs":                     {"eventlog", "sse", "auth", "internal/httperr"},
@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	"internal/clientaddr":      {},
 	"internal/floodtest":       {},
 	"scripts/attack-selectors": {"internal/floodtest"},
+	"hub/detach":               {},
 }
 
 // packages returns every package directory of the module (relative path →

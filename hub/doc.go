@@ -14,6 +14,13 @@
 // last event id and catches up from the log, so no publisher is slowed and
 // nothing is lost while the log retains it.
 //
+// The hub is the fan-out core: topics, subscriptions, their queues, and
+// the switch from replay to live. Detached streams are served by its
+// connection engine, package hub/detach, behind a small interface (a
+// stream takes its subscriber's queue); the rules both serving modes
+// follow, batching, heartbeats and when a client is too slow, are that
+// package's Policy.
+//
 // Embedding a hub in a Go net/http server takes two calls: New, and Stream
 // from a handler (package mercure provides the full protocol handler).
 // Publishing from Go is one call: Publish.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,6 +39,13 @@ type testHub struct {
 
 func startHub(t *testing.T, cfg Config) *testHub {
 	t.Helper()
+	return startHubOn(t, cfg, nil)
+}
+
+// startHubOn is startHub with the server's listener passed through wrap,
+// if not nil.
+func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
+	t.Helper()
 	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
 	cfg.Log = th.log
 	cfg.NoDetach = cfg.NoDetach || noDetach
@@ -46,7 +54,7 @@ func startHub(t *testing.T, cfg Config) *testHub {
 		t.Fatal(err)
 	}
 	th.h = h
-	th.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	th.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		topics, err := ParseSelectors(q["topic"])
 		if err != nil {
@@ -59,6 +67,10 @@ func startHub(t *testing.T, cfg Config) *testHub {
 			OnEnd: func(err error) { th.ended <- err },
 		})
 	}))
+	if wrap != nil {
+		th.srv.Listener = wrap(th.srv.Listener)
+	}
+	th.srv.Start()
 	t.Cleanup(func() {
 		th.srv.CloseClientConnections()
 		h.Close()

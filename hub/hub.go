@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -66,7 +67,8 @@ type Config struct {
 	// NoDetach serves every stream from the goroutine of its HTTP request.
 	// By default, HTTP/1.1 streams are detached from net/http once their
 	// replay is written, and served by a few shared goroutines, so an idle
-	// subscriber costs far less memory (HTTP/2 streams are never detached).
+	// subscriber costs far less memory (HTTP/2 streams, and streams over
+	// TLS, are never detached).
 	NoDetach bool
 	// Logger receives the hub's structured logs. Default slog.Default().
 	Logger *slog.Logger
@@ -102,6 +104,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// policy is how every stream is paced and when its client is too slow,
+// in either serving mode.
+func (c *Config) policy() detach.Policy {
+	return detach.Policy{BatchWindow: c.BatchWindow, Heartbeat: c.Heartbeat, WriteTimeout: c.WriteTimeout}
+}
+
 // Errors returned by Publish for updates the hub refuses; nothing is stored.
 var (
 	ErrNoTopic      = errors.New("an update needs at least one topic")
@@ -130,10 +138,9 @@ type Hub struct {
 	cancel      context.CancelFunc
 	done        <-chan struct{}
 	lastSeq     atomic.Uint64
-	detacher    *detacher
-	writes      atomic.Uint64 // live writes to streams: frames or a heartbeat
-	deferred    atomic.Uint64 // times a socket's refusal left bytes to a writer
-	marked      [][]*detached // per flusher, the streams the tail marked
+	engine      *detach.Engine // serves detached streams; nil with Config.NoDetach
+	marks       *detach.Marks  // the detached streams the tail gave frames
+	writes      atomic.Uint64  // live writes to streams served by a goroutine
 
 }
 
@@ -147,17 +154,23 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
 	if !cfg.NoDetach {
-		if dt, err := newDetacher(h, 4*runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0)); err == nil {
-			h.detacher = dt
-			h.marked = make([][]*detached, len(dt.flushers))
+		hint := sse.AppendRetry(nil, cfg.ShutdownRetry)
+		e, err := detach.New(detach.Config{
+			Policy:   cfg.policy(),
+			Farewell: append(hint, '\n'),
+			Writers:  4 * runtime.GOMAXPROCS(0),
+			Flushers: runtime.GOMAXPROCS(0),
+		})
+		if err == nil {
+			h.engine, h.marks = e, e.NewMarks()
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done, err := cfg.Log.Follow(ctx, h.fanOut)
 	if err != nil {
 		cancel()
-		if h.detacher != nil {
-			h.detacher.close()
+		if h.engine != nil {
+			h.engine.Close()
 		}
 		return nil, fmt.Errorf("hub: follow the log: %w", err)
 	}
@@ -223,13 +236,20 @@ type Stats struct {
 	// streams; divided by the deliveries, it shows what batching saves.
 	Writes uint64
 	// Deferred is how often a detached stream's socket did not take its
-	// bytes at once, leaving them to a writer: clients that read slowly.
+	// bytes at once, leaving them pending until it has room: clients that
+	// read slowly, or not at all.
 	Deferred uint64
 }
 
 // Stats returns the hub's counters since New.
 func (h *Hub) Stats() Stats {
-	return Stats{Writes: h.writes.Load(), Deferred: h.deferred.Load()}
+	s := Stats{Writes: h.writes.Load()}
+	if h.engine != nil {
+		es := h.engine.Stats()
+		s.Writes += es.Writes
+		s.Deferred = es.Deferred
+	}
+	return s
 }
 
 // Subscribers returns the number of connected subscribers.
@@ -244,8 +264,8 @@ func (h *Hub) Log() eventlog.Log { return h.log }
 func (h *Hub) Close() error {
 	h.shutdown()
 	h.stopOnce.Do(func() {
-		if h.detacher != nil {
-			h.detacher.close()
+		if h.engine != nil {
+			h.engine.Close()
 		}
 		h.cancel()
 	})
@@ -310,20 +330,15 @@ func (h *Hub) fanOut(u eventlog.Update) {
 		if u.Private && !s.allowed.MatchAny(u.Topics) {
 			return
 		}
-		if d := s.push(f); d != nil && d.dirty.CompareAndSwap(false, true) {
-			i := d.token % uint64(len(h.marked))
-			h.marked[i] = append(h.marked[i], d)
+		if d := s.push(f); d != nil {
+			h.marks.Add(d)
 		}
 	})
 	h.mu.RUnlock()
-	// Detached streams are written by the flushers, outside the lock (a
-	// write may end a stream, which takes the lock).
-	for i, ds := range h.marked {
-		if len(ds) > 0 {
-			h.detacher.flushers[i].add(ds)
-			clear(ds)
-			h.marked[i] = ds[:0]
-		}
+	// Detached streams are written by the engine's flushers, outside the
+	// lock (a write may end a stream, which takes the lock).
+	if h.marks != nil {
+		h.marks.Hand()
 	}
 }
 

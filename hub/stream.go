@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -46,6 +46,11 @@ var (
 	ErrClientGone = errors.New("client gone")
 )
 
+// hintWait bounds how long a stream served by its own goroutine waits to
+// write its reconnection hint when the hub closes; the streams write their
+// hints in parallel, so closing the hub takes about this long at most.
+const hintWait = 100 * time.Millisecond
+
 // replayBatch bounds how many updates (and bytes) a replay reads from the
 // log before writing them out, so no log lock is held across network I/O.
 const (
@@ -62,8 +67,9 @@ const (
 // updates before the replay reads the log, and live frames already covered
 // by the replay are skipped.
 //
-// Over HTTP/1.1, when Config.Detach allows it, Stream takes the connection
-// over from net/http once the replay is written and returns nil at once:
+// Over HTTP/1.1 on a plain TCP connection, unless Config.NoDetach, Stream
+// takes the connection over from net/http once the replay is written and
+// returns nil at once:
 // the hub's own writers then serve the stream, with no goroutine or buffer
 // held per idle subscriber. Otherwise Stream returns only when the stream
 // ends, with the reason. Either way sub.OnEnd, if set, is called once with
@@ -111,7 +117,7 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "private, no-cache, no-store")
 	hdr.Set("X-Accel-Buffering", "no")
-	if h.detacher != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+	if h.engine != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
 		st.hijack()
 	}
 
@@ -128,7 +134,7 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		return err
 	}
 	if st.conn != nil {
-		if err := h.detacher.adopt(st, floor, sub); err == nil {
+		if err := h.detach(st, floor, sub); err == nil {
 			detached = true
 			return nil
 		}
@@ -146,8 +152,8 @@ func (st *stream) liveConn(ctx context.Context, floor uint64) error {
 		io.Copy(io.Discard, st.conn)
 	}()
 	err := st.live(ctx, floor, gone)
-	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	st.conn.Write([]byte("0\r\n\r\n"))
+	st.conn.SetWriteDeadline(time.Now().Add(hintWait))
+	st.conn.Write([]byte(detach.LastChunk))
 	st.conn.Close()
 	<-gone
 	return err
@@ -213,12 +219,17 @@ func (st *stream) writeHeader() {
 }
 
 // flush writes buf (if any) and flushes the connection, within the write
-// timeout.
+// timeout, or within hintWait once the hub is closing.
 func (st *stream) flush() error {
 	st.writeHeader()
-	deadline := time.Now().Add(st.h.cfg.WriteTimeout)
+	deadline := st.h.cfg.policy().WriteDeadline(time.Now())
+	select {
+	case <-st.h.closing:
+		deadline = time.Now().Add(hintWait)
+	default:
+	}
 	if st.conn != nil {
-		st.out = appendChunk(st.out, st.buf)
+		st.out = detach.AppendChunk(st.out, st.buf)
 		st.buf = st.buf[:0]
 		st.conn.SetWriteDeadline(deadline)
 		_, err := st.conn.Write(st.out)
@@ -261,18 +272,6 @@ func (st *stream) refuse(err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	st.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(st.conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s\n", len(msg)+1, msg)
-}
-
-// appendChunk appends p to dst in HTTP/1.1 chunked encoding; an empty p
-// appends nothing (an empty chunk would end the body).
-func appendChunk(dst, p []byte) []byte {
-	if len(p) == 0 {
-		return dst
-	}
-	dst = strconv.AppendInt(dst, int64(len(p)), 16)
-	dst = append(dst, "\r\n"...)
-	dst = append(dst, p...)
-	return append(dst, "\r\n"...)
 }
 
 // mayReceive reports whether s is sent u: it selects one of u's topics,
@@ -393,6 +392,9 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-gone:
 			return ErrClientGone
 		case <-h.closing:
+			// Every stream writes its hint at the same time, each for
+			// hintWait at most: a client that cannot take it then is
+			// simply disconnected.
 			st.buf = sse.AppendRetry(st.buf[:0], h.cfg.ShutdownRetry)
 			st.buf = append(st.buf, '\n')
 			_ = st.flush()
@@ -402,7 +404,7 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-s.wake:
 			// Within the batch window of the last write, wait out the
 			// rest, so that the updates coming meanwhile share one write.
-			if wait := h.cfg.BatchWindow - time.Since(lastFrames); wait > 0 {
+			if wait := h.cfg.policy().BatchWait(lastFrames); wait > 0 {
 				if batch == nil {
 					batch = time.NewTimer(wait)
 				} else {

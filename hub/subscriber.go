@@ -2,6 +2,8 @@ package hub
 
 import (
 	"sync"
+
+	"github.com/heraldhub/herald/hub/detach"
 )
 
 // subscriber is one connected client: its selectors, what it may read, and
@@ -23,9 +25,9 @@ type subscriber struct {
 	maxLen   int
 	maxBytes int
 
-	wake   chan struct{} // capacity 1: "the queue is not empty"
-	onWake func()        // replaces wake once the stream is detached
-	det    *detached     // the detached stream, which a flusher writes
+	wake   chan struct{}  // capacity 1: "the queue is not empty"
+	onWake func()         // replaces wake once the stream is detached
+	det    *detach.Stream // the detached stream, which a flusher writes
 }
 
 func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber {
@@ -42,7 +44,7 @@ func newSubscriber(topics, allowed Selectors, maxLen, maxBytes int) *subscriber 
 // too much waiting is marked as overflowed; its writer then ends the
 // stream. For a detached subscriber it returns the stream, for the caller
 // to mark for a flusher; otherwise it signals the writer itself.
-func (s *subscriber) push(f *frame) *detached {
+func (s *subscriber) push(f *frame) *detach.Stream {
 	s.mu.Lock()
 	if s.overflow {
 		s.mu.Unlock()
@@ -80,7 +82,7 @@ func (s *subscriber) signal() {
 
 // detach makes fn, instead of the wake channel, the writer's signal, and
 // d the stream the fan-out marks for a flusher.
-func (s *subscriber) detach(fn func(), d *detached) {
+func (s *subscriber) detach(fn func(), d *detach.Stream) {
 	s.mu.Lock()
 	s.onWake, s.det = fn, d
 	s.mu.Unlock()
@@ -95,6 +97,14 @@ func (s *subscriber) take() (frames []*frame, overflow bool) {
 	s.bytes = 0
 	s.mu.Unlock()
 	return frames, overflow
+}
+
+// overflowed reports whether the queue overflowed (or the stream was
+// kicked): the stream must end.
+func (s *subscriber) overflowed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overflow
 }
 
 // release gives back a slice returned by take for reuse.

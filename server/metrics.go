@@ -37,7 +37,7 @@ func newMetrics(subscribers func() float64, stats func() hub.Stats) *metrics {
 		}, func() float64 { return float64(stats().Writes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "herald_stream_deferred_writes_total",
-			Help: "Times a stream's socket did not take its bytes at once (a slow client), leaving them to a writer.",
+			Help: "Times a stream's socket did not take its bytes at once (a slow client), leaving them pending until it has room.",
 		}, func() float64 { return float64(stats().Deferred) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

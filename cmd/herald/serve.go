@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhub/herald/hub"
@@ -110,6 +111,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -122,6 +124,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if *shutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout must be positive, got %v", *shutdownTimeout)
 	}
 	cfg.NoSync = !*sync
 	switch {
@@ -165,12 +170,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ReadTimeout:       time.Minute, // bodies only; streams are responses
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ConnState:         srv.ConnState,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// SSE streams never go idle, so Shutdown would wait for them forever:
-	// end them first, each with a reconnection hint.
+	// end them first, each with a reconnection hint. Connections that have
+	// not sent a request yet would hold Shutdown for five seconds: close
+	// them too.
+	var fresh freshConns
+	hs.ConnState = func(c net.Conn, state http.ConnState) {
+		srv.ConnState(c, state) // the cap on connections that are not subscriptions
+		fresh.track(c, state)
+	}
 	hs.RegisterOnShutdown(srv.Shutdown)
+	hs.RegisterOnShutdown(fresh.close)
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
@@ -191,13 +203,53 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		hs.Close()
 	}
 	<-errc
 	return nil
+}
+
+// freshConns tracks the connections that have not sent a byte of a
+// request yet (browsers open them ahead of time). net/http's Shutdown
+// waits five seconds for such a connection's first request; during a
+// shutdown they are closed at once instead, which loses nothing: the
+// client has sent nothing, and opens another connection when it needs one.
+type freshConns struct {
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+}
+
+// track is the server's ConnState hook.
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case state != http.StateNew:
+		delete(f.conns, c)
+	case f.closing:
+		c.Close()
+	default:
+		if f.conns == nil {
+			f.conns = make(map[net.Conn]struct{})
+		}
+		f.conns[c] = struct{}{}
+	}
+}
+
+// close closes the connections that have sent nothing yet, and those that
+// arrive from now on.
+func (f *freshConns) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closing = true
+	for c := range f.conns {
+		c.Close()
+	}
+	clear(f.conns)
 }
 
 func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {

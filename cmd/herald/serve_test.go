@@ -19,6 +19,7 @@ func TestServeRefusesBadFlagsWithOneLine(t *testing.T) {
 		{"certificate without key", []string{"--tls-cert", "cert.pem"}, "--tls-cert and --tls-key go together"},
 		{"trusted proxy not a CIDR", []string{"--trusted-proxy", "proxy.example"}, `trusted proxy "proxy.example" is neither a CIDR prefix nor an address`},
 		{"stray argument", []string{"now"}, `unexpected argument "now"`},
+		{"zero shutdown timeout", []string{"--shutdown-timeout", "0s"}, "--shutdown-timeout must be positive"},
 		{"retain age on a count-only log", []string{"--log", "memory", "--retain-age", "1h"}, "keeps a count of updates, not an age"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,19 @@
+// Package detach serves event streams on HTTP/1.1 connections taken over
+// from net/http, with no goroutine per connection: the connection engine
+// under package hub's fan-out.
+//
+// A stream is adopted once its response headers (and any replay) are
+// written: from then on an Engine writes it, in HTTP/1.1 chunked encoding,
+// from its Queue. A poller (epoll) notices when a client leaves and when a
+// full socket has room again; flushers write, in rounds, the streams the
+// fan-out marked; a few writers write the streams whose sockets have room
+// again; one sweeper sends heartbeats and enforces deadlines. No write
+// ever waits for a client: what a socket does not take stays pending until
+// the poller reports room, and meanwhile the stream's updates wait in its
+// own queue, whose limits end it if it falls too far behind. An idle
+// stream costs its connection and a few hundred bytes.
+//
+// Policy holds the rules both serving modes follow (batching, heartbeats,
+// when a client is too slow), for the streams an Engine serves and for
+// those package hub serves from a goroutine each (HTTP/2, TLS).
+package detach

@@ -1,0 +1,228 @@
+//go:build linux
+
+package detach
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http/httputil"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// wait bounds every wait in these tests: a broken engine fails, never hangs.
+const wait = 10 * time.Second
+
+// queue is a Queue a test fills.
+type queue struct {
+	mu       sync.Mutex
+	bufs     [][]byte
+	overflow bool
+}
+
+func (q *queue) Take(bufs [][]byte) ([][]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	bufs = append(bufs, q.bufs...)
+	q.bufs = nil
+	return bufs, q.overflow
+}
+
+func (q *queue) Overflowed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.overflow
+}
+
+func (q *queue) push(b []byte) {
+	q.mu.Lock()
+	q.bufs = append(q.bufs, b)
+	q.mu.Unlock()
+}
+
+func (q *queue) kick() {
+	q.mu.Lock()
+	q.overflow, q.bufs = true, nil
+	q.mu.Unlock()
+}
+
+// served is one adopted stream: the client's end of the connection, the
+// engine's Stream and why it ended.
+type served struct {
+	client net.Conn
+	body   io.Reader // the chunked body, decoded
+	q      *queue
+	s      *Stream
+	ended  chan error
+}
+
+// startEngine starts an engine that writes every update at once.
+func startEngine(t *testing.T, farewell string) *Engine {
+	t.Helper()
+	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: []byte(farewell), Writers: 2, Flushers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// adopt connects a client to a loopback listener, with a small receive
+// buffer if stuck, and has e serve the server's end.
+func adopt(t *testing.T, e *Engine, stuck bool) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		if !stuck {
+			return nil
+		}
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	client, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	sv := &served{client: client, body: httputil.NewChunkedReader(bufio.NewReader(client)), q: &queue{}, ended: make(chan error, 1)}
+	sv.s, err = e.Adopt(conn, sv.q, time.Time{}, func(why error) { sv.ended <- why })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv
+}
+
+// send queues b for sv and has a flusher write it.
+func (sv *served) send(e *Engine, b []byte) {
+	sv.q.push(b)
+	m := e.NewMarks()
+	m.Add(sv.s)
+	m.Hand()
+}
+
+// readBody reads want bytes of chunked body from sv's client.
+func (sv *served) readBody(t *testing.T, want int) []byte {
+	t.Helper()
+	sv.client.SetReadDeadline(time.Now().Add(wait))
+	got := make([]byte, want)
+	if _, err := io.ReadFull(sv.body, got); err != nil {
+		t.Fatalf("reading %d bytes of body: %v", want, err)
+	}
+	return got
+}
+
+func (sv *served) waitEnded(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-sv.ended:
+		return err
+	case <-time.After(wait):
+		t.Fatal("the stream did not end in time")
+	}
+	return nil
+}
+
+// Queued bytes reach the client as one chunk; closing the engine sends the
+// farewell and ends the body.
+func TestQueuedBytesAreOneChunkAndCloseSaysFarewell(t *testing.T) {
+	e := startEngine(t, "retry: 2000\n\n")
+	sv := adopt(t, e, false)
+	sv.q.push([]byte("data: a\n\n"))
+	sv.send(e, []byte("data: bc\n\n"))
+	sv.client.SetReadDeadline(time.Now().Add(wait))
+	want := "13\r\ndata: a\n\ndata: bc\n\n\r\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(sv.client, got); err != nil || string(got) != want {
+		t.Fatalf("got %q (%v), want %q", got, err, want)
+	}
+	e.Close()
+	rest, err := io.ReadAll(sv.client)
+	if want := "d\r\nretry: 2000\n\n\r\n" + LastChunk; err != nil || string(rest) != want {
+		t.Fatalf("after Close got %q (%v), want %q", rest, err, want)
+	}
+	if err := sv.waitEnded(t); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ended with %v, want ErrClosed", err)
+	}
+}
+
+// A client whose socket is full costs the others nothing: their bytes are
+// written at once, and it ends by its own queue's overflow alone.
+func TestAFullSocketDoesNotHoldUpTheOthers(t *testing.T) {
+	e := startEngine(t, "")
+	stuck := adopt(t, e, true)
+	reader := adopt(t, e, false)
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	stuck.send(e, big)
+	for i := range 20 {
+		stuck.send(e, big) // stays queued: the socket is full
+		msg := bytes.Repeat([]byte{byte('a' + i)}, 64<<10)
+		reader.send(e, msg)
+		if got := reader.readBody(t, len(msg)); !bytes.Equal(got, msg) {
+			t.Fatalf("update %d: the reader got other bytes", i)
+		}
+	}
+	if d := e.Stats().Deferred; d == 0 {
+		t.Fatal("no write was refused: the stuck client's socket never filled, the test proves nothing")
+	}
+	select {
+	case err := <-stuck.ended:
+		t.Fatalf("the stuck client ended (%v) before its queue overflowed", err)
+	default:
+	}
+	stuck.q.kick()
+	stuck.s.Wake()
+	if err := stuck.waitEnded(t); !errors.Is(err, ErrSlow) {
+		t.Fatalf("the stuck client ended with %v, want ErrSlow", err)
+	}
+}
+
+// Closing does not wait for clients whose sockets are full.
+func TestCloseDoesNotWaitForFullSockets(t *testing.T) {
+	e := startEngine(t, "retry: 2000\n\n")
+	var stuck []*served
+	for range 20 {
+		sv := adopt(t, e, true)
+		sv.send(e, bytes.Repeat([]byte("x"), 1<<20))
+		stuck = append(stuck, sv)
+	}
+	deadline := time.Now().Add(wait)
+	for e.Stats().Deferred < uint64(len(stuck)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sockets refused bytes", e.Stats().Deferred, len(stuck))
+		}
+		time.Sleep(time.Millisecond) // polling: the counter has no signal
+	}
+	start := time.Now()
+	e.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close with %d full sockets took %v", len(stuck), took)
+	}
+	for _, sv := range stuck {
+		if err := sv.waitEnded(t); !errors.Is(err, ErrClosed) {
+			t.Fatalf("ended with %v, want ErrClosed", err)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package detach
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// epoller watches detached connections with one epoll instance and one
+// goroutine, and reports a connection whose client hung up (or sent
+// anything, which a subscriber never does), and a connection whose socket
+// has room again after refusing bytes. Connections are watched
+// edge-triggered for both: the kernel reports room only on a socket a
+// write found full, so a client that keeps up costs the poller nothing.
+type epoller struct {
+	fd       int
+	gone     func(token uint64)
+	writable func(token uint64)
+	wg       sync.WaitGroup
+	stop     chan struct{}
+}
+
+func newPoller(gone, writable func(token uint64)) (poller, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &epoller{fd: fd, gone: gone, writable: writable, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go p.loop()
+	return p, nil
+}
+
+// rawConn returns the connection under TLS and other wrappers.
+func rawConn(c net.Conn) (syscall.RawConn, error) {
+	for {
+		switch v := c.(type) {
+		case syscall.Conn:
+			return v.SyscallConn()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, ErrUnsupported
+		}
+	}
+}
+
+func (p *epoller) ctl(d *Stream, op int) error {
+	rc, err := rawConn(d.conn)
+	if err != nil {
+		return err
+	}
+	var opErr error
+	err = rc.Control(func(fd uintptr) {
+		ev := syscall.EpollEvent{
+			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT | (syscall.EPOLLET & 0xffffffff),
+			Fd:     int32(uint32(d.token)),
+			Pad:    int32(uint32(d.token >> 32)),
+		}
+		opErr = syscall.EpollCtl(p.fd, op, int(fd), &ev)
+	})
+	return errors.Join(err, opErr)
+}
+
+func (p *epoller) add(d *Stream) error { return p.ctl(d, syscall.EPOLL_CTL_ADD) }
+
+func (p *epoller) remove(d *Stream) { p.ctl(d, syscall.EPOLL_CTL_DEL) }
+
+func (p *epoller) loop() {
+	defer p.wg.Done()
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		n, err := syscall.EpollWait(p.fd, events, 200)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			token := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			switch {
+			case ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0:
+				p.gone(token)
+			case ev.Events&syscall.EPOLLOUT != 0:
+				p.writable(token)
+			}
+		}
+	}
+}
+
+func (p *epoller) close() {
+	close(p.stop)
+	p.wg.Wait()
+	syscall.Close(p.fd)
+}
+
+// maxIovecs bounds the buffers one writevFD call passes to the kernel.
+const maxIovecs = 128
+
+// writevFD makes one writev(2) of bufs, the first off bytes of which are
+// already written, to a non-blocking socket. It cannot block, so it is
+// made as a raw system call: the goroutine keeps its P, and the scheduler
+// neither hands the P to another thread nor wakes one for it, which on a
+// busy hub made a context switch of every few writes.
+func writevFD(fd uintptr, bufs [][]byte, off int) (int, error) {
+	var iov [maxIovecs]syscall.Iovec
+	n := 0
+	for i, b := range bufs {
+		if n == maxIovecs {
+			break
+		}
+		if i == 0 {
+			b = b[off:]
+		}
+		if len(b) == 0 {
+			continue
+		}
+		iov[n].Base = &b[0]
+		iov[n].SetLen(len(b))
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	m, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(m), nil
+}

@@ -1,9 +1,0 @@
-//go:build !linux
-
-package hub
-
-// newPoller reports that detaching is unsupported on this platform:
-// streams are then served by one goroutine each.
-func newPoller(func(token uint64)) (poller, error) { return nil, errPollUnsupported }
-
-func writeFD(uintptr, []byte) (int, error) { return 0, errPollUnsupported }
