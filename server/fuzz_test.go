@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldhub/herald/eventlog"
@@ -370,7 +371,9 @@ func FuzzJobsRequest(f *testing.F) {
 		f.Add(s.method, s.path, authorization, s.ct, s.body)
 	}
 	// A request that changes a job gets a fresh node for the next one, so
-	// every input meets the same two jobs.
+	// every input meets the same two jobs. A node may serve for minutes:
+	// its jobs must not stall meanwhile (a stall is a change no request
+	// made).
 	dir := f.TempDir()
 	var srv *Server
 	var initial map[string]jobState
@@ -381,7 +384,7 @@ func FuzzJobsRequest(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, method uint8, path, authorization string, ct uint8, body string) {
 		if srv == nil {
-			srv = newFuzzNode(t, Config{RetainCount: 16, DataDir: dir})
+			srv = newFuzzNode(t, Config{RetainCount: 16, DataDir: dir, JobStallAfter: 24 * time.Hour})
 			for _, spec := range []jobs.Spec{
 				{ID: "a", Stages: []jobs.Stage{{Name: "x"}, {Name: "y", Weight: 2}}, Total: 10},
 				{ID: "p", Private: true, Total: 4},
