@@ -284,7 +284,7 @@ func TestPrivateUpdatesNeverReachUnauthorizedSubscribers_Property(t *testing.T) 
 					if !slices.Equal(got, want) {
 						t.Errorf("seed %d, %s subscriber %d (selectors %q, token %v, claims %q): leaked %s; missing %s; got %q, want %q",
 							seed, mode, i, sub.selectors, sub.hasToken, sub.claims,
-							describe(ups, got, want), describe(ups, want, got), got, want)
+							updatesOnlyIn(ups, got, want), updatesOnlyIn(ups, want, got), got, want)
 					}
 				}
 			}
@@ -297,9 +297,9 @@ func TestPrivateUpdatesNeverReachUnauthorizedSubscribers_Property(t *testing.T) 
 	}
 }
 
-// describe lists the updates in a but not in b, with their topics and
+// updatesOnlyIn lists the updates in a but not in b, with their topics and
 // privacy.
-func describe(ups []propUpdate, a, b []string) string {
+func updatesOnlyIn(ups []propUpdate, a, b []string) string {
 	var out []string
 	for _, u := range ups {
 		if slices.Contains(a, u.data) && !slices.Contains(b, u.data) {
