@@ -60,7 +60,7 @@ type SoakConfig struct {
 	// subscribers (Herald's herald_subscribers gauge).
 	NodeSubscribers func(ctx context.Context, node string) (float64, error)
 	// OnSample, if set, is called with each sample of a node as it is
-	// taken, from the sampling goroutine.
+	// taken, never concurrently.
 	OnSample func(NodeSample)
 	// AllowRemote permits nodes that are not on loopback.
 	AllowRemote bool
@@ -288,13 +288,13 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	for !r.caughtUp(int64(pub.Published)) && time.Now().Before(drainEnd) && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
+	stopSampler()
+	wg.Wait()
 	r.sample(ctx, false) // with every subscriber still connected
 	stopSubs()
 	subsWG.Wait()
 	r.waitForNoSubscribers(ctx)
 	r.sample(ctx, true) // once the subscribers left
-	stopSampler()
-	wg.Wait()
 	return r.finish(int64(pub.Published)), nil
 }
 
