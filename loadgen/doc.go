@@ -6,4 +6,11 @@
 // PID, its peak memory and CPU time. `herald bench` is its command line.
 //
 // It works with any SSE server: publication is a configurable HTTP request.
+//
+// RunSoak is the long-running counterpart for Herald nodes sharing a log:
+// subscribers that drop and resume with Last-Event-ID at random, on the
+// same node or another, a publisher that fails over between nodes, a check
+// that each subscriber receives every update from its first one exactly
+// once and in order, and the nodes' subscribers, open files and memory
+// sampled over time. `herald bench --soak` and scripts/soak.sh run it.
 package loadgen

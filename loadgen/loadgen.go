@@ -126,27 +126,15 @@ type sub struct {
 
 // Run performs the run described by cfg.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Subscribers <= 0 {
-		cfg.Subscribers = 100
-	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = 100
-	}
+	orDefault(&cfg.Subscribers, 100)
+	orDefault(&cfg.Rate, 100)
 	if cfg.Size < 32 {
 		cfg.Size = 64
 	}
-	if cfg.Drain <= 0 {
-		cfg.Drain = 10 * time.Second
-	}
-	if cfg.MaxDuration <= 0 {
-		cfg.MaxDuration = 5 * time.Minute
-	}
-	if cfg.PerSource <= 0 {
-		cfg.PerSource = 10000
-	}
-	if cfg.ConnectRate <= 0 {
-		cfg.ConnectRate = 5000
-	}
+	orDefault(&cfg.Drain, 10*time.Second)
+	orDefault(&cfg.MaxDuration, 5*time.Minute)
+	orDefault(&cfg.PerSource, 10000)
+	orDefault(&cfg.ConnectRate, 5000)
 	if !cfg.AllowRemote {
 		if err := Loopback(cfg.SubscribeURL); err != nil {
 			return nil, err
@@ -287,6 +275,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// orDefault sets *v to def if it is zero or less.
+func orDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // sourceAddr returns the loopback address connection i comes from:

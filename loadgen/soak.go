@@ -60,7 +60,7 @@ type SoakConfig struct {
 	// subscribers (Herald's herald_subscribers gauge).
 	NodeSubscribers func(ctx context.Context, node string) (float64, error)
 	// OnSample, if set, is called with each sample of a node as it is
-	// taken, from the sampling goroutine.
+	// taken, never concurrently.
 	OnSample func(NodeSample)
 	// AllowRemote permits nodes that are not on loopback.
 	AllowRemote bool
@@ -206,33 +206,17 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	if cfg.Topic == "" {
 		cfg.Topic = "soak"
 	}
-	if cfg.Subscribers <= 0 {
-		cfg.Subscribers = 1000
-	}
-	if cfg.HoldMin <= 0 {
-		cfg.HoldMin = 3 * time.Second
-	}
-	if cfg.HoldMax <= 0 {
-		cfg.HoldMax = 20 * time.Second
-	}
+	orDefault(&cfg.Subscribers, 1000)
+	orDefault(&cfg.HoldMin, 3*time.Second)
+	orDefault(&cfg.HoldMax, 20*time.Second)
 	if cfg.HoldMax < cfg.HoldMin {
 		return nil, fmt.Errorf("the longest hold (%v) is shorter than the shortest (%v)", cfg.HoldMax, cfg.HoldMin)
 	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = 20
-	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = time.Minute
-	}
-	if cfg.Drain <= 0 {
-		cfg.Drain = 30 * time.Second
-	}
-	if cfg.SampleEvery <= 0 {
-		cfg.SampleEvery = 10 * time.Second
-	}
-	if cfg.PerSource <= 0 {
-		cfg.PerSource = 10000
-	}
+	orDefault(&cfg.Rate, 20)
+	orDefault(&cfg.Duration, time.Minute)
+	orDefault(&cfg.Drain, 30*time.Second)
+	orDefault(&cfg.SampleEvery, 10*time.Second)
+	orDefault(&cfg.PerSource, 10000)
 	r := &soakRun{cfg: cfg, start: time.Now(), seed: mrand.Uint64()}
 	for _, n := range cfg.Nodes {
 		u, err := url.Parse(n + "/.well-known/mercure?topic=" + url.QueryEscape(cfg.Topic))
@@ -304,13 +288,13 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakReport, error) {
 	for !r.caughtUp(int64(pub.Published)) && time.Now().Before(drainEnd) && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
+	stopSampler()
+	wg.Wait()
 	r.sample(ctx, false) // with every subscriber still connected
 	stopSubs()
 	subsWG.Wait()
 	r.waitForNoSubscribers(ctx)
 	r.sample(ctx, true) // once the subscribers left
-	stopSampler()
-	wg.Wait()
 	return r.finish(int64(pub.Published)), nil
 }
 

@@ -11,6 +11,7 @@
 #   pair   two nodes sharing a fresh Redis stream on 127.0.0.1:6379
 #          (redis-cli needed to delete it afterwards); the second node is
 #          SIGKILLed half-way through --duration unless --kill-after is given
+#          (--kill-after 0: no kill)
 # Defaults: --subscribers 1000 --rate 20 --duration 10m; e.g.
 #   scripts/soak.sh pair --subscribers 300 --duration 10m
 # Exits non-zero if any subscriber missed an update or received one twice
