@@ -134,6 +134,12 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 		respond(w, http.StatusOK, s, err)
 	})
 	mux.HandleFunc("GET /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		// A token that is no token (forged, expired, of the wrong key) is
+		// refused as such, not answered with an empty list.
+		if err := authz.AuthorizeSubscribe(r, TopicPrefix, false); err != nil {
+			refuse(w, r, err)
+			return
+		}
 		visible := []Snapshot{}
 		for _, s := range m.List() {
 			if authz.AuthorizeSubscribe(r, s.Topic, s.Private) == nil {

@@ -291,4 +291,9 @@ func TestJobsListShowsOnlyWhatTheCallerMayRead(t *testing.T) {
 			t.Errorf("token %q sees %d jobs, want %d", token, len(list.Jobs), want)
 		}
 	}
+	// A forged token is refused, not answered with a list it hides
+	// everything from.
+	if status, body, _ := a.do(t, "GET", "/api/jobs", "bad", "", ""); status != http.StatusUnauthorized || strings.Contains(body, "jobs") {
+		t.Errorf("list with a forged token: %d %q, want 401 with the reason", status, body)
+	}
 }
