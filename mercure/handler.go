@@ -21,9 +21,10 @@ import (
 // Path is where the protocol is served.
 const Path = "/.well-known/mercure"
 
-// Defaults of the subscription limits in Config, also shown by the flags
+// Defaults of the limits in Config, also shown by the flags
 // of `herald serve`.
 const (
+	DefaultMaxUpdateBytes        = 1 << 20
 	DefaultMaxSelectorBytes      = 4096
 	DefaultMaxSubscriptionBytes  = 16 << 10
 	DefaultMaxTemplateBytesPerIP = 128 << 10
@@ -111,7 +112,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("mercure: Config.Hub is required")
 	}
 	if cfg.MaxUpdateBytes <= 0 {
-		cfg.MaxUpdateBytes = 1 << 20
+		cfg.MaxUpdateBytes = DefaultMaxUpdateBytes
 	}
 	if cfg.MaxTopics <= 0 {
 		cfg.MaxTopics = 64

@@ -219,7 +219,9 @@ func (s *Server) build() error {
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
 		MaxRetry:    cfg.MaxRetry,
-		Logger:      cfg.Logger,
+		// The data is part of the publication: the one limit bounds both.
+		MaxDataBytes: cfg.MaxUpdateBytes,
+		Logger:       cfg.Logger,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()
 			if j := jm.Load(); j != nil {

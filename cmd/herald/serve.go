@@ -92,14 +92,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		origins = strings.Split(v, ",")
 	}
 	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
-	fs.IntVar(&cfg.MaxUpdateBytes, "max-update-bytes", env.int("HERALD_MAX_UPDATE_BYTES", 1<<20), "largest accepted publication, in bytes (env HERALD_MAX_UPDATE_BYTES)")
+	cfg.MaxUpdateBytes = env.size("HERALD_MAX_UPDATE_BYTES", mercure.DefaultMaxUpdateBytes)
+	fs.Var(sizeFlag{&cfg.MaxUpdateBytes}, "max-update-bytes", "largest accepted publication, in bytes or with a unit such as 8MiB (env HERALD_MAX_UPDATE_BYTES)")
 	fs.DurationVar(&cfg.MaxRetry, "max-retry", env.dur("HERALD_MAX_RETRY", hub.DefaultMaxRetry), "longest reconnection delay (retry) a publication may ask browsers for; longer is refused with 400 (env HERALD_MAX_RETRY)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", env.int("HERALD_MAX_CONNS_PER_IP", 1024), "concurrent subscriptions allowed from one address; -1 for no limit (env HERALD_MAX_CONNS_PER_IP)")
 	fs.IntVar(&cfg.MaxRequestConnsPerIP, "max-request-conns-per-ip", env.int("HERALD_MAX_REQUEST_CONNS_PER_IP", 0), "concurrent connections from one address that are not subscriptions, idle ones included; more are closed at once (0: no limit, right behind a reverse proxy; env HERALD_MAX_REQUEST_CONNS_PER_IP)")
 	publishRate := fs.String("publish-rate", env.str("HERALD_PUBLISH_RATE", "0"), "publications allowed per token subject and per client address, e.g. 50/s or 600/m; beyond it 429 with Retry-After (0: no limit; env HERALD_PUBLISH_RATE)")
 	fs.IntVar(&cfg.PublishBurst, "publish-burst", env.int("HERALD_PUBLISH_BURST", 0), "publications allowed at once under --publish-rate (0: one second's worth, at least 1; env HERALD_PUBLISH_BURST)")
-	fs.IntVar(&cfg.MaxSelectorBytes, "max-selector-bytes", env.int("HERALD_MAX_SELECTOR_BYTES", mercure.DefaultMaxSelectorBytes), "longest topic selector of a subscription, in bytes (env HERALD_MAX_SELECTOR_BYTES)")
-	fs.IntVar(&cfg.MaxSubscriptionBytes, "max-subscription-bytes", env.int("HERALD_MAX_SUBSCRIPTION_BYTES", mercure.DefaultMaxSubscriptionBytes), "total length of one subscription's topic selectors, in bytes (env HERALD_MAX_SUBSCRIPTION_BYTES)")
+	cfg.MaxSelectorBytes = env.size("HERALD_MAX_SELECTOR_BYTES", mercure.DefaultMaxSelectorBytes)
+	fs.Var(sizeFlag{&cfg.MaxSelectorBytes}, "max-selector-bytes", "longest topic selector of a subscription, in bytes or with a unit such as 4KiB (env HERALD_MAX_SELECTOR_BYTES)")
+	cfg.MaxSubscriptionBytes = env.size("HERALD_MAX_SUBSCRIPTION_BYTES", mercure.DefaultMaxSubscriptionBytes)
+	fs.Var(sizeFlag{&cfg.MaxSubscriptionBytes}, "max-subscription-bytes", "total length of one subscription's topic selectors, in bytes or with a unit such as 16KiB (env HERALD_MAX_SUBSCRIPTION_BYTES)")
 	fs.IntVar(&cfg.MaxTemplateBytesPerIP, "max-template-bytes-per-ip", env.int("HERALD_MAX_TEMPLATE_BYTES_PER_IP", mercure.DefaultMaxTemplateBytesPerIP), "total length of the URI template selectors of one client's open subscriptions; -1 for no limit (env HERALD_MAX_TEMPLATE_BYTES_PER_IP)")
 	var proxies listFlag
 	if v := os.Getenv("HERALD_TRUSTED_PROXY"); v != "" {
