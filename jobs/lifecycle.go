@@ -167,7 +167,8 @@ func (s *Snapshot) end(o Outcome, now time.Time) {
 
 // Cancel requests the job's cancellation and publishes the request: the
 // job's worker learns it from its next report (ErrCancelRequested), and
-// then finishes the job as cancelled.
+// then finishes the job as cancelled (Finish with Cancelled, or
+// Job.FinishCancelled). Cancel itself does not finish the job.
 func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	m.mu.Lock()
 	e, err := m.unfinished(id)
