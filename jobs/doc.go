@@ -26,7 +26,8 @@
 // A running job with no report for StallAfter becomes stalled, and running
 // again with its next report. A cancellation (Manager.Cancel) is answered
 // to the worker's next report with ErrCancelRequested; the worker then
-// finishes the job as cancelled. Finished jobs are kept for KeepFinished.
+// finishes the job as cancelled (Finish, or Job.FinishCancelled): Cancel
+// only asks. Finished jobs are kept for KeepFinished.
 //
 // In a cluster each node runs a Manager fed with every update its hub
 // follows (Manager.Observe), so any node answers for any job and continues

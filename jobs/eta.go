@@ -84,3 +84,34 @@ func (e *Estimator) ETA(frac float64, start, now time.Time) (time.Duration, bool
 	}
 	return time.Duration(left * float64(time.Second)), true
 }
+
+// startEstimates starts both of a new job's estimators at now, from
+// nothing done.
+func (s *Snapshot) startEstimates(now time.Time) {
+	s.Estimator.Observe(0, now)
+	s.StageEstimator.Observe(0, now)
+}
+
+// estimate feeds the report s just recorded at now to its estimators;
+// lastReport and oldTotal are the time and the stage total of the report
+// before. A new stage's estimator starts from the previous report, since
+// the new stage's work happened after it. A total that changed within a
+// stage rebases the job's estimator instead of counting the jump in its
+// fraction as progress: the same work is now a different share of the
+// whole.
+func (s *Snapshot) estimate(now, lastReport time.Time, oldTotal float64, stageChanged bool) {
+	if stageChanged {
+		s.StageEstimator = Estimator{}
+		s.StageEstimator.Observe(0, lastReport)
+	}
+	s.StageEstimator.Observe(s.Done, now)
+	frac, known := s.fraction()
+	if !known {
+		return
+	}
+	if !stageChanged && oldTotal > 0 && s.Total > 0 && s.Total != oldTotal {
+		s.Estimator.Rebase(frac, now, oldTotal/s.Total)
+	} else {
+		s.Estimator.Observe(frac, now)
+	}
+}

@@ -33,7 +33,7 @@ func (j *Job) ID() string { return j.id }
 // total of 0 keeps the stage's total, or leaves it unknown in a new stage.
 // Reports are coalesced (see Manager.Progress), so calling it for every
 // item is fine. It returns ErrCancelRequested once someone asked to cancel
-// the job: stop, and call Cancelled.
+// the job: stop, and call FinishCancelled.
 func (j *Job) Progress(ctx context.Context, stage string, done, total float64, message string) error {
 	r := Report{Stage: stage, Done: done, Message: message}
 	if total > 0 {
@@ -70,8 +70,11 @@ func (j *Job) Fail(ctx context.Context, cause error) error {
 	return err
 }
 
-// Cancelled finishes the job as cancelled.
-func (j *Job) Cancelled(ctx context.Context) error {
+// FinishCancelled finishes the job as cancelled, publishing the final
+// event: the worker's answer to a cancellation request (ErrCancelRequested
+// from Progress). It is not Manager.Cancel, which only requests the
+// cancellation and leaves the job running until its worker calls this.
+func (j *Job) FinishCancelled(ctx context.Context) error {
 	_, err := j.m.Finish(ctx, j.id, Outcome{State: Cancelled})
 	return err
 }

@@ -150,7 +150,7 @@ func TestCancellationReachesTheWorkerOnItsNextReport(t *testing.T) {
 	if err := job.Progress(ctx, "", 2, 10, ""); !errors.Is(err, ErrCancelRequested) {
 		t.Fatalf("progress after a cancel request: %v, want ErrCancelRequested", err)
 	}
-	if err := job.Cancelled(ctx); err != nil {
+	if err := job.FinishCancelled(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got := rec.waitFor(t, "the cancelled state", func(s []Snapshot) bool { return s[len(s)-1].State == Cancelled })

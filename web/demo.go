@@ -97,7 +97,7 @@ func (d *demo) start(box BBox) (string, bool, error) {
 		defer cancel()
 		switch {
 		case errors.Is(err, jobs.ErrCancelRequested), errors.Is(err, context.Canceled):
-			job.Cancelled(fctx)
+			job.FinishCancelled(fctx)
 		case err != nil:
 			job.Fail(fctx, err)
 		}

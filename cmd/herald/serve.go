@@ -25,8 +25,9 @@ func init() {
 	register("serve", "run the hub", runServe)
 }
 
-// envDuration, envInt and envBool read HERALD_* defaults for flags; a
-// malformed value is reported rather than ignored.
+// envDefaults reads HERALD_* defaults for flags (its methods str, dur,
+// int, bool, and size in size.go); a malformed value is reported rather
+// than ignored.
 type envDefaults struct{ errs []error }
 
 func (e *envDefaults) str(key, def string) string { return envOr(key, def) }
