@@ -11,22 +11,6 @@ import (
 	"github.com/heraldhub/herald/sse"
 )
 
-// newEventsHandler is the one handler an application needs to serve a
-// hub's streams: it reads the topic selectors from the query and the
-// resume point from Last-Event-ID, and hands the request to Stream.
-// (Package mercure serves the full protocol: tokens, private updates,
-// publishing over HTTP.)
-func newEventsHandler(h *hub.Hub) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		topics, err := hub.ParseSelectors(r.URL.Query()["topic"])
-		if err != nil || len(topics) == 0 {
-			http.Error(w, "give at least one valid ?topic= selector", http.StatusBadRequest)
-			return
-		}
-		h.Stream(w, r, hub.Subscription{Topics: topics, LastEventID: r.Header.Get("Last-Event-ID")})
-	})
-}
-
 // Embedding a hub in your own net/http server: New on an event log, a
 // handler that calls Stream, and Publish from anywhere in the program.
 // Once a subscriber has its response headers, it is registered: every
@@ -41,8 +25,19 @@ func Example() {
 	}
 	defer h.Close()
 
+	// The one handler an application needs to serve streams: topic
+	// selectors from the query, the resume point from Last-Event-ID.
+	// (Package mercure serves the full protocol: tokens, private
+	// updates, publishing over HTTP.)
 	mux := http.NewServeMux()
-	mux.Handle("GET /events", newEventsHandler(h))
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		topics, err := hub.ParseSelectors(r.URL.Query()["topic"])
+		if err != nil || len(topics) == 0 {
+			http.Error(w, "give at least one valid ?topic= selector", http.StatusBadRequest)
+			return
+		}
+		h.Stream(w, r, hub.Subscription{Topics: topics, LastEventID: r.Header.Get("Last-Event-ID")})
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -90,7 +85,10 @@ func Example_resume() {
 		return
 	}
 	defer h.Close()
-	srv := httptest.NewServer(newEventsHandler(h))
+	status, _ := hub.ParseSelectors([]string{"status"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Stream(w, r, hub.Subscription{Topics: status, LastEventID: r.Header.Get("Last-Event-ID")})
+	}))
 	defer srv.Close()
 
 	ctx := context.Background()
@@ -106,7 +104,7 @@ func Example_resume() {
 	}
 
 	// The subscriber saw s1 before it was disconnected.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/?topic=status", nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 	req.Header.Set("Last-Event-ID", "s1")
 	resp, err := srv.Client().Do(req)
 	if err != nil {

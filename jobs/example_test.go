@@ -10,17 +10,6 @@ import (
 	"github.com/heraldhub/herald/jobs"
 )
 
-// show prints the parts of a snapshot that do not depend on time: the
-// rate and the ETA do.
-func show(s jobs.Snapshot) {
-	percent := "unknown"
-	if s.Percent != nil {
-		percent = fmt.Sprintf("%.1f%%", *s.Percent)
-	}
-	fmt.Printf("%s: state=%s stage=%s done=%g/%g percent=%s message=%q\n",
-		s.ID, s.State, s.Stage, s.Done, s.Total, percent, s.Message)
-}
-
 // A job from start to finish, reported from Go. The manager publishes
 // the job's events through a hub (here on a memory log) on the topic
 // "jobs/{id}", where pages and clients watch it; Get answers its current
@@ -41,6 +30,17 @@ func Example() {
 		return
 	}
 	defer m.Close()
+
+	// show prints the parts of a snapshot that do not depend on time
+	// (the rate and the ETA do).
+	show := func(s jobs.Snapshot) {
+		percent := "unknown"
+		if s.Percent != nil {
+			percent = fmt.Sprintf("%.1f%%", *s.Percent)
+		}
+		fmt.Printf("%s: state=%s stage=%s done=%g/%g percent=%s message=%q\n",
+			s.ID, s.State, s.Stage, s.Done, s.Total, percent, s.Message)
+	}
 
 	ctx := context.Background()
 	job, err := m.Start(ctx, jobs.Spec{
@@ -142,9 +142,9 @@ func ExampleManager_Cancel() {
 		fmt.Println(err)
 		return
 	}
-	show(snap)
+	fmt.Printf("state=%s done=%g/%g percent=%.0f%%\n", snap.State, snap.Done, snap.Total, *snap.Percent)
 	// Output:
 	// requested: true state: running
 	// true
-	// export-7: state=cancelled stage= done=120/500 percent=24.0% message=""
+	// state=cancelled done=120/500 percent=24%
 }
