@@ -364,17 +364,20 @@ func (h *Hub) fanOut(u eventlog.Update) {
 type frame struct {
 	seq uint64
 	b   []byte
-	// appended is when the update was appended, and lagged whether its
-	// delivery lag was observed already (Config.OnDeliveryLag).
-	appended time.Time
-	lagged   atomic.Bool
+	// appended is when the update was appended (Unix nanoseconds), 0
+	// once its delivery lag is observed (Config.OnDeliveryLag).
+	appended atomic.Int64
 }
 
 // taken is called by a stream about to write f: the first stream to
-// write an update reports its delivery lag.
+// write an update reports its delivery lag; the others pay one atomic
+// load.
 func (h *Hub) taken(f *frame) {
-	if h.cfg.OnDeliveryLag != nil && !f.lagged.Load() && f.lagged.CompareAndSwap(false, true) && !f.appended.IsZero() {
-		h.cfg.OnDeliveryLag(time.Since(f.appended))
+	if h.cfg.OnDeliveryLag == nil || f.appended.Load() == 0 {
+		return
+	}
+	if at := f.appended.Swap(0); at != 0 {
+		h.cfg.OnDeliveryLag(time.Since(time.Unix(0, at)))
 	}
 }
 
@@ -383,7 +386,11 @@ func newFrame(u eventlog.Update) (*frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &frame{seq: u.Seq, b: b, appended: u.Time}, nil
+	f := &frame{seq: u.Seq, b: b}
+	if !u.Time.IsZero() {
+		f.appended.Store(u.Time.UnixNano())
+	}
+	return f, nil
 }
 
 // encodeUpdate appends u's SSE frame to dst, with its id if withID.
