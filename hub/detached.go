@@ -11,7 +11,7 @@ import (
 // which serves it from then on; on error the caller keeps serving it.
 func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
 	s, onEnd := st.s, sub.OnEnd // all the stream keeps
-	d, err := h.engine.Adopt(st.conn, liveQueue{s: s, floor: floor}, sub.Until, func(why error) {
+	d, err := h.engine.Adopt(st.conn, liveQueue{h: h, s: s, floor: floor}, sub.Until, func(why error) {
 		h.unregister(s)
 		if onEnd != nil {
 			onEnd(endReason(why))
@@ -31,6 +31,7 @@ func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
 // liveQueue is a subscriber's queue as its detached stream takes it: the
 // frames at or below floor were covered by the replay.
 type liveQueue struct {
+	h     *Hub
 	s     *subscriber
 	floor uint64
 }
@@ -40,6 +41,7 @@ func (q liveQueue) Take(bufs [][]byte) ([][]byte, bool) {
 	for _, f := range frames {
 		if f.seq > q.floor {
 			bufs = append(bufs, f.b)
+			q.h.taken(f)
 		}
 	}
 	q.s.release(frames)

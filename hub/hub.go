@@ -64,6 +64,24 @@ type Config struct {
 	// the system calls per delivery (the server's and the client's) under
 	// load. Default 10ms; negative writes every update at once.
 	BatchWindow time.Duration
+	// OnStreamEnd, if set, is called once for every stream Stream accepted,
+	// when it ends, with its reason: ErrSlowSubscriber, ErrClosed,
+	// ErrExpired, ErrClientGone, or another error (a failed replay),
+	// possibly wrapped. It must not block.
+	OnStreamEnd func(reason error)
+	// OnReplay, if set, is called when a stream resuming from an event id
+	// starts its replay: known is false when the id was answered as
+	// "earliest" (never in the log, dropped by retention, or not one the
+	// subscriber could have received), true otherwise (an explicit
+	// "earliest" included). It must not block.
+	OnReplay func(known bool)
+	// OnDeliveryLag, if set, is called once per update with the time from
+	// its append (eventlog.Update.Time) to when the first stream took its
+	// frame to write it to the socket. One sample per update, not one per
+	// delivery: the first stream to reach a frame claims it with one
+	// atomic swap, so the per-delivery cost is one atomic load. It must
+	// not block.
+	OnDeliveryLag func(time.Duration)
 	// NoDetach serves every stream from the goroutine of its HTTP request.
 	// By default, HTTP/1.1 streams are detached from net/http once their
 	// replay is written, and served by a few shared goroutines, so an idle
@@ -346,6 +364,21 @@ func (h *Hub) fanOut(u eventlog.Update) {
 type frame struct {
 	seq uint64
 	b   []byte
+	// appended is when the update was appended (Unix nanoseconds), 0
+	// once its delivery lag is observed (Config.OnDeliveryLag).
+	appended atomic.Int64
+}
+
+// taken is called by a stream about to write f: the first stream to
+// write an update reports its delivery lag; the others pay one atomic
+// load.
+func (h *Hub) taken(f *frame) {
+	if h.cfg.OnDeliveryLag == nil || f.appended.Load() == 0 {
+		return
+	}
+	if at := f.appended.Swap(0); at != 0 {
+		h.cfg.OnDeliveryLag(time.Since(time.Unix(0, at)))
+	}
 }
 
 func newFrame(u eventlog.Update) (*frame, error) {
@@ -353,7 +386,11 @@ func newFrame(u eventlog.Update) (*frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &frame{seq: u.Seq, b: b}, nil
+	f := &frame{seq: u.Seq, b: b}
+	if !u.Time.IsZero() {
+		f.appended.Store(u.Time.UnixNano())
+	}
+	return f, nil
 }
 
 // encodeUpdate appends u's SSE frame to dst, with its id if withID.

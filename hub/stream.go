@@ -44,6 +44,10 @@ var (
 	ErrSlowSubscriber = errors.New("subscriber too slow: its queue overflowed")
 	// ErrClientGone: the client closed the connection or stopped reading.
 	ErrClientGone = errors.New("client gone")
+	// ErrExpired, which wraps ErrClientGone, is the reason Config.OnStreamEnd
+	// is given for a stream that reached Subscription.Until (its token
+	// expired); Stream and Subscription.OnEnd see ErrClientGone.
+	ErrExpired = fmt.Errorf("%w: the subscription expired with its token", ErrClientGone)
 )
 
 // hintWait bounds how long a stream served by its own goroutine waits to
@@ -89,6 +93,9 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 			sub.OnEnd(ErrNoTopic)
 		}
 		return ErrNoTopic
+	}
+	if h.cfg.OnStreamEnd != nil {
+		sub.OnEnd = h.reportEnd(sub.OnEnd, sub.Until)
 	}
 	ctx := r.Context()
 	if !sub.Until.IsZero() {
@@ -141,6 +148,21 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		return st.liveConn(ctx, floor)
 	}
 	return st.live(ctx, floor, nil)
+}
+
+// reportEnd returns onEnd preceded by a report to Config.OnStreamEnd, which
+// is told ErrExpired for a stream that ended as gone past until.
+func (h *Hub) reportEnd(onEnd func(error), until time.Time) func(error) {
+	return func(err error) {
+		reason := err
+		if errors.Is(err, ErrClientGone) && !until.IsZero() && !time.Now().Before(until) {
+			reason = ErrExpired
+		}
+		h.cfg.OnStreamEnd(reason)
+		if onEnd != nil {
+			onEnd(err)
+		}
+	}
 }
 
 // liveConn serves a hijacked connection that could not be detached from a
@@ -324,6 +346,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			if first {
 				st.w.Header().Set("Last-Event-ID", eventlog.Earliest)
 				first = false
+				h.replayed(false)
 			}
 			cursor = eventlog.Earliest
 			continue
@@ -340,6 +363,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		if first {
 			st.w.Header().Set("Last-Event-ID", id)
 			first = false
+			h.replayed(true)
 		}
 		if scanned < replayBatch && size < replayBatchBytes {
 			return floor, nil
@@ -348,6 +372,13 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			return 0, err
 		}
 		cursor = lastID
+	}
+}
+
+// replayed reports a replay's start to Config.OnReplay.
+func (h *Hub) replayed(known bool) {
+	if h.cfg.OnReplay != nil {
+		h.cfg.OnReplay(known)
 	}
 }
 
@@ -428,6 +459,7 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 			for _, f := range frames {
 				if f.seq > floor {
 					st.buf = append(st.buf, f.b...)
+					h.taken(f)
 				}
 			}
 			s.release(frames)

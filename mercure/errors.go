@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/heraldhub/herald/hub"
@@ -10,6 +11,12 @@ import (
 // errorf builds an error answered with status and a formatted reason.
 func errorf(status int, format string, args ...any) error {
 	return httperr.Errorf(status, format, args...)
+}
+
+// limitError builds a 429 for a request over the configured limit named
+// limit (see httperr.Error.Limit).
+func limitError(limit, format string, args ...any) error {
+	return &httperr.Error{Status: http.StatusTooManyRequests, Msg: fmt.Sprintf(format, args...), Limit: limit}
 }
 
 // statuses are the statuses of the hub's errors; the auth and eventlog

@@ -278,10 +278,10 @@ func (h *Handler) acquire(client string, templateBytes int) error {
 	defer h.mu.Unlock()
 	u := h.perIP[client]
 	if h.cfg.MaxConnsPerIP > 0 && u.conns >= h.cfg.MaxConnsPerIP {
-		return errorf(http.StatusTooManyRequests, "too many connections from %s: the limit is %d (--max-conns-per-ip)", client, h.cfg.MaxConnsPerIP)
+		return limitError("conns_per_ip", "too many connections from %s: the limit is %d (--max-conns-per-ip)", client, h.cfg.MaxConnsPerIP)
 	}
 	if h.cfg.MaxTemplateBytesPerIP > 0 && templateBytes > 0 && u.templateBytes+templateBytes > h.cfg.MaxTemplateBytesPerIP {
-		return errorf(http.StatusTooManyRequests, "too many URI template bytes in the open subscriptions from %s: the limit is %d (--max-template-bytes-per-ip)", client, h.cfg.MaxTemplateBytesPerIP)
+		return limitError("template_bytes", "too many URI template bytes in the open subscriptions from %s: the limit is %d (--max-template-bytes-per-ip)", client, h.cfg.MaxTemplateBytesPerIP)
 	}
 	u.conns++
 	u.templateBytes += templateBytes

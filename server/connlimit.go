@@ -17,6 +17,7 @@ import (
 type connLimit struct {
 	max     int
 	proxies *clientaddr.Resolver // their connections are not capped
+	refused func()               // if set, told of each connection closed over the cap
 
 	mu      sync.Mutex
 	perAddr map[string]int
@@ -36,6 +37,9 @@ func (l *connLimit) track(c net.Conn, state http.ConnState) {
 		addr := clientaddr.Bucket(peer.Addr().Unmap())
 		if l.perAddr[addr] >= l.max {
 			c.Close()
+			if l.refused != nil {
+				l.refused()
+			}
 			return
 		}
 		l.perAddr[addr]++

@@ -132,6 +132,7 @@ type Server struct {
 	log     eventlog.Log
 	writes  *writeWatch // log as the hub appends to it
 	conns   *connLimit  // nil without Config.MaxRequestConnsPerIP
+	metrics *metrics
 	hub     *hub.Hub
 	jobs    *jobs.Manager
 	site    *web.Site
@@ -155,9 +156,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // start builds a node on lg, which the node's Close closes.
 func start(cfg Config, lg eventlog.Log) (*Server, error) {
-	s := &Server{cfg: cfg, log: lg, writes: &writeWatch{Log: lg, now: time.Now}}
+	s := &Server{cfg: cfg, log: lg}
+	s.metrics = newMetrics(s)
+	s.writes = &writeWatch{Log: lg, now: time.Now, observe: s.metrics.appended}
 	if cfg.MaxRequestConnsPerIP > 0 {
-		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, proxies: clientaddr.New(cfg.TrustedProxies), perAddr: map[string]int{}, conns: map[net.Conn]string{}}
+		refused := s.metrics.refusals.WithLabelValues("request_conns").Inc
+		s.conns = &connLimit{max: cfg.MaxRequestConnsPerIP, proxies: clientaddr.New(cfg.TrustedProxies), refused: refused, perAddr: map[string]int{}, conns: map[net.Conn]string{}}
 	}
 	s.closers = append(s.closers, lg.Close)
 	if err := s.build(); err != nil {
@@ -210,7 +214,7 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	m := newMetrics(func() float64 { return float64(s.hub.Subscribers()) }, func() hub.Stats { return s.hub.Stats() })
+	m := s.metrics
 	// The jobs manager publishes through the hub, and the hub feeds it what
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
@@ -222,6 +226,12 @@ func (s *Server) build() error {
 		// The data is part of the publication: the one limit bounds both.
 		MaxDataBytes: cfg.MaxUpdateBytes,
 		Logger:       cfg.Logger,
+		// Delivery lag is sampled once per update, by the first stream
+		// that writes it (see hub.Config.OnDeliveryLag): never per
+		// delivery, which is the hot path.
+		OnDeliveryLag: func(d time.Duration) { m.lag.Observe(d.Seconds()) },
+		OnStreamEnd:   m.streamEnded,
+		OnReplay:      m.replayed,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()
 			if j := jm.Load(); j != nil {
@@ -280,11 +290,11 @@ func (s *Server) build() error {
 	s.jobs = manager
 	s.recoverJobs(manager)
 	mux := http.NewServeMux()
-	mux.Handle(mercure.Path, mh)
+	mux.Handle(mercure.Path, m.watch(mh, true))
 	// One cross-origin policy for everything a page of another origin
 	// uses: the Mercure handler applies it itself, the rest through it.
 	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
-	jobsAPI := crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous})))
+	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous}))), false)
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

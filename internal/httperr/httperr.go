@@ -20,6 +20,17 @@ type Error struct {
 	// RetryAfter, if positive, is sent as the Retry-After header (rounded
 	// up to whole seconds), telling the client when trying again may work.
 	RetryAfter time.Duration
+	// Limit, if set, names the configured limit the request passed
+	// ("conns_per_ip", "template_bytes", "publish_rate"), for an Observer
+	// counting refusals.
+	Limit string
+}
+
+// Observer is implemented by a ResponseWriter that wants to know which
+// errors are answered through it (a node counting refusals for its
+// metrics): Write tells it of each one with its status before answering.
+type Observer interface {
+	ObserveError(status int, err error)
 }
 
 // Error returns the reason.
@@ -81,6 +92,9 @@ func (rs Rules) Status(err error) int {
 // error: ".
 func (rs Rules) Write(w http.ResponseWriter, err error) {
 	status := rs.Status(err)
+	if o, ok := w.(Observer); ok {
+		o.ObserveError(status, err)
+	}
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		msg = "internal error: " + msg

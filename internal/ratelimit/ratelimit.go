@@ -95,6 +95,7 @@ func (p *Publish) AllowPublish(r *http.Request, subject string) error {
 		Status:     http.StatusTooManyRequests,
 		Msg:        fmt.Sprintf("too many publications from %s: the limit is %s, bursts of %d; retry in %s", who, formatRate(p.rate), p.burst, wait.Round(time.Millisecond)),
 		RetryAfter: wait,
+		Limit:      "publish_rate",
 	}
 }
 
