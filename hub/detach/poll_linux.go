@@ -16,6 +16,7 @@ import (
 // write found full, so a client that keeps up costs the poller nothing.
 type epoller struct {
 	fd       int
+	wake     [2]int // a pipe whose read end is in the epoll set: close writes to it
 	gone     func(token uint64)
 	writable func(token uint64)
 	wg       sync.WaitGroup
@@ -28,6 +29,18 @@ func newPoller(gone, writable func(token uint64)) (poller, error) {
 		return nil, err
 	}
 	p := &epoller{fd: fd, gone: gone, writable: writable, stop: make(chan struct{})}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	// Token 0 is never a stream's: it is the wake-up.
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	if err := syscall.EpollCtl(fd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		syscall.Close(fd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		return nil, err
+	}
 	p.wg.Add(1)
 	go p.loop()
 	return p, nil
@@ -87,6 +100,7 @@ func (p *epoller) loop() {
 		for _, ev := range events[:n] {
 			token := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 			switch {
+			case token == 0: // woken by close: the loop checks stop
 			case ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0:
 				p.gone(token)
 			case ev.Events&syscall.EPOLLOUT != 0:
@@ -98,8 +112,11 @@ func (p *epoller) loop() {
 
 func (p *epoller) close() {
 	close(p.stop)
+	syscall.Write(p.wake[1], []byte{0}) // end the wait at once, not at its timeout
 	p.wg.Wait()
 	syscall.Close(p.fd)
+	syscall.Close(p.wake[0])
+	syscall.Close(p.wake[1])
 }
 
 // maxIovecs bounds the buffers one writevFD call passes to the kernel.
