@@ -36,10 +36,10 @@ func (l *connLimit) track(c net.Conn, state http.ConnState) {
 		}
 		addr := clientaddr.Bucket(peer.Addr().Unmap())
 		if l.perAddr[addr] >= l.max {
-			c.Close()
 			if l.refused != nil {
-				l.refused()
+				l.refused() // before the close, which the client may see at once
 			}
+			c.Close()
 			return
 		}
 		l.perAddr[addr]++
