@@ -25,6 +25,64 @@ type Claims struct {
 	// Expiry is the "exp" claim; the zero Time means the token never
 	// expires. It is in UTC. A hub ends a subscriber's stream at Expiry.
 	Expiry time.Time
+
+	// Format says which rules the token was verified under: the Mercure
+	// 0.x "mercure" claim (Legacy: Publish, Subscribe and Payload above)
+	// or a Mercure 1.0 access token (AccessToken: Details below, with
+	// Publish, Subscribe and Payload left empty).
+	Format Format
+	// Issuer is the "iss" claim, "" if absent.
+	Issuer string
+	// Details are the token's authorization_details entries of type
+	// DetailType, in token order (AccessToken tokens only).
+	Details []Detail
+}
+
+// Format is the dialect of a token.
+type Format int
+
+const (
+	// Legacy is a Mercure 0.x token: its grants are the "mercure" claim.
+	Legacy Format = iota
+	// AccessToken is an RFC 9068 access token (header typ "at+jwt") whose
+	// grants are RFC 9396 authorization_details (Mercure 1.0).
+	AccessToken
+)
+
+// DetailType is the authorization_details type Mercure 1.0 grants use;
+// entries of other types are ignored.
+const DetailType = "https://mercure.rocks/authorization-detail"
+
+// Actions of a Detail; others are ignored.
+const (
+	ActionPublish   = "publish"
+	ActionSubscribe = "subscribe"
+)
+
+// Matcher types of a Detail's topics.
+const (
+	MatchExact      = "exact"
+	MatchURLPattern = "urlpattern"
+)
+
+// Detail is one Mercure 1.0 authorization detail.
+type Detail struct {
+	// Actions are the known actions granted (ActionPublish,
+	// ActionSubscribe), unknown ones dropped.
+	Actions []string
+	// Topics are the topics the actions are granted on.
+	Topics []Matcher
+	// Payload is the detail's payload, nil if absent; the payload of the
+	// first subscribe detail matching a subscription is attached to it.
+	Payload json.RawMessage
+}
+
+// Matcher is a topic matcher of a Detail: Match ("*" for every topic)
+// under Type (MatchExact or MatchURLPattern; MatchExact if absent in the
+// token).
+type Matcher struct {
+	Match string
+	Type  string
 }
 
 // Wildcard is the selector that matches every topic, whatever the matcher.

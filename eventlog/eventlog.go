@@ -46,6 +46,11 @@ type Update struct {
 	Private bool
 	// Time is when the update was appended, set by Append.
 	Time time.Time
+	// ReuseID, passed to Append, accepts an ID that is already retained
+	// (Mercure 1.0 allows reused ids): the update is stored and sent with
+	// that ID, and a resume from the ID resumes after its first retained
+	// occurrence. Without it a retained ID gives ErrDuplicateID.
+	ReuseID bool
 }
 
 // Log is an ordered, retained, followable sequence of updates. All methods

@@ -52,6 +52,28 @@ type Config struct {
 	SubscriberAlg string
 	// NoAnonymous refuses subscribers without a valid token.
 	NoAnonymous bool
+	// Issuer is the "iss" of Mercure 1.0 access tokens (typ at+jwt) that
+	// PublisherKey, SubscriberKey and the JWKS URLs below verify. Tokens
+	// are verified only with the keys of the issuer they name.
+	Issuer string
+	// PublisherJWKSURL and SubscriberJWKSURL are JWK Set URLs whose keys
+	// verify the tokens of Issuer, besides the static keys.
+	PublisherJWKSURL  string
+	SubscriberJWKSURL string
+	// Issuers are further token issuers, each with its own keys (set from
+	// the configuration file).
+	Issuers []Issuer
+	// ResourceIdentifier is the audience ("aud") an access token must
+	// carry; "" derives it from the URL the request came to.
+	ResourceIdentifier string
+	// PublicURLs, if set, are the only origins (scheme://host[:port]) the
+	// hub answers on; a request for another gets 421.
+	PublicURLs []string
+	// AccessTokenCookie is the cookie a Mercure 1.0 access token may come
+	// in. Default "__Secure-mercure_access_token".
+	AccessTokenCookie string
+	// Subscriptions turns on the subscriptions API (presence).
+	Subscriptions bool
 
 	// Heartbeat is the idle interval between keep-alive comments. Default
 	// 15s.
@@ -106,6 +128,25 @@ type Config struct {
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Issuer is one token issuer and the keys that verify its tokens. Keys
+// are given as the flags take them: an HS256 secret, or a PEM file path
+// for RS256 and ES256.
+type Issuer struct {
+	// ID is the "iss" value, compared exactly.
+	ID string
+	// PublisherKeys and SubscriberKeys are static keys, several so that
+	// one can be rotated; PublisherAlg and SubscriberAlg their algorithm
+	// (default HS256).
+	PublisherKeys  []string
+	PublisherAlg   string
+	SubscriberKeys []string
+	SubscriberAlg  string
+	// PublisherJWKSURL and SubscriberJWKSURL are JWK Set URLs with more
+	// keys of this issuer.
+	PublisherJWKSURL  string
+	SubscriberJWKSURL string
 }
 
 func (c *Config) setDefaults() {

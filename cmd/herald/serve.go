@@ -86,6 +86,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.SubscriberKey, "subscriber-key", env.str("HERALD_SUBSCRIBER_KEY", ""), "HS256 secret (or PEM public key file) for subscriber tokens; empty: subscribers are anonymous (env HERALD_SUBSCRIBER_KEY)")
 	fs.StringVar(&cfg.SubscriberAlg, "subscriber-alg", env.str("HERALD_SUBSCRIBER_ALG", "HS256"), "subscriber token algorithm: HS256, RS256 or ES256 (env HERALD_SUBSCRIBER_ALG)")
 	fs.BoolVar(&cfg.NoAnonymous, "no-anonymous", env.bool("HERALD_NO_ANONYMOUS", false), "refuse subscribers without a valid token (env HERALD_NO_ANONYMOUS)")
+	fs.StringVar(&cfg.Issuer, "issuer", env.str("HERALD_ISSUER", ""), "issuer (iss) of Mercure 1.0 access tokens (typ at+jwt) that --publisher-key, --subscriber-key and the JWKS URLs verify (env HERALD_ISSUER)")
+	fs.StringVar(&cfg.PublisherJWKSURL, "publisher-jwks-url", env.str("HERALD_PUBLISHER_JWKS_URL", ""), "JWK Set URL with keys of --issuer for publisher tokens (env HERALD_PUBLISHER_JWKS_URL)")
+	fs.StringVar(&cfg.SubscriberJWKSURL, "subscriber-jwks-url", env.str("HERALD_SUBSCRIBER_JWKS_URL", ""), "JWK Set URL with keys of --issuer for subscriber tokens (env HERALD_SUBSCRIBER_JWKS_URL)")
+	fs.StringVar(&cfg.ResourceIdentifier, "resource-identifier", env.str("HERALD_RESOURCE_IDENTIFIER", ""), "audience (aud) access tokens must carry, e.g. https://example.com/.well-known/mercure; empty: derived from the URL each request came to (env HERALD_RESOURCE_IDENTIFIER)")
+	var publicURLs listFlag
+	if v := os.Getenv("HERALD_PUBLIC_URL"); v != "" {
+		publicURLs = strings.Split(v, ",")
+	}
+	fs.Var(&publicURLs, "public-url", "origin the hub is reached at, e.g. https://example.com; requests for other hosts get 421 (repeatable; env HERALD_PUBLIC_URL, comma-separated)")
+	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", "__Secure-mercure_access_token"), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
+	fs.BoolVar(&cfg.Subscriptions, "subscriptions", env.bool("HERALD_SUBSCRIPTIONS", false), "publish subscription events and serve the subscriptions API (presence) (env HERALD_SUBSCRIPTIONS)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
 	batch := fs.Duration("batch-window", env.dur("HERALD_BATCH_WINDOW", 10*time.Millisecond), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
 	var origins listFlag
@@ -142,6 +153,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.BatchWindow = *batch
 	}
 	cfg.CORSOrigins = origins
+	cfg.PublicURLs = publicURLs
 	rate, err := ratelimit.ParseRate(*publishRate)
 	if err != nil {
 		return fmt.Errorf("--publish-rate: %w", err)
