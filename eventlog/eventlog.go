@@ -31,7 +31,8 @@ type Update struct {
 	// increasing in log order and never reused within one log.
 	Seq uint64
 	// ID is the update's event id. Append keeps a publisher-supplied id
-	// (which must be unique among retained updates) or assigns a unique one.
+	// (which must be unique among retained updates, unless ReuseID is set)
+	// or assigns a unique one.
 	// Ids never contain CR, LF or NUL and are never Earliest.
 	ID string
 	// Topics are the update's topics; the first is canonical.
@@ -49,7 +50,9 @@ type Update struct {
 	// ReuseID, passed to Append, accepts an ID that is already retained
 	// (Mercure 1.0 allows reused ids): the update is stored and sent with
 	// that ID, and a resume from the ID resumes after its first retained
-	// occurrence. Without it a retained ID gives ErrDuplicateID.
+	// occurrence. Without it a retained ID gives ErrDuplicateID. When
+	// retention drops an id's first occurrence, the id resolves to its next
+	// retained one. ReuseID is not stored: updates read back have it false.
 	ReuseID bool
 }
 
@@ -59,12 +62,15 @@ type Log interface {
 	// Append makes u durable (as far as the implementation promises),
 	// assigns its Seq, Time and, if empty, its ID, and returns the stored
 	// update. Appends from many goroutines (or nodes) are totally ordered.
-	// A non-empty u.ID that is already retained gives ErrDuplicateID; an
-	// unreachable backend gives ErrUnavailable. On error nothing is stored.
+	// A non-empty u.ID that is already retained gives ErrDuplicateID,
+	// unless u.ReuseID is set; an unreachable backend gives
+	// ErrUnavailable. On error nothing is stored. The stored update's
+	// ReuseID is false.
 	Append(ctx context.Context, u Update) (Update, error)
 
-	// Since calls fn for each retained update after the one whose ID is id,
-	// or for every retained update if id is Earliest, in log order, until
+	// Since calls fn for each retained update after the one whose ID is id
+	// (the first retained one, if the id was reused), or for every
+	// retained update if id is Earliest, in log order, until
 	// fn returns false or the end of the log as of the call is reached. It
 	// returns ErrUnknownID, having called fn for nothing, if id is not
 	// retained. fn must not retain the update's Topics slice past the call

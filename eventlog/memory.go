@@ -22,6 +22,10 @@ const chunk = 256
 // and positioning Since are O(1). Nothing survives the process; use it for
 // tests and for hubs whose history may be lost on restart.
 //
+// An id appended again with ReuseID resolves to its first retained
+// occurrence; when retention drops that one, the id resolves to its next
+// retained occurrence, and it is free again once none is retained.
+//
 // Seq starts at 1. An update appended without an id is given a random
 // (version 4) UUID in the form "urn:uuid:xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx",
 // unique across logs and processes. Append copies the Topics slice, and
@@ -41,10 +45,11 @@ type Memory struct {
 	tails     sync.WaitGroup
 
 	mu      sync.Mutex
-	ring    []Update          // grows to retain; then seq s lives at ring[(s-1)%retain]
-	index   map[string]uint64 // id -> Seq of every retained update
-	next    uint64            // Seq of the next append
-	changed chan struct{}     // closed (and replaced) on every append and on Close
+	ring    []Update            // grows to retain; then seq s lives at ring[(s-1)%retain]
+	index   map[string]uint64   // id -> Seq of the first retained update with that id
+	reused  map[string][]uint64 // id -> Seqs of its later retained updates (ReuseID), ascending
+	next    uint64              // Seq of the next append
+	changed chan struct{}       // closed (and replaced) on every append and on Close
 }
 
 var _ Log = (*Memory)(nil)
@@ -58,13 +63,15 @@ func NewMemory(retain int) *Memory {
 	return &Memory{
 		retain:  retain,
 		index:   make(map[string]uint64),
+		reused:  make(map[string][]uint64),
 		next:    1,
 		changed: make(chan struct{}),
 	}
 }
 
 // Append stores u and returns it with Seq, Time and, if u.ID is empty, ID
-// set. It fails with ErrDuplicateID if u.ID is retained, with an error if
+// set. It fails with ErrDuplicateID if u.ID is retained and u.ReuseID is
+// not set, with an error if
 // u.ID contains CR, LF or NUL or is Earliest, and with ErrClosed after
 // Close; on error nothing is stored. It never waits for tails.
 func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
@@ -85,15 +92,21 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 	if m.closed.Load() {
 		return Update{}, ErrClosed
 	}
+	reuse := false
 	for {
 		if _, taken := m.index[u.ID]; !taken {
 			break
 		}
 		if !generated {
-			return Update{}, fmt.Errorf("append %q: %w", u.ID, ErrDuplicateID)
+			if !u.ReuseID {
+				return Update{}, fmt.Errorf("append %q: %w", u.ID, ErrDuplicateID)
+			}
+			reuse = true
+			break
 		}
 		u.ID = NewID() // a publisher chose this very UUID: draw again
 	}
+	u.ReuseID = false
 	u.Seq = m.next
 	m.next++
 	u.Time = time.Now().Round(0)
@@ -101,17 +114,21 @@ func (m *Memory) Append(ctx context.Context, u Update) (Update, error) {
 		m.ring = append(m.ring, u)
 	} else {
 		slot := &m.ring[(u.Seq-1)%uint64(m.retain)]
-		delete(m.index, slot.ID)
+		m.forget(slot.ID)
 		*slot = u
 	}
-	m.index[u.ID] = u.Seq
+	if reuse {
+		m.reused[u.ID] = append(m.reused[u.ID], u.Seq)
+	} else {
+		m.index[u.ID] = u.Seq
+	}
 	close(m.changed)
 	m.changed = make(chan struct{})
 	return u, nil
 }
 
-// Since calls fn for each retained update after id (every retained update
-// if id is Earliest), in log order, until fn returns false or the update
+// Since calls fn for each retained update after id's first retained
+// occurrence (every retained update if id is Earliest), in log order, until fn returns false or the update
 // that was last when Since was called has been passed. fn is called
 // without any lock held and may itself Append. Since returns ErrUnknownID,
 // having called fn for nothing, if id is not retained, and an error
@@ -229,6 +246,23 @@ func (m *Memory) copyAfter(dst []Update, after, end uint64) ([]Update, error) {
 	return dst, nil
 }
 
+// forget removes the oldest retained occurrence of id, which retention
+// drops, from the index: id then resolves to its next retained
+// occurrence, if any. m.mu must be held.
+func (m *Memory) forget(id string) {
+	later := m.reused[id]
+	if len(later) == 0 {
+		delete(m.index, id)
+		return
+	}
+	m.index[id] = later[0]
+	if len(later) == 1 {
+		delete(m.reused, id)
+	} else {
+		m.reused[id] = later[1:]
+	}
+}
+
 // first returns the Seq of the oldest retained update, or m.next if the
 // log is empty. m.mu must be held.
 func (m *Memory) first() uint64 {
@@ -245,7 +279,7 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	if !m.closed.Swap(true) {
 		close(m.changed)
-		m.ring, m.index = nil, nil
+		m.ring, m.index, m.reused = nil, nil, nil
 	}
 	m.mu.Unlock()
 	m.tails.Wait()

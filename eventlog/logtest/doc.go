@@ -18,8 +18,8 @@
 // its stream (see UniqueName). Run closes every log it opens.
 //
 // The suite checks what eventlog.Log promises: ordering and strictly
-// increasing Seq, generated and publisher-supplied ids, duplicate and
-// invalid ids, Since after every retained id, Earliest, unknown and
+// increasing Seq, generated and publisher-supplied ids, duplicate,
+// reused (eventlog.Update.ReuseID) and invalid ids, Since after every retained id, Earliest, unknown and
 // expired ids, exact retention by count, many concurrent appenders, Follow
 // positioned at its return, cancellation and Close, and that every Update
 // field survives the round trip. Every wait is bounded (see Wait), so a

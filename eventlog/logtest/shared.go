@@ -21,7 +21,8 @@ type NodeFactory func(t *testing.T, addr, name string) eventlog.Log
 // backend at addr: an update appended on one node reaches the other's
 // tail, an id from one node resumes on the other (never repeating the
 // resume point, however far the other's tail lags), a publisher id
-// appended on both at once is stored once; and, through a proxy the suite cuts, that an
+// appended on both at once is stored once, an id reused on one node
+// resolves to its first occurrence on both; and, through a proxy the suite cuts, that an
 // append during an outage fails fast with ErrUnavailable while the tail
 // resumes without a gap afterwards.
 func RunShared(t *testing.T, addr string, open NodeFactory) {
@@ -30,6 +31,7 @@ func RunShared(t *testing.T, addr string, open NodeFactory) {
 		name := UniqueName(t)
 		checkResumeAtTheNewestUpdate(t, open(t, addr, name), open(t, addr, name))
 	})
+	t.Run("ReusedIDAcrossNodes", func(t *testing.T) { testReusedIDAcrossNodes(t, addr, open) })
 	t.Run("OutageFailsFastAndTheTailResumesWithoutGap", func(t *testing.T) { testOutageFailsFastAndTheTailResumesWithoutGap(t, addr, open) })
 }
 
