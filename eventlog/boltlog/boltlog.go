@@ -53,6 +53,11 @@ const (
 	fileMode    = 0o600
 	dirMode     = 0o750
 	formatName  = "herald-eventlog-1"
+	// formatReused marks a file that holds the reused bucket: an older
+	// Herald, which does not know it, refuses the file as of an unknown
+	// format rather than as corrupt. Files without reused ids keep
+	// formatName, and both read the same way.
+	formatReused = "herald-eventlog-2"
 )
 
 // lockTimeout is how long Open waits for another process to release the
@@ -62,7 +67,8 @@ var lockTimeout = 2 * time.Second
 var (
 	bucketMeta    = []byte("meta")
 	bucketUpdates = []byte("updates") // Seq (8 bytes, big-endian) -> record
-	bucketIDs     = []byte("ids")     // id -> Seq (8 bytes, big-endian)
+	bucketIDs     = []byte("ids")     // id -> Seq (8 bytes, big-endian) of its first retained update
+	bucketReused  = []byte("reused")  // id, NUL, Seq (8 bytes, big-endian) -> empty: its later updates (ReuseID)
 	keyFormat     = []byte("format")  // in meta: formatName
 	keyNext       = []byte("next")    // in meta: the Seq the next append gets
 )
@@ -205,16 +211,17 @@ func (l *Log) load() (err error) {
 // sets l.next and l.first.
 func (l *Log) check(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if f := meta.Get(keyFormat); string(f) != formatName {
-		return fmt.Errorf("unknown format %q, want %q", f, formatName)
+	if f := meta.Get(keyFormat); string(f) != formatName && string(f) != formatReused {
+		return fmt.Errorf("unknown format %q, want %q or %q (is it from a newer Herald?)", f, formatName, formatReused)
 	}
 	ups, ids, next := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), meta.Get(keyNext)
+	reused := tx.Bucket(bucketReused)
 	if ups == nil || ids == nil || len(next) != 8 {
 		return errors.New("the file is corrupt: an event log with missing parts")
 	}
 	l.next = binary.BigEndian.Uint64(next)
 	l.first = l.next
-	n := 0
+	n, indexed := 0, 0
 	err := ups.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return fmt.Errorf("the file is corrupt: update key %x", k)
@@ -230,7 +237,10 @@ func (l *Log) check(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("the file is corrupt: %w", err)
 		}
-		if s := ids.Get([]byte(u.ID)); string(s) != string(k) {
+		switch s := ids.Get([]byte(u.ID)); {
+		case string(s) == string(k):
+			indexed++
+		case len(s) != 8 || binary.BigEndian.Uint64(s) >= seq || reused == nil || reused.Get(reusedKey(nil, u.ID, k)) == nil:
 			return fmt.Errorf("the file is corrupt: id of update %d not indexed", seq)
 		}
 		n++
@@ -239,8 +249,13 @@ func (l *Log) check(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if got := ids.Stats().KeyN; got != n {
-		return fmt.Errorf("the file is corrupt: %d ids for %d updates", got, n)
+	if got := ids.Stats().KeyN; got != indexed {
+		return fmt.Errorf("the file is corrupt: %d ids for %d first occurrences", got, indexed)
+	}
+	if reused != nil {
+		if got := reused.Stats().KeyN; got != n-indexed {
+			return fmt.Errorf("the file is corrupt: %d reused ids for %d reusing updates", got, n-indexed)
+		}
 	}
 	return nil
 }
@@ -267,7 +282,7 @@ func (l *Log) create(tx *bolt.Tx) error {
 // Append stores u and returns it with Seq, Time and, if u.ID is empty, a
 // time-ordered random UUID URN (version 7, "urn:uuid:…") as ID. It returns once the transaction
 // holding u has committed (and, unless NoSync, reached the disk), or with
-// ErrDuplicateID, an invalid-id error, ErrClosed, ctx's error if ctx ends
+// ErrDuplicateID (a retained u.ID without u.ReuseID), an invalid-id error, ErrClosed, ctx's error if ctx ends
 // before the writer takes u, or an error wrapping ErrUnavailable if the
 // commit fails; on error nothing is stored.
 func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, error) {
@@ -486,10 +501,22 @@ func checkID(id string) error {
 	if err := eventlog.CheckID(id); err != nil {
 		return err
 	}
-	if len(id) > bolt.MaxKeySize {
-		return fmt.Errorf("append: id of %d bytes, the limit is %d", len(id), bolt.MaxKeySize)
+	if len(id) > maxIDLen {
+		return fmt.Errorf("append: id of %d bytes, the limit is %d", len(id), maxIDLen)
 	}
 	return nil
+}
+
+// maxIDLen is the longest id stored: its key in the reused bucket, the
+// longest, must fit a bbolt key.
+const maxIDLen = bolt.MaxKeySize - 1 - 8
+
+// reusedKey appends to dst the key, in the reused bucket, of the update
+// with id whose Seq key is seq: id, NUL (which no id contains), seq.
+func reusedKey(dst []byte, id string, seq []byte) []byte {
+	dst = append(dst, id...)
+	dst = append(dst, 0)
+	return append(dst, seq...)
 }
 
 // seqKey returns the key of the update with Seq seq.

@@ -37,11 +37,24 @@
 // forgotten: Since with one gives ErrUnknownID, and the id may be used
 // again.
 //
+// # Reused ids
+//
+// An update appended with eventlog.Update.ReuseID and an id already
+// retained is stored like any other; the ids bucket keeps pointing at the
+// id's first retained occurrence, which Since resumes after, and the
+// reused bucket records the later ones. When retention deletes the first
+// occurrence, the next retained one takes its place, so the id resolves
+// to it; once none is retained the id is forgotten as above.
+//
 // # Files
 //
 // Open creates the file and its parent directories if missing. It refuses
 // a file that is corrupt, that is not a Herald event log, or that another
 // process holds open, with an error naming the file; it never resets one.
-// The layout (buckets "meta", "updates" keyed by Seq, and "ids") and the
-// record encoding are described in record.go.
+// The layout (buckets "meta", "updates" keyed by Seq, "ids" and, once an
+// id is reused, "reused") is described in boltlog.go and the record
+// encoding in record.go. Files written before reused ids existed read
+// unchanged. A file's format marker stays "herald-eventlog-1" until an id
+// is first reused in it, when it becomes "herald-eventlog-2", which an
+// older Herald refuses as an unknown format.
 package boltlog

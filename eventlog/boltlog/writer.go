@@ -71,7 +71,7 @@ func (l *Log) commit(batch []*request) (behind bool) {
 	res := make([]result, len(batch))
 	size := 0
 	for _, r := range batch {
-		size += recordSize(&r.u) + len(r.u.ID) + 8 + 2*len("urn:uuid:00000000-0000-4000-8000-000000000000")
+		size += recordSize(&r.u) + 2*(len(r.u.ID)+1+8) + 2*len("urn:uuid:00000000-0000-4000-8000-000000000000")
 	}
 	// Keys and values must stay valid until the commit: they all live in
 	// one arena sized up front, so appending never moves them.
@@ -87,29 +87,37 @@ func (l *Log) commit(batch []*request) (behind bool) {
 				res[i].err = err
 				continue
 			}
-			u := r.u
+			u, reuse := r.u, false
+			u.ReuseID = false
 			if u.ID == "" {
 				u.ID = eventlog.NewTimeID(now)
 				for ids.Get([]byte(u.ID)) != nil { // a publisher chose this very UUID
 					u.ID = eventlog.NewTimeID(now)
 				}
 			} else if ids.Get([]byte(u.ID)) != nil {
-				res[i].err = fmt.Errorf("append %q: %w", u.ID, eventlog.ErrDuplicateID)
-				continue
+				if !r.u.ReuseID {
+					res[i].err = fmt.Errorf("append %q: %w", u.ID, eventlog.ErrDuplicateID)
+					continue
+				}
+				reuse = true
 			}
 			u.Seq, u.Time = next, now
 			start := len(arena)
 			arena = binary.BigEndian.AppendUint64(arena, u.Seq)
 			key := arena[start:len(arena):len(arena)]
 			start = len(arena)
-			arena = append(arena, u.ID...)
+			if reuse {
+				arena = reusedKey(arena, u.ID, key)
+			} else {
+				arena = append(arena, u.ID...)
+			}
 			id := arena[start:len(arena):len(arena)]
 			start = len(arena)
 			arena = appendRecord(arena, &u)
 			if err := ups.Put(key, arena[start:len(arena):len(arena)]); err != nil {
 				return err
 			}
-			if err := ids.Put(id, key); err != nil {
+			if err := index(tx, reuse, id, key); err != nil {
 				return err
 			}
 			next++
@@ -183,7 +191,7 @@ func (l *Log) trim(tx *bolt.Tx, now time.Time, first, next uint64) (newFirst uin
 	if excess <= 0 && cutoff.IsZero() {
 		return first, false, nil
 	}
-	ups, ids := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
+	ups := tx.Bucket(bucketUpdates)
 	type doomed struct{ key, id []byte }
 	var drop []doomed
 	c := ups.Cursor()
@@ -207,10 +215,8 @@ func (l *Log) trim(tx *bolt.Tx, now time.Time, first, next uint64) (newFirst uin
 		if err := ups.Delete(d.key); err != nil {
 			return first, false, err
 		}
-		if s := ids.Get(d.id); len(s) == 8 && string(s) == string(d.key) {
-			if err := ids.Delete(d.id); err != nil {
-				return first, false, err
-			}
+		if err := unindex(tx, d.id, d.key); err != nil {
+			return first, false, err
 		}
 		first = binary.BigEndian.Uint64(d.key) + 1
 	}
@@ -218,6 +224,54 @@ func (l *Log) trim(tx *bolt.Tx, now time.Time, first, next uint64) (newFirst uin
 		return first, false, nil
 	}
 	return first, len(drop) == trimChunk, nil
+}
+
+// index records, in tx, that the update at key has the id in idKey: as
+// the id's first occurrence in the ids bucket, or, with reuse, as a later
+// one in the reused bucket (idKey is then its reusedKey), which the first
+// reuse in a file creates, marking the file's format.
+func index(tx *bolt.Tx, reuse bool, idKey, key []byte) error {
+	if !reuse {
+		return tx.Bucket(bucketIDs).Put(idKey, key)
+	}
+	reused := tx.Bucket(bucketReused)
+	if reused == nil {
+		var err error
+		if reused, err = tx.CreateBucket(bucketReused); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatReused)); err != nil {
+			return err
+		}
+	}
+	return reused.Put(idKey, []byte{})
+}
+
+// unindex forgets, in tx, that the update at key, which retention drops,
+// had id. Updates go oldest first, so it is the id's first retained
+// occurrence: the id's next occurrence, if any, takes its place in the ids
+// bucket; if none, the id is free again.
+func unindex(tx *bolt.Tx, id, key []byte) error {
+	ids, reused := tx.Bucket(bucketIDs), tx.Bucket(bucketReused)
+	if s := ids.Get(id); len(s) != 8 || string(s) != string(key) {
+		// Not the id's first occurrence, which retention going oldest
+		// first never meets: just let no key of it linger.
+		if reused == nil {
+			return nil
+		}
+		return reused.Delete(reusedKey(nil, string(id), key))
+	}
+	if reused != nil {
+		prefix := reusedKey(nil, string(id), nil)
+		if k, _ := reused.Cursor().Seek(prefix); len(k) == len(prefix)+8 && string(k[:len(prefix)]) == string(prefix) {
+			k = append([]byte(nil), k...) // the cursor's key is not ours past the Delete
+			if err := reused.Delete(k); err != nil {
+				return err
+			}
+			return ids.Put(id, k[len(prefix):])
+		}
+	}
+	return ids.Delete(id)
 }
 
 // overLimit reports whether more updates are retained than RetainCount
