@@ -12,7 +12,13 @@
 // fields id, topics (a JSON array), data, type, retry (milliseconds) and
 // private ("1" or "0"). The hash Stream+":ids" maps each retained update's
 // id to its stream id; it is what makes ids unique and what Since resumes
-// from. Both keys must live on one Redis server (not Redis Cluster).
+// from. An id appended again with eventlog.Update.ReuseID keeps its index
+// entry, the first occurrence, and the hash Stream+":reused" lists its
+// later stream ids, oldest first; when retention removes an id's first
+// occurrence, the next one takes its place in the index, so the id
+// resolves to it. Streams written before reused ids existed read
+// unchanged. All these keys must live on one Redis server (not Redis
+// Cluster).
 //
 // # What it guarantees
 //
@@ -24,8 +30,9 @@
 //   - Atomic appends: one Lua script checks the id against the index, adds
 //     the entry, records its id and trims the stream to the retained count,
 //     exactly (oldest first, removing their ids from the index). A
-//     duplicate id is refused even when several nodes append it at once;
-//     an id can be used again once retention has dropped it. Generated ids
+//     duplicate id is refused, unless reused, even when several nodes
+//     append it at once; an id can be used again once retention has
+//     dropped every update with it. Generated ids
 //     are random UUIDs, unique across nodes.
 //   - Replays: Since checks, in the same command that reads each chunk,
 //     that the entry it resumes after is still retained; if retention

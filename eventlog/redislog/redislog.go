@@ -24,7 +24,8 @@ const DefaultRetain = 100_000
 
 // Options configures a Log. Zero values mean the documented defaults.
 type Options struct {
-	// Stream is the stream key; its id index is Stream + ":ids".
+	// Stream is the stream key; its id index is Stream + ":ids", and the
+	// later occurrences of reused ids are listed in Stream + ":reused".
 	// Overrides the URL's stream parameter. Default "herald".
 	Stream string
 	// Retain is how many updates the stream keeps. Default DefaultRetain
@@ -39,6 +40,7 @@ type Log struct {
 	rdb    *redis.Client
 	stream string
 	ids    string
+	reused string
 	retain int
 	logger *slog.Logger
 
@@ -80,6 +82,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 		rdb:    redis.NewClient(ro),
 		stream: opts.Stream,
 		ids:    opts.Stream + ":ids",
+		reused: opts.Stream + ":reused",
 		retain: opts.Retain,
 		logger: opts.Logger,
 	}
@@ -159,32 +162,60 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: redis: %v", eventlog.ErrUnavailable, err)
 }
 
-// appendScript adds one entry unless its id is already retained, records
-// the id, and trims the stream (and the index) to the retained count. An
-// entry whose stream id does not fit a Seq (more than 2^20 entries within
-// one millisecond of Redis's clock, which only a clock stepped far back
-// could cause) is removed again and refused, so that nothing is stored.
-// KEYS: stream, ids. ARGV: retain, id, then the entry's field/value pairs.
+// appendScript adds one entry unless its id is already retained and the
+// append does not reuse it, records the id, and trims the stream (and the
+// index) to the retained count. An entry whose stream id does not fit a
+// Seq (more than 2^20 entries within one millisecond of Redis's clock,
+// which only a clock stepped far back could cause) is removed again and
+// refused, so that nothing is stored.
+//
+// The index maps an id to its first retained entry; a reused id's later
+// entries are listed, space-separated and oldest first, in the reused
+// hash. Trimming goes oldest first, so an entry it removes is its id's
+// first: the id's next entry, if any, takes its place in the index.
+// KEYS: stream, ids, reused. ARGV: retain, id, "1" to reuse a retained id,
+// then the entry's field/value pairs.
 var appendScript = redis.NewScript(`
+local reuse = false
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
-  return redis.error_reply('DUPLICATE')
+  if ARGV[3] ~= '1' then return redis.error_reply('DUPLICATE') end
+  reuse = true
 end
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 local entry = redis.call('XADD', KEYS[1], '*', unpack(fields))
 local n = string.match(entry, '%-(%d+)$')
 if n == nil or tonumber(n) >= 1048576 then
   redis.call('XDEL', KEYS[1], entry)
   return redis.error_reply('SEQRANGE stream id ' .. entry .. ' does not fit a Seq')
 end
-redis.call('HSET', KEYS[2], ARGV[2], entry)
+if reuse then
+  local later = redis.call('HGET', KEYS[3], ARGV[2])
+  if later then later = later .. ' ' .. entry else later = entry end
+  redis.call('HSET', KEYS[3], ARGV[2], later)
+else
+  redis.call('HSET', KEYS[2], ARGV[2], entry)
+end
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
 if excess > 0 then
   local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
   for _, e in ipairs(old) do
     local f = e[2]
     for j = 1, #f, 2 do
-      if f[j] == 'id' then redis.call('HDEL', KEYS[2], f[j + 1]) end
+      if f[j] == 'id' and redis.call('HGET', KEYS[2], f[j + 1]) == e[1] then
+        local later = redis.call('HGET', KEYS[3], f[j + 1])
+        if not later then
+          redis.call('HDEL', KEYS[2], f[j + 1])
+        else
+          local next, rest = string.match(later, '^(%S+) ?(.*)$')
+          redis.call('HSET', KEYS[2], f[j + 1], next)
+          if rest == '' then
+            redis.call('HDEL', KEYS[3], f[j + 1])
+          else
+            redis.call('HSET', KEYS[3], f[j + 1], rest)
+          end
+        end
+      end
     end
     redis.call('XDEL', KEYS[1], e[1])
   end
@@ -208,10 +239,14 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	if u.Private {
 		private = "1"
 	}
-	args := []any{l.retain, u.ID,
+	reuse := "0"
+	if u.ReuseID {
+		reuse = "1"
+	}
+	args := []any{l.retain, u.ID, reuse,
 		"id", u.ID, "topics", topics, "data", u.Data, "type", u.Type,
 		"retry", int64(u.Retry / time.Millisecond), "private", private}
-	entry, err := appendScript.Run(ctx, l.rdb, []string{l.stream, l.ids}, args...).Text()
+	entry, err := appendScript.Run(ctx, l.rdb, []string{l.stream, l.ids, l.reused}, args...).Text()
 	if err != nil {
 		switch reply := strings.TrimPrefix(err.Error(), "ERR "); {
 		case strings.HasPrefix(reply, "DUPLICATE"):
@@ -225,7 +260,7 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	if err != nil {
 		return eventlog.Update{}, err
 	}
-	u.Seq, u.Time = seq, t
+	u.Seq, u.Time, u.ReuseID = seq, t, false
 	u.Retry = u.Retry.Truncate(time.Millisecond)
 	u.Topics = append([]string(nil), u.Topics...)
 	return u, nil
@@ -420,9 +455,9 @@ func (l *Log) Close() error {
 	return l.rdb.Close()
 }
 
-// DeleteStream removes the stream and its index (for tests and tools).
+// DeleteStream removes the stream and its indexes (for tests and tools).
 func (l *Log) DeleteStream(ctx context.Context) error {
-	return l.rdb.Del(ctx, l.stream, l.ids).Err()
+	return l.rdb.Del(ctx, l.stream, l.ids, l.reused).Err()
 }
 
 // decode turns a stream entry into an update.
