@@ -25,11 +25,18 @@
 //     expectation that its subject holds no message yet
 //     (Nats-Expected-Last-Subject-Sequence: 0), so JetStream refuses a
 //     duplicate, and stores nothing for it, even when several nodes
-//     publish the same id at once. Once retention drops an update its id
-//     can be used again. The same subject finds an id's sequence
-//     (GetLastMsgForSubject) when a subscriber resumes; the id header is
-//     compared too, so a hash collision reads as an unknown id. Generated
-//     ids are random UUIDs, unique across nodes.
+//     publish the same id at once. Once retention drops every update with
+//     an id, the id can be used again. The same subject finds an id's
+//     sequence when a subscriber resumes: that of its first retained
+//     message (a direct get of the subject's next message from sequence
+//     1); the id header is compared too, so a hash collision reads as an
+//     unknown id. Generated ids are random UUIDs, unique across nodes.
+//   - Reused ids (eventlog.Update.ReuseID): the update is published on its
+//     id's subject without the expectation, so the subject holds every
+//     retained update with that id, in order. A resume from the id starts
+//     after the first of them; once retention drops it, after the next.
+//     Streams written before reused ids existed hold one message per
+//     subject, the first, and read unchanged.
 //   - Replays use an ordered consumer from the id's own sequence and check
 //     that sequences follow one another: if retention overtakes a replay,
 //     Since ends with eventlog.ErrUnknownID rather than skip updates.

@@ -252,9 +252,15 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	msg := nats.NewMsg(l.subject(u.ID))
 	msg.Data = []byte(u.Data)
 	msg.Header = encodeHeader(u)
+	var opts []jetstream.PublishOpt
+	if !u.ReuseID {
+		// The id's subject must hold no message: the id is not retained.
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+	u.ReuseID = false
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+	ack, err := l.js.PublishMsg(pctx, msg, opts...)
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
@@ -269,7 +275,8 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 	return u, nil
 }
 
-// Since replays the retained updates after id; see eventlog.Log.
+// Since replays the retained updates after id's first retained
+// occurrence (the first message on id's subject); see eventlog.Log.
 //
 // The replay starts at id's own message, to check in the same read that
 // retention has not removed it meanwhile, and checks that sequences follow
@@ -289,7 +296,7 @@ func (l *Log) Since(ctx context.Context, id string, fn func(eventlog.Update) boo
 	start, skip := info.State.FirstSeq, false
 	var from eventlog.Update
 	if id != eventlog.Earliest {
-		m, err := l.stream.GetLastMsgForSubject(ctx, l.subject(id))
+		m, err := l.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(l.subject(id)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && headerID(m.Header) != id) {
 			return eventlog.Update{}, fmt.Errorf("%w: %q", eventlog.ErrUnknownID, id)
 		}
