@@ -47,7 +47,9 @@ func startHub(t *testing.T, cfg Config) *testHub {
 func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
-	cfg.Log = th.log
+	if cfg.Log == nil { // a test may bring its own log; th.log then goes unused
+		cfg.Log = th.log
+	}
 	cfg.NoDetach = cfg.NoDetach || noDetach
 	h, err := New(cfg)
 	if err != nil {

@@ -311,7 +311,15 @@ func (s *subscriber) mayReceive(u *eventlog.Update) bool {
 // does not select, or private to others) is answered exactly as an id the
 // log does not hold: the Last-Event-ID header says "earliest" and every
 // retained update it may read is sent. So the answer never tells whether
-// such an id exists.
+// such an id exists. A reused id is judged by its first occurrence, the
+// one the log resumes after.
+//
+// The replay reads the log in batches, each resuming after the last id of
+// the one before. That id may be reused: it then resolves to an earlier
+// occurrence, whose followers up to floor are skipped, or, if retention
+// has dropped every occurrence up to the last one sent, to a later one,
+// which would skip updates: that batch is forgotten and the replay goes
+// on from Earliest, as for a dropped id.
 func (st *stream) replay(ctx context.Context, id string) (floor uint64, err error) {
 	h, s := st.h, st.s
 	cursor, first := id, true
@@ -319,6 +327,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 	for {
 		var scanned, size int
 		var lastID string
+		batchMark, batchFloor := len(st.buf), floor
 		from, err := h.log.Since(ctx, cursor, func(u eventlog.Update) bool {
 			if u.Seq <= floor && floor > 0 {
 				return true // seen before a restart from Earliest
@@ -337,6 +346,10 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			// Nothing of this batch was written yet: forget it.
 			st.buf, floor = st.buf[:mark], 0
 			err = fmt.Errorf("%w: %q is not an id this subscriber could have received", eventlog.ErrUnknownID, id)
+		}
+		if err == nil && !first && cursor != eventlog.Earliest && from.Seq > batchFloor {
+			st.buf, floor = st.buf[:batchMark], batchFloor
+			err = fmt.Errorf("%w: reused id %q now resolves past what was sent", eventlog.ErrUnknownID, cursor)
 		}
 		if errors.Is(err, eventlog.ErrUnknownID) && cursor != eventlog.Earliest {
 			// The id was never here, retention dropped it (possibly
