@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,8 +185,19 @@ func unknownSetting(fs *flag.FlagSet, key string) string {
 	return fmt.Sprintf("unknown setting %q: settings are the flags of \"herald serve -h\" without the dashes (e.g. max-update-bytes), and [[%s]] tables", key, issuersKey)
 }
 
-// issuerFields are the settings of an [[issuers]] table.
-var issuerFields = []string{"id", "publisher-keys", "publisher-alg", "subscriber-keys", "subscriber-alg", "publisher-jwks-url", "subscriber-jwks-url"}
+// issuerFields returns the settings of an [[issuers]] table, each with
+// the field of is it sets: a *string or a *[]string.
+func issuerFields(is *server.Issuer) map[string]any {
+	return map[string]any{
+		"id":                  &is.ID,
+		"publisher-keys":      &is.PublisherKeys,
+		"publisher-alg":       &is.PublisherAlg,
+		"subscriber-keys":     &is.SubscriberKeys,
+		"subscriber-alg":      &is.SubscriberAlg,
+		"publisher-jwks-url":  &is.PublisherJWKSURL,
+		"subscriber-jwks-url": &is.SubscriberJWKSURL,
+	}
+}
 
 // issuerList reads the file's [[issuers]] tables.
 func (c *configFile) issuerList() ([]server.Issuer, error) {
@@ -215,33 +225,24 @@ func (c *configFile) issuerList() ([]server.Issuer, error) {
 }
 
 func (c *configFile) setIssuerField(is *server.Issuer, s fileSetting) error {
-	if !slices.Contains(issuerFields, s.key) {
-		return c.at(s.line, "unknown issuer setting %q: an [[%s]] table takes %s", s.key, issuersKey, strings.Join(issuerFields, ", "))
+	fields := issuerFields(is)
+	field, ok := fields[s.key]
+	if !ok {
+		return c.at(s.line, "unknown issuer setting %q: an [[%s]] table takes %s", s.key, issuersKey, strings.Join(sortedKeys(fields), ", "))
 	}
 	want := kindString
-	if strings.HasSuffix(s.key, "-keys") {
+	list, isList := field.(*[]string)
+	if isList {
 		want = kindList
 	}
 	args, ok := flagArgs(want, s.value)
 	if !ok {
 		return c.at(s.line, "issuer setting %s must be %s, not %s", s.key, want.want(), describe(s.value))
 	}
-	one := strings.Join(args, "")
-	switch s.key {
-	case "id":
-		is.ID = one
-	case "publisher-keys":
-		is.PublisherKeys = args
-	case "publisher-alg":
-		is.PublisherAlg = one
-	case "subscriber-keys":
-		is.SubscriberKeys = args
-	case "subscriber-alg":
-		is.SubscriberAlg = one
-	case "publisher-jwks-url":
-		is.PublisherJWKSURL = one
-	case "subscriber-jwks-url":
-		is.SubscriberJWKSURL = one
+	if isList {
+		*list = args
+	} else {
+		*field.(*string) = args[0]
 	}
 	return nil
 }
