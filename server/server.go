@@ -149,6 +149,10 @@ type Issuer struct {
 	SubscriberJWKSURL string
 }
 
+// DefaultAccessTokenCookie is the cookie a Mercure 1.0 access token comes
+// in unless Config.AccessTokenCookie names another.
+const DefaultAccessTokenCookie = "__Secure-mercure_access_token"
+
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./herald-data"
@@ -161,6 +165,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SubscriberAlg == "" {
 		c.SubscriberAlg = "HS256"
+	}
+	if c.AccessTokenCookie == "" {
+		c.AccessTokenCookie = DefaultAccessTokenCookie
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -177,6 +184,7 @@ type Server struct {
 	hub     *hub.Hub
 	jobs    *jobs.Manager
 	site    *web.Site
+	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
@@ -251,6 +259,11 @@ func (s *Server) Close() error {
 
 func (s *Server) build() error {
 	cfg := &s.cfg
+	origins, err := newOrigins(cfg.PublicURLs, cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	s.origins = origins
 	pub, sub, jobsSub, err := s.verifiers()
 	if err != nil {
 		return err
@@ -351,7 +364,10 @@ func (s *Server) build() error {
 	s.site = site
 	mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	mux.Handle("GET /metrics", m.handler())
-	s.handler = mux
+	metadata := crossOrigin.Handler(http.HandlerFunc(s.metadata))
+	mux.Handle(metadataPrefix, metadata)
+	mux.Handle(metadataPath, metadata)
+	s.handler = origins.Handler(mux)
 	return nil
 }
 

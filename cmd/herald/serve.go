@@ -95,7 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURLs = strings.Split(v, ",")
 	}
 	fs.Var(&publicURLs, "public-url", "origin the hub is reached at, e.g. https://example.com; requests for other hosts get 421 (repeatable; env HERALD_PUBLIC_URL, comma-separated)")
-	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", "__Secure-mercure_access_token"), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
+	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", server.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
 	fs.BoolVar(&cfg.Subscriptions, "subscriptions", env.bool("HERALD_SUBSCRIPTIONS", false), "publish subscription events and serve the subscriptions API (presence) (env HERALD_SUBSCRIPTIONS)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
 	batch := fs.Duration("batch-window", env.dur("HERALD_BATCH_WINDOW", 10*time.Millisecond), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
@@ -128,8 +128,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
+	configFile := fs.String("config", env.str("HERALD_CONFIG", ""), "TOML (or .yaml/.yml YAML) file setting any of these flags by name, and [[issuers]] tables; flags and HERALD_* variables override it (env HERALD_CONFIG)")
+	printCfg := fs.Bool("print-config", false, "print the effective configuration as TOML for --config, secrets masked, and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *configFile != "" {
+		issuers, err := applyConfigFile(fs, *configFile)
+		if err != nil {
+			return err
+		}
+		cfg.Issuers = issuers
 	}
 	if len(env.errs) > 0 {
 		return errors.Join(env.errs...)
@@ -167,6 +176,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	if err := checkIssuers(cfg.Issuer, cfg.Issuers); err != nil {
+		return err
+	}
+	if *printCfg {
+		return printConfig(stdout, fs, cfg.Issuers)
+	}
+	if err := checkUnmasked(&cfg); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
