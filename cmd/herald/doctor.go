@@ -26,6 +26,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	origin := fs.String("origin", "", "also check that pages of this origin may subscribe (CORS), e.g. https://app.example.com")
 	idle := fs.Duration("idle", 70*time.Second, "how long to hold the stream idle before checking it still delivers")
 	maxDelay := fs.Duration("max-delay", time.Second, "how late a probe update may arrive before the stream counts as buffered")
+	wait := fs.Duration("wait", 10*time.Second, "how long to wait for each answer, and for a probe update before it counts as lost")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,12 +37,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *token == "" {
 		return errors.New("no token: pass --token or set HERALD_TOKEN (a publisher token: herald token --publish 'urn:herald:doctor:*')")
 	}
-	if *idle <= 0 || *maxDelay <= 0 {
-		return errors.New("--idle and --max-delay must be positive")
+	if *idle <= 0 || *maxDelay <= 0 || *wait <= 0 {
+		return errors.New("--idle, --max-delay and --wait must be positive")
 	}
 	fmt.Fprintf(stdout, "checking %s (the idle check takes %s)\n", fs.Arg(0), *idle)
 	results, err := doctor.Run(ctx, doctor.Config{
-		URL: fs.Arg(0), Token: *token, Origin: *origin, Idle: *idle, MaxDelay: *maxDelay,
+		URL: fs.Arg(0), Token: *token, Origin: *origin, Idle: *idle, MaxDelay: *maxDelay, Wait: *wait,
 		OnResult: func(r doctor.Result) { printResult(stdout, r) },
 	})
 	if err != nil {

@@ -122,8 +122,8 @@ func (r *run) checkProtocol(resp *http.Response) {
 	case resp.ProtoMajor >= 2:
 		res.Finding = resp.Proto + ": browsers share one connection among all their streams to this origin"
 	case resp.ProtoMajor == 1 && resp.ProtoMinor == 1:
-		res.Status, res.Problem, res.Fix = Warn, "HTTP/1.1 limits browsers to 6 connections per origin", fixProtocol
-		res.Finding = "HTTP/1.1: a browser opens at most 6 connections to this origin, so a 7th tab's stream waits"
+		res.Status, res.Problem, res.Fix = Warn, "browsers get HTTP/1.1", fixProtocol
+		res.Finding = "a browser opens at most 6 HTTP/1.1 connections to an origin, so a 7th tab's stream waits"
 	default:
 		res.Status, res.Problem, res.Fix = Fail, "the stream is served over "+resp.Proto, fixProtocol
 		res.Finding = resp.Proto + " has no chunked responses: events reach the client only when the stream ends"
