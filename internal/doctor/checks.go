@@ -66,6 +66,11 @@ func (r *run) checkIdle(st *stream) {
 	defer timer.Stop()
 	select {
 	case <-st.done:
+		if r.ctx.Err() != nil {
+			res.Status, res.Problem, res.Finding = Fail, "the idle check was interrupted", r.ctx.Err().Error()
+			r.add(res)
+			return
+		}
 		res.Status, res.Problem, res.Fix = Fail, "the idle connection was closed", fixIdle
 		res.Finding = fmt.Sprintf("the stream was cut %s into %s without updates: %v", st.ended.Sub(start).Round(100*time.Millisecond), r.cfg.Idle, st.err)
 		r.add(res)
