@@ -110,60 +110,42 @@ func (p *pumped) next(idle time.Duration) chunk {
 	}
 }
 
-// delayed passes each chunk on delay after it arrived: a proxy that
-// buffers.
-type delayed struct {
+// relay passes the upstream body on, each chunk delay after it arrived
+// (a proxy that buffers), and ends it after idle without one, if idle > 0
+// (a proxy with a short idle timeout).
+type relay struct {
 	*pumped
-	delay time.Duration
+	delay, idle time.Duration
 }
 
-func (d *delayed) Read(b []byte) (int, error) {
-	if len(d.pending) == 0 {
-		c := d.next(0)
-		if wait := time.Until(c.at.Add(d.delay)); wait > 0 && c.err == nil {
-			select {
-			case <-time.After(wait):
-			case <-d.closed:
-				return 0, io.ErrClosedPipe
-			}
-		}
+func (r *relay) Read(b []byte) (int, error) {
+	if len(r.pending) == 0 {
+		c := r.next(r.idle)
 		if c.err != nil {
 			return 0, c.err
 		}
-		d.pending = c.b
+		if wait := time.Until(c.at.Add(r.delay)); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-r.closed:
+				return 0, io.ErrClosedPipe
+			}
+		}
+		r.pending = c.b
 	}
-	n := copy(b, d.pending)
-	d.pending = d.pending[n:]
+	n := copy(b, r.pending)
+	r.pending = r.pending[n:]
 	return n, nil
 }
 
 // delay makes the proxy hold every part of the stream back by d.
 func delay(d time.Duration) func(*http.Response) {
-	return func(resp *http.Response) { resp.Body = &delayed{pumped: pump(resp.Body), delay: d} }
+	return func(resp *http.Response) { resp.Body = &relay{pumped: pump(resp.Body), delay: d} }
 }
 
-// idleCut ends the stream after idle without a byte from upstream: a proxy
-// with a short idle timeout.
-type idleCut struct {
-	*pumped
-	idle time.Duration
-}
-
-func (c *idleCut) Read(b []byte) (int, error) {
-	if len(c.pending) == 0 {
-		ch := c.next(c.idle)
-		if ch.err != nil {
-			return 0, ch.err
-		}
-		c.pending = ch.b
-	}
-	n := copy(b, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
-}
-
-func cutIdle(idle time.Duration) func(*http.Response) {
-	return func(resp *http.Response) { resp.Body = &idleCut{pumped: pump(resp.Body), idle: idle} }
+// cutIdle makes the proxy end a stream idle for d.
+func cutIdle(d time.Duration) func(*http.Response) {
+	return func(resp *http.Response) { resp.Body = &relay{pumped: pump(resp.Body), idle: d} }
 }
 
 // gzipStream compresses the stream, flushing the compressor after each
