@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"internal/floodtest":       {},
 	"scripts/attack-selectors": {"internal/floodtest"},
 	"hub/detach":               {},
+	"internal/doctor":          {"sse"},
 }
 
 // packages returns every package directory of the module (relative path →

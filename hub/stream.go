@@ -124,6 +124,9 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "private, no-cache, no-store")
 	hdr.Set("X-Accel-Buffering", "no")
+	// RFC 10036: a proxy that knows the header forwards each chunk as it
+	// comes, without configuration.
+	hdr.Set("Incremental", "?1")
 	if h.engine != nil && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
 		st.hijack()
 	}
@@ -286,7 +289,7 @@ func writeError(err error) error {
 // connection, where the caller no longer can, it answers 503 itself.
 func (st *stream) refuse(err error) {
 	if st.conn == nil {
-		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Last-Event-ID"} {
+		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Incremental", "Last-Event-ID"} {
 			st.w.Header().Del(k)
 		}
 		return

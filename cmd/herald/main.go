@@ -1,5 +1,5 @@
 // Command herald is the Herald hub and its companion tools: serve, pub,
-// sub, token, job and bench. Run "herald help" for the list.
+// sub, token, job, bench, doctor, healthcheck and version. Run "herald help" for the list.
 package main
 
 import (
@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
+	}
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "herald: unknown command %q (run \"herald help\" for the list)\n", args[0])
@@ -79,7 +82,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun \"herald <command> -h\" for a command's flags.")
 }

@@ -222,6 +222,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	logStart(logger, scheme, ln.Addr().String(), srv)
+	defer handleHangup(logger)()
 
 	errc := make(chan error, 1)
 	go func() {

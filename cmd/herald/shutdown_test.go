@@ -176,3 +176,29 @@ func TestServeCapsConnectionsThatAreNotSubscriptions(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the server notices the closes on its own
 	}
 }
+
+// systemctl reload (the unit's ExecReload) sends SIGHUP: the node logs that
+// there is nothing to reload and keeps serving its streams.
+func TestHangupKeepsTheNodeServing(t *testing.T) {
+	p := startHerald(t)
+	sub := subscribe(t, p.URL()+"/.well-known/mercure?topic=a", nil)
+	defer sub.Close()
+	if err := syscall.Kill(p.PID(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(healthTimeout)
+	for !strings.Contains(p.Output(), "SIGHUP: nothing to reload") {
+		if time.Now().After(deadline) || !p.running() {
+			t.Fatalf("no SIGHUP answer in the output (running: %v)", p.running())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+	defer cancel()
+	id, err := publish(ctx, p.URL(), publisherToken(t, testPublisherKey), url.Values{"topic": {"a"}, "data": {"after SIGHUP"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.waitFor(t, "the update published after SIGHUP", healthTimeout, hasID(id))
+	stopWithin(t, p, stopBudget)
+}
