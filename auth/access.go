@@ -131,10 +131,14 @@ func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, res
 	}
 	keys, algs := issuer.keys(ctx, h.Alg, h.Kid)
 	if len(keys) == 0 {
-		if h.Kid != "" && len(algs) == 0 {
-			return nil, fmt.Errorf("issuer %q has no key with kid %q", issuer.ID, h.Kid)
+		kid, accepted := "", "none"
+		if h.Kid != "" {
+			kid = fmt.Sprintf(" with kid %q", h.Kid)
 		}
-		return nil, fmt.Errorf("signed with %s, but the keys of issuer %q accept only %s", h.Alg, issuer.ID, strings.Join(algs, ", "))
+		if len(algs) > 0 {
+			accepted = strings.Join(algs, ", ")
+		}
+		return nil, fmt.Errorf("signed with %s, but issuer %q has no %s key%s (its keys for this token accept only %s)", h.Alg, issuer.ID, h.Alg, kid, accepted)
 	}
 	set := jwt.VerificationKeySet{}
 	for _, k := range keys {
