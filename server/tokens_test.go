@@ -6,9 +6,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldhub/herald/auth"
 )
@@ -176,5 +179,40 @@ func TestReloadPicksUpChangedKeyFiles(t *testing.T) {
 	}
 	if status, body := m.publish(t, token(t, rotated, []string{"*"}, nil), form); status != http.StatusOK {
 		t.Fatalf("the rotated secret after Reload: %d %s", status, body)
+	}
+}
+
+func TestSubscriberJWKSVerifiesAccessTokensOfTheIssuer(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jwkset.NewJWKFromKey(&k.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(set)
+	}))
+	t.Cleanup(jwks.Close)
+	n := startNode(t, Config{Issuer: testIssuer, SubscriberJWKSURL: jwks.URL, ResourceIdentifier: testResource, NoAnonymous: true})
+	sign := func(key *ecdsa.PrivateKey, kid string) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": testIssuer, "aud": testResource, "exp": time.Now().Add(time.Hour).Unix()})
+		tok.Header["typ"], tok.Header["kid"] = "at+jwt", kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	n.subscribe(t, "topic=a", http.Header{"Authorization": {"Bearer " + sign(k, "k1")}})
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, status, body := n.trySubscribe(t, "topic=a", http.Header{"Authorization": {"Bearer " + sign(other, "k1")}}); status != http.StatusUnauthorized {
+		t.Fatalf("a token of another key: %d %s, want 401", status, body)
+	}
+	if _, err := New(context.Background(), Config{Log: "memory", PublisherKey: publisherKey, DataDir: t.TempDir(), SubscriberJWKSURL: jwks.URL}); err == nil || !strings.Contains(err.Error(), "needs --issuer") {
+		t.Fatalf("a JWK Set URL without --issuer: %v, want an error", err)
 	}
 }
