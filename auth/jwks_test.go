@@ -194,3 +194,29 @@ func jwkJSON(t *testing.T, key crypto.PublicKey, extra string) []byte {
 	}
 	return []byte(`{"keys":[` + strings.TrimSuffix(string(b), "}") + "," + extra + `}]}`)
 }
+
+// FuzzParseJWKS feeds arbitrary documents to the JWK Set parser: it never
+// panics, and every key it accepts is an asymmetric verification key with
+// an algorithm.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add(`{"keys":[]}`)
+	f.Add(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`)
+	f.Add(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","use":"sig","alg":"RS256","kid":"a"}]}`)
+	f.Add(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	f.Add(`[1]`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		keys, err := ParseJWKS([]byte(doc), nil)
+		if err != nil {
+			if keys != nil {
+				t.Fatalf("keys %v with error %v", keys, err)
+			}
+			return
+		}
+		for _, k := range keys {
+			if k.Algorithm() == "" || k.Algorithm() == HS256 || k.CanSign() || k.verify == nil {
+				t.Fatalf("accepted key %+v", k)
+			}
+		}
+	})
+}
