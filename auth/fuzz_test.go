@@ -71,7 +71,7 @@ func FuzzVerifyRequest(f *testing.F) {
 		}
 		c, err := v.Verify(r)
 		if err != nil {
-			if c != nil || !(errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrForbidden)) {
+			if c != nil || !(errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalidRequest)) {
 				t.Fatalf("Verify = %v, %v; want nil claims and a sentinel error", c, err)
 			}
 		}

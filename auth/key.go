@@ -30,6 +30,19 @@ const (
 	ES256 Algorithm = "ES256"
 )
 
+// More algorithms a key from a JWK Set can be bound to (see JWKS); the
+// static keys of the flags use the three above.
+const (
+	RS384 Algorithm = "RS384"
+	RS512 Algorithm = "RS512"
+	PS256 Algorithm = "PS256"
+	PS384 Algorithm = "PS384"
+	PS512 Algorithm = "PS512"
+	ES384 Algorithm = "ES384"
+	ES512 Algorithm = "ES512"
+	EdDSA Algorithm = "EdDSA"
+)
+
 // minRSABits is the smallest RSA modulus accepted (RFC 7518, section 3.3).
 const minRSABits = 2048
 
@@ -56,6 +69,22 @@ func (a Algorithm) method() jwt.SigningMethod {
 		return jwt.SigningMethodRS256
 	case ES256:
 		return jwt.SigningMethodES256
+	case RS384:
+		return jwt.SigningMethodRS384
+	case RS512:
+		return jwt.SigningMethodRS512
+	case PS256:
+		return jwt.SigningMethodPS256
+	case PS384:
+		return jwt.SigningMethodPS384
+	case PS512:
+		return jwt.SigningMethodPS512
+	case ES384:
+		return jwt.SigningMethodES384
+	case ES512:
+		return jwt.SigningMethodES512
+	case EdDSA:
+		return jwt.SigningMethodEdDSA
 	}
 	return nil
 }
@@ -66,12 +95,24 @@ func (a Algorithm) method() jwt.SigningMethod {
 // use.
 type Key struct {
 	alg    Algorithm
-	verify any // []byte, *rsa.PublicKey or *ecdsa.PublicKey
+	id     string
+	verify any // []byte, *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
 	sign   any // []byte, *rsa.PrivateKey, *ecdsa.PrivateKey, or nil
 }
 
 // Algorithm returns the only algorithm k accepts ("" for the zero Key).
 func (k Key) Algorithm() Algorithm { return k.alg }
+
+// ID returns k's key id ("kid"), "" if it has none.
+func (k Key) ID() string { return k.id }
+
+// WithID returns k with key id kid. A token whose header names a kid is
+// verified only with keys of that id, or keys without one; a token signed
+// with k names kid in its header.
+func (k Key) WithID(kid string) Key {
+	k.id = kid
+	return k
+}
 
 // CanSign reports whether k holds what signing needs: a secret or a private
 // key.
@@ -235,18 +276,54 @@ func LoadKey(alg Algorithm, value string) (Key, error) {
 	return k, nil
 }
 
-// Sign returns a compact JWT for c, signed with k. The token carries the
-// "mercure" claim (publish, subscribe and payload, each omitted when empty),
-// "sub" if c.Subject is set and "exp" if c.Expiry is not zero. It returns an
-// error if k cannot sign (a public key or the zero Key) or if c.Payload is
-// not valid JSON.
-func (k Key) Sign(c Claims) (string, error) {
+// Sign returns a compact JWT for c, signed with k, in c.Format.
+//
+// A Legacy token carries the "mercure" claim (publish, subscribe and
+// payload, each omitted when empty), "sub" if c.Subject is set and "exp" if
+// c.Expiry is not zero.
+//
+// An AccessToken has the header typ "at+jwt" and the claims "iss"
+// (c.Issuer), "aud" (audience), "exp" (c.Expiry), "iat", "jti", "sub" and
+// "client_id" (c.Subject, if set) and "authorization_details" (c.Details);
+// issuer, audience and expiry are required.
+//
+// It returns an error if k cannot sign (a public key or the zero Key) or if
+// a payload is not valid JSON.
+func (k Key) Sign(c Claims, audience ...string) (string, error) {
 	if k.sign == nil {
 		if k.alg == "" {
 			return "", errors.New("no signing key")
 		}
 		return "", fmt.Errorf("signing with %s needs a private key, but this key is public only", k.alg)
 	}
+	var (
+		claims jwt.MapClaims
+		err    error
+	)
+	if c.Format == AccessToken {
+		claims, err = accessClaims(c, audience)
+	} else {
+		claims, err = legacyClaims(c)
+	}
+	if err != nil {
+		return "", err
+	}
+	t := jwt.NewWithClaims(k.alg.method(), claims)
+	if c.Format == AccessToken {
+		t.Header["typ"] = "at+jwt"
+	}
+	if k.id != "" {
+		t.Header["kid"] = k.id
+	}
+	s, err := t.SignedString(k.sign)
+	if err != nil {
+		return "", fmt.Errorf("sign %s token: %w", k.alg, err)
+	}
+	return s, nil
+}
+
+// legacyClaims are the claims of a Mercure 0.x token for c.
+func legacyClaims(c Claims) (jwt.MapClaims, error) {
 	mercure := map[string]any{}
 	if len(c.Publish) > 0 {
 		mercure["publish"] = c.Publish
@@ -256,7 +333,7 @@ func (k Key) Sign(c Claims) (string, error) {
 	}
 	if len(c.Payload) > 0 {
 		if !json.Valid(c.Payload) {
-			return "", errors.New("payload is not valid JSON")
+			return nil, errors.New("payload is not valid JSON")
 		}
 		mercure["payload"] = c.Payload
 	}
@@ -267,9 +344,5 @@ func (k Key) Sign(c Claims) (string, error) {
 	if !c.Expiry.IsZero() {
 		claims["exp"] = jwt.NewNumericDate(c.Expiry)
 	}
-	s, err := jwt.NewWithClaims(k.alg.method(), claims).SignedString(k.sign)
-	if err != nil {
-		return "", fmt.Errorf("sign %s token: %w", k.alg, err)
-	}
-	return s, nil
+	return claims, nil
 }

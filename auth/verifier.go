@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,22 +14,29 @@ import (
 
 // The sentinel errors every failure of this package wraps. The HTTP layer
 // maps them to statuses in one place: ErrNoToken and ErrInvalidToken to 401
-// Unauthorized, ErrForbidden to 403 Forbidden.
+// Unauthorized, ErrForbidden to 403 Forbidden, ErrInvalidRequest to 400 Bad
+// Request; Challenge gives each its WWW-Authenticate header (RFC 6750).
 var (
 	// ErrNoToken means the request carries no token in any of the places
 	// the protocol defines (401, or anonymous where anonymous is allowed).
-	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>" or in the mercureAuthorization cookie (a subscription may also carry it in the authorization query parameter)`)
+	ErrNoToken = errors.New(`no token: send it as "Authorization: Bearer <JWT>" or in the access token cookie (a 0.x token also in the mercureAuthorization cookie, and for subscribing in the authorization query parameter)`)
 	// ErrInvalidToken means a token is present but refused: malformed,
-	// signed with another algorithm or key, expired, not yet valid, or with
-	// claims of the wrong shape. The wrapping error says which (401).
+	// signed with another algorithm or key, expired, not yet valid, from an
+	// untrusted issuer, for another audience, or with claims of the wrong
+	// shape. The wrapping error says which (401).
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrForbidden means the token is valid but does not allow the action,
 	// or a cookie was sent cross-origin on an unsafe request (403).
 	ErrForbidden = errors.New("not allowed")
+	// ErrInvalidRequest means the token is presented in a way the protocol
+	// does not allow: several Authorization headers, another scheme than
+	// Bearer, an empty bearer token, or an access token (typ at+jwt) in the
+	// URL or the 0.x cookie (400).
+	ErrInvalidRequest = errors.New("invalid request")
 )
 
-// DefaultCookieName is the cookie the protocol recommends for carrying a
-// token.
+// DefaultCookieName is the cookie the Mercure 0.x protocol recommends for
+// carrying a token.
 const DefaultCookieName = "mercureAuthorization"
 
 // MaxTokenBytes bounds the size of a token; larger ones are refused before
@@ -40,10 +48,11 @@ type Source int
 
 // The places a token can come from, in the order they are looked at.
 const (
-	FromNowhere Source = iota
-	FromHeader         // the Authorization header
-	FromQuery          // the authorization query parameter
-	FromCookie         // the authorization cookie
+	FromNowhere           Source = iota
+	FromHeader                   // the Authorization header
+	FromQuery                    // the authorization query parameter (0.x only)
+	FromCookie                   // the 0.x cookie (mercureAuthorization)
+	FromAccessTokenCookie        // the access token cookie (1.0 only)
 )
 
 // String names s as a user would.
@@ -55,26 +64,40 @@ func (s Source) String() string {
 		return "authorization query parameter"
 	case FromCookie:
 		return "cookie"
+	case FromAccessTokenCookie:
+		return "access token cookie"
 	}
 	return "nowhere"
 }
 
 // Verifier checks the tokens of one kind of client (publishers or
-// subscribers) against one Key. The zero value of every field but Key is a
-// sensible default. A Verifier must not be modified while in use; it is safe
-// for concurrent use otherwise.
+// subscribers). Mercure 0.x tokens (no typ at+jwt) are verified with Key;
+// Mercure 1.0 access tokens (typ at+jwt) with the keys of the one of
+// Issuers their "iss" names. The zero value of every other field is a
+// sensible default. A Verifier must not be modified while in use; it is
+// safe for concurrent use otherwise.
 type Verifier struct {
-	// Key verifies signatures; its algorithm is the only one accepted. The
-	// zero Key refuses every token.
+	// Key verifies the signatures of 0.x tokens; its algorithm is the only
+	// one accepted. The zero Key refuses every 0.x token.
 	Key Key
-	// CookieName is the cookie a token may come in. Default
+	// Issuers are the trusted issuers of access tokens, each with its own
+	// keys. None: every access token is refused.
+	Issuers []Issuer
+	// Resource is the resource identifier an access token's "aud" must
+	// include; "" derives it from each request (see Resource).
+	Resource string
+	// CookieName is the cookie a 0.x token may come in. Default
 	// DefaultCookieName.
 	CookieName string
-	// Query accepts a token in the authorization query parameter. Only
+	// AccessTokenCookie is the cookie an access token may come in.
+	// Default DefaultAccessTokenCookie.
+	AccessTokenCookie string
+	// Query accepts a 0.x token in the authorization query parameter. Only
 	// subscribing needs it (a browser's EventSource cannot send headers);
 	// a URL ends up in logs and histories, so publishers and the jobs API
 	// leave it off. Off, a token in the query string is refused with a
-	// reason saying to send it in the Authorization header. Default off.
+	// reason saying to send it in the Authorization header. An access
+	// token is never accepted there. Default off.
 	Query bool
 	// Origins lists origins ("https://app.example.com", or "*" for any)
 	// allowed to send a cookie-authenticated unsafe request (a POST) besides
@@ -87,38 +110,54 @@ type Verifier struct {
 	Now func() time.Time
 }
 
-// Verify finds the request's token (Authorization header, then authorization
-// query parameter, then cookie; see Extract) and verifies it. It returns the
-// token's claims, or an error wrapping ErrNoToken, ErrInvalidToken or
-// ErrForbidden.
+// Verify finds the request's token (see Extract) and verifies it (see
+// VerifyToken), access tokens against the request's resource identifier. It
+// returns the token's claims, or an error wrapping ErrNoToken,
+// ErrInvalidToken, ErrForbidden or ErrInvalidRequest that carries the
+// resource's metadata URL (see Challenge).
 func (v *Verifier) Verify(r *http.Request) (*Claims, error) {
-	token, _, err := v.Extract(r)
+	resource := Resource(r, v.Resource)
+	c, err := v.verify(r, resource)
+	return c, WithMetadata(err, MetadataURL(resource))
+}
+
+func (v *Verifier) verify(r *http.Request, resource string) (*Claims, error) {
+	token, src, err := v.Extract(r)
 	if err != nil {
 		return nil, err
 	}
-	return v.VerifyToken(token)
+	access := IsAccessToken(token)
+	switch {
+	case access && (src == FromQuery || src == FromCookie):
+		return nil, fmt.Errorf("%w: an access token (typ at+jwt) is accepted only in the Authorization header or the %s cookie, not in the %s", ErrInvalidRequest, v.accessCookie(), src)
+	case !access && src == FromAccessTokenCookie:
+		return nil, fmt.Errorf("%w: the %s cookie carries only access tokens (typ at+jwt); put a 0.x token in the %s cookie", ErrInvalidRequest, v.accessCookie(), v.legacyCookie())
+	}
+	return v.verifyToken(r.Context(), token, resource)
 }
 
 // Extract returns the token a request presents and where it came from, in
-// the protocol's order of precedence: the Authorization header, which must
-// then read "Bearer <JWT>"; else the authorization query parameter; else the
-// cookie. Only the first place present is looked at; a query parameter is
-// refused (ErrInvalidToken) unless v.Query accepts it. It returns ErrNoToken
-// if none is present, an error wrapping ErrInvalidToken if the place found
-// holds no usable token (another scheme, several values, an empty value),
-// and an error wrapping ErrForbidden for a cookie on a cross-origin unsafe
-// request. The token itself is not verified.
+// order of precedence: the Authorization header, which must then read
+// "Bearer <JWT>" (the scheme in any case); else the authorization query
+// parameter; else the access token cookie; else the 0.x cookie. Only the
+// first place present is looked at; a query parameter is refused
+// (ErrInvalidToken) unless v.Query accepts it. It returns ErrNoToken if none
+// is present, an error wrapping ErrInvalidRequest if the header holds no
+// usable token (another scheme, several headers, an empty token), an error
+// wrapping ErrInvalidToken for an unusable query parameter, and an error
+// wrapping ErrForbidden for a cookie on a cross-origin unsafe request. The
+// token itself is not verified.
 func (v *Verifier) Extract(r *http.Request) (string, Source, error) {
 	if values := r.Header.Values("Authorization"); len(values) > 0 {
 		if len(values) > 1 {
-			return "", FromHeader, fmt.Errorf("%w: %d Authorization headers, send one", ErrInvalidToken, len(values))
+			return "", FromHeader, fmt.Errorf("%w: %d Authorization headers, send one", ErrInvalidRequest, len(values))
 		}
 		scheme, token, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", FromHeader, fmt.Errorf(`%w: the Authorization header must read "Bearer <JWT>"`, ErrInvalidToken)
+			return "", FromHeader, fmt.Errorf(`%w: the Authorization header must read "Bearer <JWT>"`, ErrInvalidRequest)
 		}
 		if token = strings.TrimSpace(token); token == "" {
-			return "", FromHeader, fmt.Errorf(`%w: the Authorization header has "Bearer" but no token`, ErrInvalidToken)
+			return "", FromHeader, fmt.Errorf(`%w: the Authorization header has "Bearer" but no token`, ErrInvalidRequest)
 		}
 		return token, FromHeader, nil
 	}
@@ -134,20 +173,37 @@ func (v *Verifier) Extract(r *http.Request) (string, Source, error) {
 		}
 		return values[0], FromQuery, nil
 	}
-	name := v.CookieName
-	if name == "" {
-		name = DefaultCookieName
-	}
-	c, err := r.Cookie(name)
-	if err != nil || c.Value == "" {
-		return "", FromNowhere, ErrNoToken
-	}
-	if !safeMethod(r.Method) {
-		if err := v.checkOrigin(r, name); err != nil {
-			return "", FromCookie, err
+	for _, src := range []Source{FromAccessTokenCookie, FromCookie} {
+		name := v.legacyCookie()
+		if src == FromAccessTokenCookie {
+			name = v.accessCookie()
 		}
+		c, err := r.Cookie(name)
+		if err != nil || c.Value == "" {
+			continue
+		}
+		if !safeMethod(r.Method) {
+			if err := v.checkOrigin(r, name); err != nil {
+				return "", src, err
+			}
+		}
+		return c.Value, src, nil
 	}
-	return c.Value, FromCookie, nil
+	return "", FromNowhere, ErrNoToken
+}
+
+func (v *Verifier) legacyCookie() string {
+	if v.CookieName == "" {
+		return DefaultCookieName
+	}
+	return v.CookieName
+}
+
+func (v *Verifier) accessCookie() string {
+	if v.AccessTokenCookie == "" {
+		return DefaultAccessTokenCookie
+	}
+	return v.AccessTokenCookie
 }
 
 // safeMethod reports whether method cannot change state (RFC 9110, section
@@ -185,26 +241,43 @@ func (v *Verifier) checkOrigin(r *http.Request, cookie string) error {
 	return fmt.Errorf("%w: the %s cookie is not accepted on a %s from origin %q (CSRF protection); send the token in the Authorization header, or allow that origin", ErrForbidden, cookie, r.Method, origin)
 }
 
-// VerifyToken verifies a compact JWT: its size, its algorithm (only
-// v.Key's), its signature, its "exp" and "nbf" claims and the shape of its
-// mercure claim. It returns the claims, or an error wrapping ErrInvalidToken
-// with the specific reason.
+// VerifyToken verifies a compact JWT, an access token against v.Resource
+// (which must then be set). A token whose header has typ "at+jwt" or
+// "application/at+jwt" (any case) is an access token, verified under the
+// Mercure 1.0 rules (see Issuer) and never retried as a 0.x token. Any
+// other is a 0.x token: its size, its algorithm (only v.Key's), its
+// signature, its "exp" and "nbf" claims and the shape of its mercure claim
+// are checked, and one carrying authorization_details is refused. It
+// returns the claims, or an error wrapping ErrInvalidToken with the
+// specific reason.
 func (v *Verifier) VerifyToken(token string) (*Claims, error) {
+	return v.verifyToken(context.Background(), token, v.Resource)
+}
+
+func (v *Verifier) verifyToken(ctx context.Context, token, resource string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %d bytes, more than the %d accepted", ErrInvalidToken, len(token), MaxTokenBytes)
 	}
+	if h, ok := peekHeader(token); ok && isAccessTyp(h.Typ) {
+		c, err := v.verifyAccess(ctx, token, h, resource)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		}
+		return c, nil
+	}
+	return v.verifyLegacy(token)
+}
+
+// verifyLegacy verifies a Mercure 0.x token with v.Key.
+func (v *Verifier) verifyLegacy(token string) (*Claims, error) {
 	alg := v.Key.alg
 	if alg == "" {
 		return nil, fmt.Errorf("%w: no verification key is configured", ErrInvalidToken)
 	}
-	now := v.Now
-	if now == nil {
-		now = time.Now
-	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{string(alg)}),
 		jwt.WithLeeway(v.Leeway),
-		jwt.WithTimeFunc(now),
+		jwt.WithTimeFunc(v.now()),
 	)
 	tc := &tokenClaims{}
 	parsed, err := p.ParseWithClaims(token, tc, func(t *jwt.Token) (any, error) {
@@ -217,6 +290,9 @@ func (v *Verifier) VerifyToken(token string) (*Claims, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err, parsed, tc, alg))
+	}
+	if _, ok := tc.fields["authorization_details"]; ok {
+		return nil, fmt.Errorf(`%w: a token with authorization_details must be an access token (header "typ": "at+jwt")`, ErrInvalidToken)
 	}
 	c, err := tc.toClaims()
 	if err != nil {

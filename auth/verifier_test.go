@@ -203,9 +203,9 @@ func TestExtractFollowsTheProtocolsPrecedence(t *testing.T) {
 		{"query wins over cookie", request("GET", "/?authorization=Q", nil, "C"), "Q", FromQuery, nil, ""},
 		{"empty cookie is no cookie", request("GET", "/", nil, ""), "", FromNowhere, ErrNoToken, ""},
 
-		{"header present but not Bearer does not fall back", request("GET", "/?authorization=Q", map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}}, "C"), "", FromHeader, ErrInvalidToken, `must read "Bearer <JWT>"`},
-		{"Bearer without a token", request("GET", "/", map[string][]string{"Authorization": {"Bearer "}}, ""), "", FromHeader, ErrInvalidToken, "no token"},
-		{"two Authorization headers", request("GET", "/", map[string][]string{"Authorization": {"Bearer A", "Bearer B"}}, ""), "", FromHeader, ErrInvalidToken, "2 Authorization headers"},
+		{"header present but not Bearer does not fall back", request("GET", "/?authorization=Q", map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}}, "C"), "", FromHeader, ErrInvalidRequest, `must read "Bearer <JWT>"`},
+		{"Bearer without a token", request("GET", "/", map[string][]string{"Authorization": {"Bearer "}}, ""), "", FromHeader, ErrInvalidRequest, "no token"},
+		{"two Authorization headers", request("GET", "/", map[string][]string{"Authorization": {"Bearer A", "Bearer B"}}, ""), "", FromHeader, ErrInvalidRequest, "2 Authorization headers"},
 		{"two query parameters", request("GET", "/?authorization=A&authorization=B", nil, ""), "", FromQuery, ErrInvalidToken, "2 authorization query parameters"},
 		{"empty query parameter", request("GET", "/?authorization=", nil, "C"), "", FromQuery, ErrInvalidToken, "is empty"},
 	}
@@ -326,7 +326,7 @@ func TestVerifyReturnsClaimsOfTheRequestsToken(t *testing.T) {
 }
 
 func TestSentinelErrorsStayDistinct(t *testing.T) {
-	all := []error{ErrNoToken, ErrInvalidToken, ErrForbidden}
+	all := []error{ErrNoToken, ErrInvalidToken, ErrForbidden, ErrInvalidRequest}
 	for i, a := range all {
 		for j, b := range all {
 			if i != j && errors.Is(a, b) {

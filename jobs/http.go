@@ -186,8 +186,12 @@ func hasToken(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return true
 	}
-	_, err := r.Cookie(auth.DefaultCookieName)
-	return err == nil
+	for _, name := range []string{auth.DefaultCookieName, auth.DefaultAccessTokenCookie} {
+		if _, err := r.Cookie(name); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // decode reads a JSON or form-encoded body into v.

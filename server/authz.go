@@ -14,6 +14,7 @@ import (
 type authorizer struct {
 	pub, sub    mercure.Verifier
 	noAnonymous bool
+	resource    string // Config.ResourceIdentifier
 }
 
 // matchSelector reports whether a claim's selector matches topic.
@@ -60,11 +61,11 @@ func (a authorizer) AuthorizeSubscribe(r *http.Request, topic string, private bo
 	}
 	switch {
 	case claims == nil && a.noAnonymous:
-		return auth.ErrNoToken
+		return auth.WithMetadata(auth.ErrNoToken, auth.RequestMetadataURL(r, a.resource))
 	case !private:
 		return nil
 	case claims == nil:
-		return fmt.Errorf("%w: %q is private: present a subscriber token that allows it", auth.ErrNoToken, topic)
+		return auth.WithMetadata(fmt.Errorf("%w: %q is private: present a subscriber token that allows it", auth.ErrNoToken, topic), auth.RequestMetadataURL(r, a.resource))
 	case !claims.CanReceivePrivate([]string{topic}, matchSelector):
 		return fmt.Errorf("%w: not allowed to read the private topic %q: the token's mercure.subscribe selectors do not match it", auth.ErrForbidden, topic)
 	}

@@ -21,7 +21,7 @@ import (
 // first event.
 var (
 	streamEndReasons   = []string{"slow", "gone", "closed", "expired", "error"}
-	authFailureReasons = []string{"no_token", "invalid_token", "forbidden", "query_token"}
+	authFailureReasons = []string{"no_token", "invalid_token", "forbidden", "query_token", "invalid_request"}
 	refusalLimits      = []string{"conns_per_ip", "template_bytes", "request_conns", "publish_rate"}
 	replayIDs          = []string{"known", "unknown"}
 	metricJobStates    = []jobs.State{jobs.Running, jobs.Stalled, jobs.Succeeded, jobs.Failed, jobs.Cancelled}
@@ -81,7 +81,7 @@ func newMetrics(s *Server) *metrics {
 		}, []string{"reason"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_auth_failures_total",
-			Help: "Requests refused for their token (Mercure endpoint and jobs API), by reason: no_token, invalid_token, forbidden, query_token (a token in the query string refused).",
+			Help: "Requests refused for their token (Mercure endpoint and jobs API), by reason: no_token, invalid_token, forbidden, query_token (a token in the query string refused), invalid_request (a token presented wrongly: 400).",
 		}, []string{"reason"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_limit_refusals_total",
@@ -204,6 +204,8 @@ func (m *metrics) refused(r *http.Request, status int, err error) {
 	}
 	var reason string
 	switch {
+	case errors.Is(err, auth.ErrInvalidRequest):
+		reason = "invalid_request"
 	case status != http.StatusUnauthorized && status != http.StatusForbidden:
 		return
 	case status == http.StatusUnauthorized && r.URL.Query().Has("authorization"):

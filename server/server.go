@@ -186,6 +186,7 @@ type Server struct {
 	site    *web.Site
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
+	keys    nodeVerifiers // replaced by Reload
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
 	GeneratedKey string
@@ -264,10 +265,12 @@ func (s *Server) build() error {
 		return err
 	}
 	s.origins = origins
-	pub, sub, jobsSub, err := s.verifiers()
+	set, err := s.verifiers()
 	if err != nil {
 		return err
 	}
+	s.keys = nodeVerifiers{pub: swapOf(set.pub), sub: swapOf(set.sub), jobsSub: swapOf(set.jobsSub)}
+	pub, sub, jobsSub := s.keys.pub.orNil(), s.keys.sub.orNil(), s.keys.jobsSub.orNil()
 	m := s.metrics
 	// The jobs manager publishes through the hub, and the hub feeds it what
 	// it follows: it is set once both exist.
@@ -348,7 +351,7 @@ func (s *Server) build() error {
 	// One cross-origin policy for everything a page of another origin
 	// uses: the Mercure handler applies it itself, the rest through it.
 	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
-	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous}))), false)
+	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous, resource: cfg.ResourceIdentifier}))), false)
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/heraldhub/herald/hub"
@@ -194,6 +196,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer srv.Close()
+	stopReload := reloadOnHangup(srv, logger)
+	defer stopReload()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -222,7 +226,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	logStart(logger, scheme, ln.Addr().String(), srv)
-	defer handleHangup(logger)()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -297,5 +300,34 @@ func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
 	if srv.GeneratedKey != "" {
 		logger.Info("publisher key kept in the data directory; mint a publisher token with:",
 			"command", fmt.Sprintf("herald token --key '%s' --publish '*'", srv.GeneratedKey))
+	}
+}
+
+// reloadOnHangup reloads the node's keys (server.Server.Reload) on each
+// SIGHUP, logging the outcome, until the returned stop is called; stop
+// waits for a reload under way.
+func reloadOnHangup(srv *server.Server, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-hup:
+				if err := srv.Reload(); err != nil {
+					logger.Error("keys not reloaded, the previous ones stay", "err", err)
+					continue
+				}
+				logger.Info("keys reloaded")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-ended
 	}
 }

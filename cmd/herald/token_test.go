@@ -208,3 +208,69 @@ func TestTokenUsageErrorsExitTwo(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and the flag explained", code, out, errOut)
 	}
 }
+
+func TestTokenMintsAccessTokensTheVerifierAccepts(t *testing.T) {
+	const (
+		secret   = "a-secret-for-access-tokens-0123456789"
+		issuer   = "https://issuer.example"
+		resource = "https://hub.example/.well-known/mercure"
+	)
+	code, out, errOut := runTokenCmd(t, "--key", secret, "--format", "at+jwt", "--issuer", issuer, "--audience", resource,
+		"--match-type", "urlpattern", "--publish", "https://example.com/books/:id", "--subscribe", "*", "--payload", `{"u":1}`, "--subject", "svc", "--kid", "k1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	key, err := auth.SecretKey(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &auth.Verifier{Resource: resource, Issuers: []auth.Issuer{{ID: issuer, Keys: []auth.Key{key.WithID("k1")}}}}
+	c, err := v.VerifyToken(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("the minted token is refused: %v", err)
+	}
+	want := []auth.Detail{
+		{Actions: []string{auth.ActionPublish}, Topics: []auth.Matcher{{Match: "https://example.com/books/:id", Type: auth.MatchURLPattern}}},
+		{Actions: []string{auth.ActionSubscribe}, Topics: []auth.Matcher{{Match: "*", Type: auth.MatchURLPattern}}, Payload: []byte(`{"u":1}`)},
+	}
+	if c.Format != auth.AccessToken || c.Subject != "svc" || !reflect.DeepEqual(c.Details, want) {
+		t.Fatalf("claims %+v, want an access token of svc with details %+v", c, want)
+	}
+	if left := time.Until(c.Expiry); left <= 0 || left > time.Hour {
+		t.Fatalf("expires in %v, want the default hour", left)
+	}
+	if auth.IsAccessToken(strings.TrimSpace(mustToken(t, "--key", secret, "--publish", "*"))) {
+		t.Fatal("the default format is an access token, want the 0.x token")
+	}
+}
+
+func TestTokenRefusesIncompleteAccessTokens(t *testing.T) {
+	base := []string{"--key", "k", "--publish", "*"}
+	cases := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--format", "at+jwt", "--audience", "https://h/.well-known/mercure"}, "needs --issuer"},
+		{[]string{"--format", "at+jwt", "--issuer", "https://i"}, "needs --audience"},
+		{[]string{"--format", "at+jwt", "--issuer", "https://i", "--audience", "a", "--ttl", "0"}, "must expire"},
+		{[]string{"--format", "at+jwt", "--issuer", "https://i", "--audience", "a", "--match-type", "regex"}, "unknown --match-type"},
+		{[]string{"--format", "jwe"}, "unknown --format"},
+		{[]string{"--issuer", "https://i"}, "are for --format at+jwt"},
+	}
+	for _, tt := range cases {
+		code, _, errOut := runTokenCmd(t, append(base, tt.args...)...)
+		if code == 0 || !strings.Contains(errOut, tt.wantErr) {
+			t.Errorf("herald token %v: exit %d, %q; want an error containing %q", tt.args, code, errOut, tt.wantErr)
+		}
+	}
+}
+
+// mustToken runs herald token and returns its output.
+func mustToken(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := runTokenCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("herald token %v: exit %d: %s", args, code, errOut)
+	}
+	return out
+}

@@ -61,6 +61,7 @@ var shared = Rules{
 	{auth.ErrNoToken, http.StatusUnauthorized},
 	{auth.ErrInvalidToken, http.StatusUnauthorized},
 	{auth.ErrForbidden, http.StatusForbidden},
+	{auth.ErrInvalidRequest, http.StatusBadRequest},
 	{eventlog.ErrDuplicateID, http.StatusConflict},
 	{eventlog.ErrUnavailable, http.StatusServiceUnavailable},
 	{eventlog.ErrClosed, http.StatusServiceUnavailable},
@@ -87,7 +88,9 @@ func (rs Rules) Status(err error) int {
 }
 
 // Write answers err with its status and a one-line plain-text reason. A
-// 401 carries a WWW-Authenticate challenge; a 503 or 429 a Retry-After
+// token refusal (an error of package auth) carries its RFC 6750
+// WWW-Authenticate challenge (auth.Challenge), any other 401 a plain
+// Bearer one; a 503 or 429 a Retry-After
 // (the error's own, else one second); a 500's reason is prefixed "internal
 // error: ".
 func (rs Rules) Write(w http.ResponseWriter, err error) {
@@ -100,7 +103,9 @@ func (rs Rules) Write(w http.ResponseWriter, err error) {
 		msg = "internal error: " + msg
 	}
 	h := w.Header()
-	if status == http.StatusUnauthorized {
+	if c := auth.Challenge(err); c != "" && status >= 400 && status < 500 {
+		h.Set("WWW-Authenticate", c)
+	} else if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="herald"`)
 	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {

@@ -50,6 +50,11 @@ func TestWriteAnswersOneLineWithTheSameHeadersEverywhere(t *testing.T) {
 		body   string
 	}{
 		{"401", auth.ErrNoToken, 401, "WWW-Authenticate", `Bearer realm="herald"`, auth.ErrNoToken.Error() + "\n"},
+		{"401 with metadata", auth.WithMetadata(auth.ErrNoToken, "https://h/.well-known/oauth-protected-resource/.well-known/mercure"), 401, "WWW-Authenticate", `Bearer realm="herald", resource_metadata="https://h/.well-known/oauth-protected-resource/.well-known/mercure"`, auth.ErrNoToken.Error() + "\n"},
+		{"401 bad token", fmt.Errorf("%w: expired", auth.ErrInvalidToken), 401, "WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`, "invalid token: expired\n"},
+		{"403 no scope", fmt.Errorf("%w: topic a", auth.ErrForbidden), 403, "WWW-Authenticate", `Bearer realm="herald", error="insufficient_scope"`, "not allowed: topic a\n"},
+		{"400 malformed presentation", fmt.Errorf("%w: 2 Authorization headers", auth.ErrInvalidRequest), 400, "WWW-Authenticate", `Bearer realm="herald", error="invalid_request"`, "invalid request: 2 Authorization headers\n"},
+		{"other 401", Errorf(401, "no key"), 401, "WWW-Authenticate", `Bearer realm="herald"`, "no key\n"},
 		{"503", eventlog.ErrUnavailable, 503, "Retry-After", "1", "event log unavailable\n"},
 		{"429 waits what it says", &Error{Status: 429, Msg: "slow down", RetryAfter: 1500 * time.Millisecond}, 429, "Retry-After", "2", "slow down\n"},
 		{"500", errors.New("a\nb"), 500, "X-Content-Type-Options", "nosniff", "internal error: a b\n"},
