@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"internal/floodtest":       {},
 	"scripts/attack-selectors": {"internal/floodtest"},
 	"hub/detach":               {},
+	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr"},
 }
 
 // packages returns every package directory of the module (relative path →
