@@ -7,9 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -29,15 +27,7 @@ func presenceNode(t *testing.T) *node {
 // mercure.payload.
 func payloadToken(t *testing.T, subscribe []string, payload any) string {
 	t.Helper()
-	claims := jwt.MapClaims{
-		"mercure": map[string]any{"subscribe": subscribe, "payload": payload},
-		"exp":     time.Now().Add(time.Hour).Unix(),
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(subscriberKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return mint(t, subscriberKey, map[string]any{"subscribe": subscribe, "payload": payload})
 }
 
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
