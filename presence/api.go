@@ -160,11 +160,15 @@ func (t *Tracker) answer(q query) (answer, error) {
 	case !q.v1 && len(seg) >= 1:
 		keep = func(e *entry) bool { return e.match == seg[0] && (len(seg) == 1 || e.subscriber == seg[1]) }
 	}
-	es, lastV1, lastV0 := t.list(keep)
-	a := answer{cursor: lastV1}
-	if !q.v1 {
-		a.cursor = lastV0
+	var list string
+	switch {
+	case q.v1 && len(seg) >= 2:
+		list = filterOf(true, seg[0], seg[1])
+	case !q.v1 && len(seg) >= 1:
+		list = filterOf(false, "", seg[0])
 	}
+	es, cursor := t.list(keep, q.v1, list)
+	a := answer{cursor: cursor}
 	if a.cursor == "" {
 		a.cursor = eventlog.Earliest
 	}
@@ -209,21 +213,29 @@ func (t *Tracker) answer(q query) (answer, error) {
 	return a, err
 }
 
-// list returns copies of the active subscriptions keep keeps, sorted, and
-// the ids of the last events of each shape applied.
-func (t *Tracker) list(keep func(*entry) bool) (es []entry, lastV1, lastV0 string) {
+// list returns copies of the active subscriptions keep keeps, sorted,
+// and the cursor of the list named by filter ("" for all of them) in the
+// 1.0 shape or the 0.x one: the id of its last event if it has
+// subscriptions, else of the last event of that shape.
+func (t *Tracker) list(keep func(*entry) bool, v1 bool, filter string) (es []entry, cursor string) {
 	t.mu.Lock()
 	for _, e := range t.entries {
 		if keep(e) {
 			es = append(es, *e)
 		}
 	}
-	lastV1, lastV0 = t.lastV1, t.lastV0
+	cursor = t.lastV1
+	if !v1 {
+		cursor = t.lastV0
+	}
+	if f := t.filters[filter]; filter != "" && f != nil && f.last != "" {
+		cursor = f.last
+	}
 	t.mu.Unlock()
 	slices.SortFunc(es, func(a, b entry) int {
 		return strings.Compare(a.matchType+"\x00"+a.match+"\x00"+a.subscriber, b.matchType+"\x00"+b.match+"\x00"+b.subscriber)
 	})
-	return es, lastV1, lastV0
+	return es, cursor
 }
 
 // quote escapes s for a quoted-string of a header parameter.

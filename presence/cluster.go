@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ func (t *Tracker) catchUp() (<-chan struct{}, error) {
 		// Retention dropped what was missed: start over from what is left.
 		t.mu.Lock()
 		clear(t.entries)
+		clear(t.filters)
 		t.seq = 0
 		t.mu.Unlock()
 		_, err = t.log.Since(ctx, eventlog.Earliest, apply)
@@ -108,6 +110,10 @@ func (t *Tracker) apply(u eventlog.Update, now time.Time) {
 	case !strings.HasPrefix(tp, Prefix+"/"):
 	case u.Type == "":
 		t.lastV0 = u.ID
+		var l LegacyEvent
+		if json.Unmarshal([]byte(u.Data), &l) == nil {
+			t.touch(filterOf(false, "", l.Topic), u.ID)
+		}
 	case u.Type == "mercure":
 		e, err := parseEvent(tp, u.Data)
 		if err != nil {
@@ -116,14 +122,21 @@ func (t *Tracker) apply(u eventlog.Update, now time.Time) {
 		t.lastV1 = u.ID
 		node := nodeOf(u.ID)
 		k := key{e.MatchType, e.Match, e.Subscriber}
-		if !e.Active {
+		old, had := t.entries[k]
+		switch {
+		case !e.Active && had:
 			delete(t.entries, k)
-			return
+			t.count(old, -1)
+		case e.Active:
+			if _, ok := t.seen[node]; !ok {
+				t.seen[node] = now // a node only heard of by its events gets the same grace
+			}
+			t.entries[k] = &entry{matchType: e.MatchType, match: e.Match, subscriber: e.Subscriber, payload: e.Payload, node: node}
+			if !had {
+				t.count(t.entries[k], 1)
+			}
 		}
-		if _, ok := t.seen[node]; !ok {
-			t.seen[node] = now // a node only heard of by its events gets the same grace
-		}
-		t.entries[k] = &entry{matchType: e.MatchType, match: e.Match, subscriber: e.Subscriber, payload: e.Payload, node: node}
+		t.touch(filterOf(true, e.MatchType, e.Match), u.ID)
 	}
 }
 

@@ -137,7 +137,7 @@ func TestSubscribersOfASilentNodeAreReportedGone(t *testing.T) {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		es, _, _ := b.list(func(*entry) bool { return true })
+		es, _ := b.list(func(*entry) bool { return true }, true, "")
 		if len(es) == 0 {
 			break
 		}

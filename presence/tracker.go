@@ -61,6 +61,45 @@ type Matcher struct {
 	Type, Match string
 }
 
+// filter counts the active subscriptions of one list of the API and
+// keeps the id of its last event.
+type filter struct {
+	n    int
+	last string
+}
+
+// filterOf names the 1.0 list of a match type and match (v1), or the 0.x
+// list of a topic.
+func filterOf(v1 bool, matchType, match string) string {
+	if v1 {
+		return "1 " + matchType + "\x00" + match
+	}
+	return "0 " + match
+}
+
+// count adds d to the subscriptions of e's two lists, forgetting a list
+// left empty. t.mu is held.
+func (t *Tracker) count(e *entry, d int) {
+	for _, k := range []string{filterOf(true, e.matchType, e.match), filterOf(false, "", e.match)} {
+		f := t.filters[k]
+		if f == nil {
+			f = &filter{}
+			t.filters[k] = f
+		}
+		if f.n += d; f.n <= 0 {
+			delete(t.filters, k)
+		}
+	}
+}
+
+// touch records id as the last event of list k, if it has subscriptions.
+// t.mu is held.
+func (t *Tracker) touch(k, id string) {
+	if f := t.filters[k]; f != nil {
+		f.last = id
+	}
+}
+
 // key identifies an active subscription matcher.
 type key struct{ matchType, match, subscriber string }
 
@@ -83,6 +122,9 @@ type Tracker struct {
 	// ids of the last subscription events of each shape.
 	seq                    uint64
 	lastID, lastV1, lastV0 string
+	// filters are the lists the API answers below Prefix with subscriptions
+	// in them, each with the id of its last event (see filterOf).
+	filters map[string]*filter
 
 	qmu       sync.Mutex
 	queue     []eventlog.Update
@@ -122,7 +164,7 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	t := &Tracker{
 		cfg: cfg, log: cfg.Log,
-		entries: map[key]*entry{}, seen: map[string]time.Time{}, reaped: map[string]time.Time{},
+		entries: map[key]*entry{}, filters: map[string]*filter{}, seen: map[string]time.Time{}, reaped: map[string]time.Time{},
 		wake: make(chan struct{}, 1), drain: make(chan struct{}), stopBeat: make(chan struct{}),
 		following: make(chan struct{}),
 	}

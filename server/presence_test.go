@@ -212,3 +212,34 @@ func TestSubscriptionsCursorResumesWithoutAGap(t *testing.T) {
 		t.Fatalf("first event after the cursor is %+v, want the arrival on second", e)
 	}
 }
+
+func TestTheCursorOfOneListResumesTheEventsOfThatListExactly(t *testing.T) {
+	for _, c := range []struct{ dialect, list, events string }{
+		{"1.0", "/.well-known/mercure/subscriptions/exact/books%2F1", "/.well-known/mercure/subscriptions/exact/books%2F1/{subscriber}"},
+		{"0.x", "/.well-known/mercure/subscriptions/books%2F1", "/.well-known/mercure/subscriptions/books%2F1/{subscriber}"},
+	} {
+		t.Run(c.dialect, func(t *testing.T) {
+			n := presenceNode(t)
+			all := payloadToken(t, []string{"*"}, nil)
+			w := n.subscribe(t, "topic="+url.QueryEscape(v1Events), bearer(all))
+			n.subscribe(t, "topic=books%2F1", nil)
+			w.nextAbout(t, "books/1")
+			n.subscribe(t, "topic=other", nil) // the last event overall is about another topic
+			w.nextAbout(t, "other")
+			resp, _ := n.get(t, c.list, all, "")
+			from := cursor(t, resp)
+
+			n.subscribe(t, "topic=books%2F1", nil)
+			_, second := w.nextAbout(t, "books/1")
+			resumed := n.subscribe(t, "topic="+url.QueryEscape(c.events), http.Header{"Authorization": {"Bearer " + all}, "Last-Event-ID": {from}})
+			if got := resumed.resp.Header.Get("Last-Event-ID"); got != from {
+				t.Fatalf("resumed from %q, want the list's cursor %q", got, from)
+			}
+			var e subEvent
+			json.Unmarshal([]byte(resumed.next(t).Data), &e)
+			if e.Subscriber != second.Subscriber || !e.Active {
+				t.Fatalf("first event after the cursor is %+v, want the arrival of %s", e, second.Subscriber)
+			}
+		})
+	}
+}
