@@ -127,6 +127,11 @@ func (t *Tracker) apply(u eventlog.Update, now time.Time) {
 		case !e.Active && had:
 			delete(t.entries, k)
 			t.count(old, -1)
+			if es, open := t.own[e.Subscriber]; open && node != t.cfg.Node {
+				// Reported gone by another node (this one was silent too
+				// long) while still here: arrive again.
+				t.enqueue(t.events(es, true))
+			}
 		case e.Active:
 			if _, ok := t.seen[node]; !ok {
 				t.seen[node] = now // a node only heard of by its events gets the same grace

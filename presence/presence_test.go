@@ -147,3 +147,23 @@ func TestSubscribersOfASilentNodeAreReportedGone(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestANodeReportedGoneWhileAliveAnnouncesItsSubscribersAgain(t *testing.T) {
+	lg := eventlog.NewMemory(0)
+	defer lg.Close()
+	events := tail(t, lg)
+	a := newTracker(t, Config{Log: lg, Node: "a"})
+	b := newTracker(t, Config{Log: lg, Node: "b"})
+	a.Arrive(Subscription{Matchers: []Matcher{{MatchExact, "books/1"}}})
+	_, arrived := awaitEvent(t, events, wait, func(_ eventlog.Update, e Event) bool { return e.Active })
+
+	// What b publishes when a has been silent for too long.
+	b.enqueue(b.events([]*entry{{matchType: MatchExact, match: "books/1", subscriber: arrived.Subscriber}}, false))
+	awaitEvent(t, events, wait, func(_ eventlog.Update, e Event) bool { return !e.Active })
+	u, _ := awaitEvent(t, events, wait, func(_ eventlog.Update, e Event) bool {
+		return e.Active && e.Subscriber == arrived.Subscriber
+	})
+	if nodeOf(u.ID) != "a" {
+		t.Fatalf("the subscriber arrived again by %q, want its own node a", nodeOf(u.ID))
+	}
+}

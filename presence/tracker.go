@@ -125,6 +125,8 @@ type Tracker struct {
 	// filters are the lists the API answers below Prefix with subscriptions
 	// in them, each with the id of its last event (see filterOf).
 	filters map[string]*filter
+	// own are this node's open subscriptions, by subscriber id.
+	own map[string][]*entry
 
 	qmu       sync.Mutex
 	queue     []eventlog.Update
@@ -164,7 +166,7 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	t := &Tracker{
 		cfg: cfg, log: cfg.Log,
-		entries: map[key]*entry{}, filters: map[string]*filter{}, seen: map[string]time.Time{}, reaped: map[string]time.Time{},
+		entries: map[key]*entry{}, filters: map[string]*filter{}, own: map[string][]*entry{}, seen: map[string]time.Time{}, reaped: map[string]time.Time{},
 		wake: make(chan struct{}, 1), drain: make(chan struct{}), stopBeat: make(chan struct{}),
 		following: make(chan struct{}),
 	}
@@ -199,9 +201,19 @@ func (t *Tracker) Arrive(s Subscription) (leave func()) {
 			es = append(es, &entry{matchType: k.matchType, match: k.match, subscriber: sub, payload: s.Payload})
 		}
 	}
+	t.mu.Lock()
+	t.own[sub] = es
+	t.mu.Unlock()
 	t.enqueue(t.events(es, true))
 	var once sync.Once
-	return func() { once.Do(func() { t.enqueue(t.events(es, false)) }) }
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			delete(t.own, sub)
+			t.mu.Unlock()
+			t.enqueue(t.events(es, false))
+		})
+	}
 }
 
 // events returns the subscription events of es in both shapes.
