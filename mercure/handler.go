@@ -79,6 +79,9 @@ type Config struct {
 	// headers tell the client's address (see package clientaddr). Clients
 	// are counted by address for IPv4 and by /64 for IPv6.
 	TrustedProxies []netip.Prefix
+	// Presence, if set, is told of every subscription (the subscriptions
+	// API); nil tells nobody.
+	Presence Presence
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -220,6 +223,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		// A stream must not outlive the token that opened it.
 		sub.Until = claims.Expiry
 	}
+	sub.OnEnd = h.arrive(sels, claims, sub.OnEnd)
 	err = h.cfg.Hub.Stream(w, r, sub)
 	if err != nil && w.Header().Get("Content-Type") != "text/event-stream" {
 		WriteError(w, err)

@@ -65,10 +65,13 @@ func serveNode(t *testing.T, srv *Server) *node {
 // token mints an HS256 token with the given mercure claims.
 func token(t *testing.T, key string, publish, subscribe []string) string {
 	t.Helper()
-	claims := jwt.MapClaims{
-		"mercure": map[string]any{"publish": publish, "subscribe": subscribe},
-		"exp":     time.Now().Add(time.Hour).Unix(),
-	}
+	return mint(t, key, map[string]any{"publish": publish, "subscribe": subscribe})
+}
+
+// mint mints an HS256 token valid for an hour with the mercure claim.
+func mint(t *testing.T, key string, mercure map[string]any) string {
+	t.Helper()
+	claims := jwt.MapClaims{"mercure": mercure, "exp": time.Now().Add(time.Hour).Unix()}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
 	if err != nil {
 		t.Fatal(err)

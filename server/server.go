@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/mercure"
+	"github.com/heraldhub/herald/presence"
 	"github.com/heraldhub/herald/web"
 )
 
@@ -72,8 +73,14 @@ type Config struct {
 	// AccessTokenCookie is the cookie a Mercure 1.0 access token may come
 	// in. Default "__Secure-mercure_access_token".
 	AccessTokenCookie string
-	// Subscriptions turns on the subscriptions API (presence).
+	// Subscriptions turns on the subscriptions API (presence): subscription
+	// events and GET /.well-known/mercure/subscriptions (see package
+	// presence).
 	Subscriptions bool
+	// SubscriptionsHeartbeat is the interval of the node's presence
+	// heartbeats with Subscriptions: a node silent for three is reported
+	// gone within four. Default presence.DefaultHeartbeat (5s).
+	SubscriptionsHeartbeat time.Duration
 
 	// Heartbeat is the idle interval between keep-alive comments. Default
 	// 15s.
@@ -272,6 +279,15 @@ func (s *Server) build() error {
 	s.keys = nodeVerifiers{pub: swapOf(set.pub), sub: swapOf(set.sub), jobsSub: swapOf(set.jobsSub)}
 	pub, sub, jobsSub := s.keys.pub.orNil(), s.keys.sub.orNil(), s.keys.jobsSub.orNil()
 	m := s.metrics
+	// The tracker is closed after the hub, whose streams' departures it
+	// then still appends.
+	var tracker *presence.Tracker
+	if cfg.Subscriptions {
+		if tracker, err = presence.New(presence.Config{Log: s.writes, Heartbeat: cfg.SubscriptionsHeartbeat, Logger: cfg.Logger}); err != nil {
+			return err
+		}
+		s.closers = append(s.closers, tracker.Close)
+	}
 	// The jobs manager publishes through the hub, and the hub feeds it what
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
@@ -329,6 +345,7 @@ func (s *Server) build() error {
 		MaxSubscriptionBytes:  cfg.MaxSubscriptionBytes,
 		MaxTemplateBytesPerIP: cfg.MaxTemplateBytesPerIP,
 		TrustedProxies:        cfg.TrustedProxies,
+		Presence:              arrivals(tracker),
 	})
 	if err != nil {
 		return err
@@ -354,6 +371,11 @@ func (s *Server) build() error {
 	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous, resource: cfg.ResourceIdentifier}))), false)
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
+	if tracker != nil {
+		api := m.watch(crossOrigin.Handler(tracker.Handler(sub)), false)
+		mux.Handle(presence.Prefix, api)
+		mux.Handle(presence.Prefix+"/", api)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
