@@ -77,9 +77,16 @@ type Snapshot struct {
 	Result          json.RawMessage `json:"result,omitempty"`
 	Error           string          `json:"error,omitempty"`
 	Private         bool            `json:"private,omitempty"`
-	Created         time.Time       `json:"created"`
-	Updated         time.Time       `json:"updated"`
-	Finished        *time.Time      `json:"finished,omitempty"`
+	// Parent is the job this one is a part of; Weight its share there.
+	Parent string  `json:"parent,omitempty"`
+	Weight float64 `json:"weight,omitempty"`
+	// Policy and Children are a parent's: how it ends when a child fails,
+	// and its children in the order they were created.
+	Policy   Policy     `json:"policy,omitempty"`
+	Children []Child    `json:"children,omitempty"`
+	Created  time.Time  `json:"created"`
+	Updated  time.Time  `json:"updated"`
+	Finished *time.Time `json:"finished,omitempty"`
 	// Estimator (over the whole job's fraction done) and StageEstimator
 	// (over the current stage's units) carry the smoothing state to
 	// whichever node receives the next report.
@@ -141,6 +148,10 @@ func (s *Snapshot) fraction() (float64, bool) {
 // is unknown while the job is stalled: nobody can say when it resumes.
 func (s *Snapshot) compute(now time.Time) {
 	s.Percent, s.Rate, s.ETA = nil, nil, nil
+	if len(s.Children) > 0 {
+		s.rollUp()
+		return
+	}
 	frac, known := s.fraction()
 	if known {
 		s.Percent = rounded(frac*100, 1)
