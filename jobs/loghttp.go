@@ -20,9 +20,9 @@ import (
 
 // Defaults of the log endpoints.
 const (
-	defaultTail    = 100
-	streamBatch    = 256
-	logHeartbeat   = 15 * time.Second
+	defaultTail  = 100
+	streamBatch  = 256
+	logHeartbeat = 15 * time.Second
 )
 
 // droppedLines says that n lines are no longer retained.
