@@ -216,7 +216,7 @@ func (s *Snapshot) rollUp() {
 			done += w
 			continue
 		case c.Percent != nil:
-			done += w * *c.Percent / 100
+			done += w * min(max(*c.Percent, 0), 100) / 100
 		}
 		if c.ETA == nil {
 			etaKnown = false
