@@ -119,10 +119,7 @@ func (s *Snapshot) fraction() (float64, bool) {
 	var before, weight, all float64
 	found := false
 	for _, st := range s.Stages {
-		w := st.Weight
-		if w <= 0 {
-			w = 1
-		}
+		w := weightOf(st.Weight)
 		if st.Name == s.Stage {
 			found, weight = true, w
 		} else if !found {
@@ -182,6 +179,14 @@ func rounded(x float64, digits int) *float64 {
 		return nil
 	}
 	return &r
+}
+
+// weightOf returns a stage's or a child's weight, 1 unless positive.
+func weightOf(w float64) float64 {
+	if w <= 0 {
+		return 1
+	}
+	return w
 }
 
 // finite reports whether x is an ordinary number (not NaN or infinite).

@@ -206,10 +206,7 @@ func (s *Snapshot) rollUp() {
 	var done, all, eta float64
 	etaKnown := true
 	for _, c := range s.Children {
-		w := c.Weight
-		if w <= 0 {
-			w = 1
-		}
+		w := weightOf(c.Weight)
 		all += w
 		switch {
 		case c.State.Final():

@@ -155,11 +155,7 @@ func TestCancellingAParentCancelsItsChildrenAndItEndsWithThem(t *testing.T) {
 func TestRecoverRebuildsAJobTree(t *testing.T) {
 	log := eventlog.NewMemory(100)
 	t.Cleanup(func() { log.Close() })
-	sent := make(chan eventlog.Update, 100)
-	a, err := NewManager(Config{Publisher: logPublisher{log: log, sent: sent}, MinInterval: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := writerOn(t, log)
 	ctx := t.Context()
 	a.Create(ctx, Spec{ID: "p", Policy: FailFast})
 	a.Create(ctx, Spec{ID: "c1", Parent: "p", Total: 4})
