@@ -148,3 +148,47 @@ func ExampleManager_Cancel() {
 	// true
 	// state=cancelled done=120/500 percent=24%
 }
+
+// A release made of two sub-jobs, each with its log. The parent's percent
+// rolls up from its children by weight, and it finishes once they have.
+func ExampleJob_Sub() {
+	log := eventlog.NewMemory(0)
+	defer log.Close()
+	h, err := hub.New(hub.Config{Log: log})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.Close()
+	m, err := jobs.NewManager(jobs.Config{Publisher: h})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+
+	ctx := context.Background()
+	release, _ := m.Start(ctx, jobs.Spec{ID: "release"})
+	linux, _ := release.Sub(ctx, jobs.Spec{ID: "release-linux", Weight: 3, Total: 10})
+	mac, _ := release.Sub(ctx, jobs.Spec{ID: "release-mac", Total: 10})
+
+	linux.Log(ctx, "building for linux\nlinking")
+	linux.Progress(ctx, "", 10, 10, "")
+	linux.Succeed(ctx, nil)
+	s, _ := m.Get("release")
+	fmt.Printf("%s: %s at %.0f%%, %d sub-jobs\n", s.ID, s.State, *s.Percent, len(s.Children))
+
+	page, _ := m.Lines("release-linux", 1, 100)
+	for _, l := range page.Lines {
+		fmt.Printf("%s line %d: %s\n", jobs.LineID("release-linux", l.N), l.N, l.Text)
+	}
+
+	mac.Succeed(ctx, nil)
+	s, _ = m.Get("release")
+	fmt.Printf("%s: %s at %.0f%%\n", s.ID, s.State, *s.Percent)
+	// Output:
+	// release: running at 75%, 2 sub-jobs
+	// release-linux/log/1 line 1: building for linux
+	// release-linux/log/2 line 2: linking
+	// release: succeeded at 100%
+}
