@@ -95,7 +95,7 @@ func (l *lines) add(line Line, keep int) {
 	copy(l.kept[i+1:], l.kept[i:])
 	l.kept[i] = line
 	if over := len(l.kept) - keep; over > 0 {
-		l.kept = append(l.kept[:0:0], l.kept[over:]...)
+		l.kept = l.kept[over:] // the next growth copies only what is kept
 	}
 	l.wake()
 }
