@@ -139,6 +139,7 @@ func (m *Manager) streamLog(w http.ResponseWriter, r *http.Request, id string, a
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	rc.Flush() // the client knows the stream is open before the first line
 	heartbeat := time.NewTicker(logHeartbeat)
 	defer heartbeat.Stop()
 	var buf []byte

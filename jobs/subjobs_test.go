@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +220,28 @@ func TestATreeSpreadOverTwoNodesRollsUpAndItsLogIsServedByEither(t *testing.T) {
 	})
 	if page, _ := one.Lines("a", 1, 10); len(page.Lines) != 2 || page.Lines[1].Text != "from two" {
 		t.Fatalf("node one serves %+v, want both lines", page.Lines)
+	}
+}
+
+func TestSubJobsAreCreatedThroughTheAPI(t *testing.T) {
+	a := newAPI(t)
+	for _, c := range []struct {
+		ctype, body string
+		status      int
+	}{
+		{jsonType, `{"id":"p","policy":"fail-fast"}`, http.StatusCreated},
+		{jsonType, `{"id":"c1","parent":"p","weight":2}`, http.StatusCreated},
+		{"application/x-www-form-urlencoded", "id=c2&parent=p&weight=0.5", http.StatusCreated},
+		{jsonType, `{"id":"c3","parent":"nope"}`, http.StatusBadRequest},
+		{jsonType, `{"id":"c4","weight":2}`, http.StatusBadRequest},
+		{jsonType, `{"id":"c5","policy":"whatever"}`, http.StatusBadRequest},
+	} {
+		if code, body, _ := a.do(t, "POST", "/api/jobs", "pub", c.ctype, c.body); code != c.status {
+			t.Fatalf("%s: %d %s, want %d", c.body, code, body, c.status)
+		}
+	}
+	_, body, _ := a.do(t, "GET", "/api/jobs/p", "", "", "")
+	if !strings.Contains(body, `"children":[{"id":"c1","state":"running","percent":null,"eta":null,"weight":2,"seq":1},{"id":"c2"`) {
+		t.Fatalf("the parent's snapshot: %s", body)
 	}
 }
