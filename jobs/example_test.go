@@ -103,20 +103,12 @@ func Example() {
 // worker learns it from its next report (ErrCancelRequested), stops, and
 // finishes the job as cancelled.
 func ExampleManager_Cancel() {
-	log := eventlog.NewMemory(0)
-	defer log.Close()
-	h, err := hub.New(hub.Config{Log: log})
+	m, stop, err := startManager() // as in Example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer h.Close()
-	m, err := jobs.NewManager(jobs.Config{Publisher: h})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer m.Close()
+	defer stop()
 
 	ctx := context.Background()
 	job, err := m.Start(ctx, jobs.Spec{ID: "export-7", Total: 500})
@@ -152,20 +144,12 @@ func ExampleManager_Cancel() {
 // A release made of two sub-jobs, each with its log. The parent's percent
 // rolls up from its children by weight, and it finishes once they have.
 func ExampleJob_Sub() {
-	log := eventlog.NewMemory(0)
-	defer log.Close()
-	h, err := hub.New(hub.Config{Log: log})
+	m, stop, err := startManager() // as in Example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer h.Close()
-	m, err := jobs.NewManager(jobs.Config{Publisher: h})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer m.Close()
+	defer stop()
 
 	ctx := context.Background()
 	release, _ := m.Start(ctx, jobs.Spec{ID: "release"})
@@ -191,4 +175,22 @@ func ExampleJob_Sub() {
 	// release-linux/log/1 line 1: building for linux
 	// release-linux/log/2 line 2: linking
 	// release: succeeded at 100%
+}
+
+// startManager returns a manager publishing through a hub on a memory log,
+// as Example sets it up, and the function that stops them.
+func startManager() (*jobs.Manager, func(), error) {
+	log := eventlog.NewMemory(0)
+	h, err := hub.New(hub.Config{Log: log})
+	if err != nil {
+		log.Close()
+		return nil, nil, err
+	}
+	m, err := jobs.NewManager(jobs.Config{Publisher: h})
+	if err != nil {
+		h.Close()
+		log.Close()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); h.Close(); log.Close() }, nil
 }
