@@ -95,3 +95,39 @@ func BenchmarkSnapshots(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLogLine measures one log line: numbered, JSON-encoded, handed
+// to the Publisher (a no-op here) and kept in the job's tail.
+func BenchmarkLogLine(b *testing.B) {
+	m, err := NewManager(Config{Publisher: discard{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := b.Context()
+	m.Create(ctx, Spec{ID: "bench"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := m.Log(ctx, "bench", "cc -O2 -c src/frobnicate.c -o build/frobnicate.o"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkObserveLogLine measures a log line read from the log's tail
+// (what every node of a cluster does with each line).
+func BenchmarkObserveLogLine(b *testing.B) {
+	m, err := NewManager(Config{Publisher: discard{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	m.Create(b.Context(), Spec{ID: "bench"})
+	b.ReportAllocs()
+	n := uint64(0)
+	for b.Loop() {
+		n++
+		m.Observe(eventlog.Update{Topics: []string{"jobs/bench/log"}, Type: EventLog,
+			Data: `{"n":` + strconv.FormatUint(n, 10) + `,"line":"cc -O2 -c src/frobnicate.c -o build/frobnicate.o"}`})
+	}
+}

@@ -21,6 +21,10 @@ import (
 // does no I/O and holds the manager's lock briefly; the hub calls it from
 // its tail, in log order.
 func (m *Manager) Observe(u eventlog.Update) {
+	if u.Type == EventLog {
+		m.observeLine(u)
+		return
+	}
 	s, ok := decodeEvent(u)
 	if !ok {
 		return
@@ -28,12 +32,14 @@ func (m *Manager) Observe(u eventlog.Update) {
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.jobs[s.ID]
-	if !ok {
+	if e, ok := m.jobs[s.ID]; ok {
+		e.merge(s, now)
+	} else {
 		m.adopt(s, now)
-		return
 	}
-	e.merge(s, now)
+	if p, ok := m.jobs[s.Parent]; ok && s.Parent != "" {
+		p.noteChild(s, now)
+	}
 }
 
 // decodeEvent returns the snapshot a job event carries, and false if u is
@@ -76,8 +82,10 @@ func (m *Manager) adopt(s Snapshot, now time.Time) {
 // the caller holds the manager's lock.
 func (e *entry) merge(s Snapshot, now time.Time) {
 	cur := &e.snap
+	s.Children = mergeChildren(cur.Children, s.Children)
 	switch {
 	case !s.Supersedes(cur):
+		cur.Children = s.Children
 		if s.CancelRequested && !cur.CancelRequested && !cur.State.Final() {
 			cur.CancelRequested = true
 		}
@@ -85,7 +93,7 @@ func (e *entry) merge(s Snapshot, now time.Time) {
 	case e.dirty && !s.State.Final() && !cur.State.Final():
 		// This node holds a newer report it has not published: keep it,
 		// take the other node's numbering and cancellation request.
-		cur.Seq = s.Seq
+		cur.Seq, cur.Children = s.Seq, s.Children
 		cur.CancelRequested = cur.CancelRequested || s.CancelRequested
 	default:
 		cancel := cur.CancelRequested && !s.State.Final()
@@ -94,6 +102,7 @@ func (e *entry) merge(s Snapshot, now time.Time) {
 		e.dirty, e.local = false, false
 		if s.State.Final() && e.ended.IsZero() {
 			e.ended = now
+			e.log.wake()
 		}
 	}
 	e.lastSeen = now

@@ -301,11 +301,7 @@ func TestTheNodeThatWroteASilentJobMarksItStalledAndAnotherTakesOver(t *testing.
 func TestRecoverRebuildsJobsFromTheLog(t *testing.T) {
 	log := eventlog.NewMemory(100)
 	t.Cleanup(func() { log.Close() })
-	sent := make(chan eventlog.Update, 100)
-	a, err := NewManager(Config{Publisher: logPublisher{log: log, sent: sent}, MinInterval: time.Nanosecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := writerOn(t, log)
 	ctx := t.Context()
 	a.Create(ctx, Spec{ID: "old", Total: 1})
 	a.Finish(ctx, "old", Outcome{State: Succeeded})
@@ -336,6 +332,18 @@ func TestRecoverRebuildsJobsFromTheLog(t *testing.T) {
 	if len(got) != 1 || got[0].Seq != 3 || got[0].Done != 5 {
 		t.Fatalf("published %+v after recovery, want seq 3", got)
 	}
+}
+
+// writerOn returns a manager that publishes to log, and is not fed by it:
+// a node whose history another node recovers.
+func writerOn(t *testing.T, log eventlog.Log) *Manager {
+	t.Helper()
+	m, err := NewManager(Config{Publisher: logPublisher{log: log, sent: make(chan eventlog.Update, 100)}, MinInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // last returns the last snapshot of s, or a zero one.

@@ -29,6 +29,19 @@
 // finishes the job as cancelled (Finish, or Job.FinishCancelled): Cancel
 // only asks. Finished jobs are kept for KeepFinished.
 //
+// A job has a log (Manager.Log, Job.Log): lines numbered from 1, each
+// published as an event of type "log" on the job's log topic
+// ("jobs/{id}/log") with the id "{id}/log/{n}", and the last
+// Config.LogLines of them kept by every node, so a reader pages through
+// them (Manager.Lines) or follows them from a tail and resumes after the
+// last line it has (the HTTP API's log stream).
+//
+// A job may be a sub-job of another (Spec.Parent): the parent's snapshot
+// lists its children, its percent and ETA roll up from theirs by weight,
+// it finishes when they all have, as its Policy says (AllSettled, or
+// FailFast: the first failure fails it and cancels the others), and
+// cancelling it cancels them.
+//
 // In a cluster each node runs a Manager fed with every update its hub
 // follows (Manager.Observe), so any node answers for any job and continues
 // its estimate from the smoothing state the snapshot carries; a node

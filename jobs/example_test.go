@@ -103,20 +103,12 @@ func Example() {
 // worker learns it from its next report (ErrCancelRequested), stops, and
 // finishes the job as cancelled.
 func ExampleManager_Cancel() {
-	log := eventlog.NewMemory(0)
-	defer log.Close()
-	h, err := hub.New(hub.Config{Log: log})
+	m, stop, err := startManager() // as in Example
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer h.Close()
-	m, err := jobs.NewManager(jobs.Config{Publisher: h})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer m.Close()
+	defer stop()
 
 	ctx := context.Background()
 	job, err := m.Start(ctx, jobs.Spec{ID: "export-7", Total: 500})
@@ -147,4 +139,58 @@ func ExampleManager_Cancel() {
 	// requested: true state: running
 	// true
 	// state=cancelled done=120/500 percent=24%
+}
+
+// A release made of two sub-jobs, each with its log. The parent's percent
+// rolls up from its children by weight, and it finishes once they have.
+func ExampleJob_Sub() {
+	m, stop, err := startManager() // as in Example
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+
+	ctx := context.Background()
+	release, _ := m.Start(ctx, jobs.Spec{ID: "release"})
+	linux, _ := release.Sub(ctx, jobs.Spec{ID: "release-linux", Weight: 3, Total: 10})
+	mac, _ := release.Sub(ctx, jobs.Spec{ID: "release-mac", Total: 10})
+
+	linux.Log(ctx, "building for linux\nlinking")
+	linux.Progress(ctx, "", 10, 10, "")
+	linux.Succeed(ctx, nil)
+	s, _ := m.Get("release")
+	fmt.Printf("%s: %s at %.0f%%, %d sub-jobs\n", s.ID, s.State, *s.Percent, len(s.Children))
+
+	page, _ := m.Lines("release-linux", 1, 100)
+	for _, l := range page.Lines {
+		fmt.Printf("%s line %d: %s\n", jobs.LineID("release-linux", l.N), l.N, l.Text)
+	}
+
+	mac.Succeed(ctx, nil)
+	s, _ = m.Get("release")
+	fmt.Printf("%s: %s at %.0f%%\n", s.ID, s.State, *s.Percent)
+	// Output:
+	// release: running at 75%, 2 sub-jobs
+	// release-linux/log/1 line 1: building for linux
+	// release-linux/log/2 line 2: linking
+	// release: succeeded at 100%
+}
+
+// startManager returns a manager publishing through a hub on a memory log,
+// as Example sets it up, and the function that stops them.
+func startManager() (*jobs.Manager, func(), error) {
+	log := eventlog.NewMemory(0)
+	h, err := hub.New(hub.Config{Log: log})
+	if err != nil {
+		log.Close()
+		return nil, nil, err
+	}
+	m, err := jobs.NewManager(jobs.Config{Publisher: h})
+	if err != nil {
+		h.Close()
+		log.Close()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); h.Close(); log.Close() }, nil
 }

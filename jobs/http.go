@@ -41,9 +41,12 @@ const maxBody = 1 << 20
 //	POST /api/jobs/{id}/cancel     request cancellation          publisher or subscriber
 //	GET  /api/jobs/{id}            the snapshot                  subscriber rules
 //	GET  /api/jobs                 every job this node knows     subscriber rules
+//	POST /api/jobs/{id}/log        log lines (text or JSON)      publisher
+//	GET  /api/jobs/{id}/log        retained lines, as text       subscriber rules
+//	GET  /api/jobs/{id}/log/stream the lines as events (SSE)     subscriber rules
 //
 // Bodies are JSON (or form-encoded: id, title, stage=NAME[:WEIGHT]
-// repeated, total, private; stage, done, total, message; state, result as
+// repeated, total, private, parent, weight, policy; stage, done, total, message; state, result as
 // a JSON string, error). A publisher's token is checked before its body is
 // read, and tokens come from the Authorization header or the cookie, never
 // the query string. Answers are the job's snapshot as JSON (the list
@@ -58,6 +61,16 @@ const maxBody = 1 << 20
 // job as cancelled. Finishing a job again with the same outcome answers 200
 // and changes nothing. Cancelling takes a publisher token for the job, or a
 // subscriber token that may read it (private updates included).
+//
+// Log lines are posted as text/plain, one line per line, or as JSON
+// {"lines": ["…", …}]}, at most MaxLinesPerRequest a request (413 over
+// it); the answer is {"first": N, "last": M}, their numbers. Reading takes
+// ?from=N (lines numbered N on), or the last ?tail=N lines (default 100);
+// the stream also resumes after the line its Last-Event-ID names. The
+// text answer has a line per line, headed "Herald-Log-First" (the first
+// line's number) and "Herald-Log-Next" (the number to ask for next), and
+// starts with "… K earlier lines dropped" when lines asked for are no
+// longer retained.
 func (m *Manager) Handler(authz Authorizer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/jobs", func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +161,7 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 		}
 		respond(w, http.StatusOK, map[string]any{"jobs": visible}, nil)
 	})
+	m.logRoutes(mux, authz)
 	return mux
 }
 
@@ -264,6 +278,7 @@ func fromForm(r *http.Request, v any) error {
 	switch v := v.(type) {
 	case *Spec:
 		v.ID, v.Title = f.Get("id"), f.Get("title")
+		v.Parent, v.Policy = f.Get("parent"), Policy(f.Get("policy"))
 		_, v.Private = f["private"]
 		for _, name := range f["stage"] {
 			n, w, _ := strings.Cut(name, ":")
@@ -279,6 +294,10 @@ func fromForm(r *http.Request, v any) error {
 		}
 		total, _, err := num("total")
 		v.Total = total
+		if err != nil {
+			return err
+		}
+		v.Weight, _, err = num("weight")
 		return err
 	case *Report:
 		v.Stage, v.Message = f.Get("stage"), f.Get("message")

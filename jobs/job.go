@@ -78,3 +78,19 @@ func (j *Job) FinishCancelled(ctx context.Context) error {
 	_, err := j.m.Finish(ctx, j.id, Outcome{State: Cancelled})
 	return err
 }
+
+// Log appends lines to the job's log (see Manager.Log): each line of each
+// text is a numbered line that watchers see live and a late watcher finds
+// in the job's tail.
+func (j *Job) Log(ctx context.Context, lines ...string) error {
+	_, _, err := j.m.Log(ctx, j.id, lines...)
+	return err
+}
+
+// Sub starts a sub-job of this job: spec.Parent is set to it. The job's
+// percent and ETA then roll up from its sub-jobs, and it finishes when they
+// all have (see Spec.Policy).
+func (j *Job) Sub(ctx context.Context, spec Spec) (*Job, error) {
+	spec.Parent = j.id
+	return j.m.Start(ctx, spec)
+}

@@ -30,6 +30,10 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("%w: %q", ErrJobExists, spec.ID)
 	}
+	if err := m.adoptable(spec.Parent); err != nil {
+		m.mu.Unlock()
+		return Snapshot{}, err
+	}
 	e := &entry{snap: s, lastSeen: now, local: true}
 	m.jobs[spec.ID] = e
 	snap := e.claim(now)
@@ -50,7 +54,14 @@ func newSnapshot(spec Spec, now time.Time) Snapshot {
 	s := Snapshot{
 		ID: spec.ID, Topic: TopicPrefix + spec.ID, Title: spec.Title, State: Running,
 		Stages: stages, Total: spec.Total, Private: spec.Private,
+		Parent: spec.Parent, Policy: spec.Policy,
 		Created: now, Updated: now, StageStarted: now,
+	}
+	if spec.Parent != "" {
+		s.Weight = spec.Weight
+		if s.Weight == 0 {
+			s.Weight = 1
+		}
 	}
 	if len(stages) > 0 {
 		s.Stage = stages[0].Name
@@ -145,6 +156,7 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 	}
 	s.end(o, now)
 	e.ended, e.lastSeen, e.local = now, now, true
+	e.log.wake()
 	snap := e.claim(now)
 	m.mu.Unlock()
 	return m.send(ctx, e, snap, false)
@@ -168,7 +180,9 @@ func (s *Snapshot) end(o Outcome, now time.Time) {
 // Cancel requests the job's cancellation and publishes the request: the
 // job's worker learns it from its next report (ErrCancelRequested), and
 // then finishes the job as cancelled (Finish with Cancelled, or
-// Job.FinishCancelled). Cancel itself does not finish the job.
+// Job.FinishCancelled). Cancel itself does not finish the job. Cancelling
+// a parent cancels its unfinished children too, and the parent ends once
+// they have.
 func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	m.mu.Lock()
 	e, err := m.unfinished(id)
@@ -181,8 +195,14 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	e.snap.Updated = now
 	e.local = true
 	snap := e.claim(now)
+	children := unfinishedChildren(snap.Children)
 	m.mu.Unlock()
-	return m.send(ctx, e, snap, false)
+	snap, err = m.send(ctx, e, snap, false)
+	if err != nil {
+		return snap, err
+	}
+	m.cancelChildren(ctx, children)
+	return snap, nil
 }
 
 // claim numbers the entry's snapshot for publication; the caller holds
@@ -216,6 +236,9 @@ func (m *Manager) send(ctx context.Context, e *entry, s Snapshot, created bool) 
 		}
 		m.mu.Unlock()
 		return Snapshot{}, fmt.Errorf("publish job %q: %w", s.ID, err)
+	}
+	if s.Parent != "" {
+		m.childChanged(ctx, s)
 	}
 	return s, nil
 }

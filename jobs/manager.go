@@ -54,6 +54,9 @@ type Config struct {
 	// ForgetStalled is how long a stalled job is remembered without any
 	// report, so that jobs whose workers died do not pile up. Default 24h.
 	ForgetStalled time.Duration
+	// LogLines is how many of each job's last log lines are retained
+	// (older ones are dropped, and readers told how many). Default 1000.
+	LogLines int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives the manager's logs. Default slog.Default().
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ForgetStalled <= 0 {
 		c.ForgetStalled = 24 * time.Hour
+	}
+	if c.LogLines <= 0 {
+		c.LogLines = 1000
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,11 +112,13 @@ type Manager struct {
 // entry is one job as this node knows it. Times are this node's clock.
 type entry struct {
 	snap      Snapshot
-	published time.Time // when this node last published its snapshot
-	dirty     bool      // a change is waiting to be published
-	lastSeen  time.Time // the last report, or newer event observed
-	ended     time.Time // when this node learned the job was finished
-	local     bool      // this node wrote the job's latest state
+	published time.Time  // when this node last published its snapshot
+	dirty     bool       // a change is waiting to be published
+	lastSeen  time.Time  // the last report, or newer event observed
+	ended     time.Time  // when this node learned the job was finished
+	local     bool       // this node wrote the job's latest state
+	log       lines      // the job's last log lines
+	writing   sync.Mutex // held while lines are numbered and published
 }
 
 // NewManager starts a manager and its timer; Close stops it.

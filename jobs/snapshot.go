@@ -77,9 +77,16 @@ type Snapshot struct {
 	Result          json.RawMessage `json:"result,omitempty"`
 	Error           string          `json:"error,omitempty"`
 	Private         bool            `json:"private,omitempty"`
-	Created         time.Time       `json:"created"`
-	Updated         time.Time       `json:"updated"`
-	Finished        *time.Time      `json:"finished,omitempty"`
+	// Parent is the job this one is a part of; Weight its share there.
+	Parent string  `json:"parent,omitempty"`
+	Weight float64 `json:"weight,omitempty"`
+	// Policy and Children are a parent's: how it ends when a child fails,
+	// and its children in the order they were created.
+	Policy   Policy     `json:"policy,omitempty"`
+	Children []Child    `json:"children,omitempty"`
+	Created  time.Time  `json:"created"`
+	Updated  time.Time  `json:"updated"`
+	Finished *time.Time `json:"finished,omitempty"`
 	// Estimator (over the whole job's fraction done) and StageEstimator
 	// (over the current stage's units) carry the smoothing state to
 	// whichever node receives the next report.
@@ -112,10 +119,7 @@ func (s *Snapshot) fraction() (float64, bool) {
 	var before, weight, all float64
 	found := false
 	for _, st := range s.Stages {
-		w := st.Weight
-		if w <= 0 {
-			w = 1
-		}
+		w := weightOf(st.Weight)
 		if st.Name == s.Stage {
 			found, weight = true, w
 		} else if !found {
@@ -141,6 +145,10 @@ func (s *Snapshot) fraction() (float64, bool) {
 // is unknown while the job is stalled: nobody can say when it resumes.
 func (s *Snapshot) compute(now time.Time) {
 	s.Percent, s.Rate, s.ETA = nil, nil, nil
+	if len(s.Children) > 0 {
+		s.rollUp()
+		return
+	}
 	frac, known := s.fraction()
 	if known {
 		s.Percent = rounded(frac*100, 1)
@@ -171,6 +179,14 @@ func rounded(x float64, digits int) *float64 {
 		return nil
 	}
 	return &r
+}
+
+// weightOf returns a stage's or a child's weight, 1 unless positive.
+func weightOf(w float64) float64 {
+	if w <= 0 {
+		return 1
+	}
+	return w
 }
 
 // finite reports whether x is an ordinary number (not NaN or infinite).

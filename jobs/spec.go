@@ -25,7 +25,30 @@ type Spec struct {
 	// Private jobs are visible only to subscribers authorized for the
 	// job's topic.
 	Private bool `json:"private,omitempty"`
+	// Parent names the job this one is a part of (a sub-job): the
+	// parent's percent and ETA roll up from its children, and it finishes
+	// when they all have. The parent must exist and be unfinished.
+	Parent string `json:"parent,omitempty"`
+	// Weight is a sub-job's share of its parent (default 1).
+	Weight float64 `json:"weight,omitempty"`
+	// Policy says how a parent ends when a child fails (default
+	// AllSettled).
+	Policy Policy `json:"policy,omitempty"`
 }
+
+// Policy says how a parent job ends when one of its children fails.
+type Policy string
+
+// The policies of a parent job.
+const (
+	// AllSettled waits for every child; the parent then fails if any
+	// child failed, is cancelled if any was cancelled, and succeeds
+	// otherwise. The default.
+	AllSettled Policy = "all-settled"
+	// FailFast fails the parent as soon as a child fails, and asks the
+	// other children to cancel.
+	FailFast Policy = "fail-fast"
+)
 
 // Report is one progress report: Done units of work out of Total in Stage.
 type Report struct {
@@ -101,6 +124,23 @@ func checkSpec(spec Spec) error {
 	}
 	if !(spec.Total >= 0) || !finite(spec.Total) {
 		return fmt.Errorf("%w: total must be a finite number, 0 or more", ErrInvalid)
+	}
+	return checkFamily(spec)
+}
+
+// checkFamily validates what a spec says about its parent and children.
+func checkFamily(spec Spec) error {
+	switch {
+	case spec.Parent != "" && !validID(spec.Parent):
+		return fmt.Errorf("%w: parent %q is not a job id", ErrInvalid, spec.Parent)
+	case spec.Parent == spec.ID:
+		return fmt.Errorf("%w: a job cannot be its own parent", ErrInvalid)
+	case !(spec.Weight >= 0 && spec.Weight <= maxWeight):
+		return fmt.Errorf("%w: weight must be between 0 and %g (0 means 1)", ErrInvalid, float64(maxWeight))
+	case spec.Weight != 0 && spec.Parent == "":
+		return fmt.Errorf("%w: weight is a sub-job's share of its parent: name the parent too", ErrInvalid)
+	case spec.Policy != "" && spec.Policy != AllSettled && spec.Policy != FailFast:
+		return fmt.Errorf("%w: policy %q: use %q or %q", ErrInvalid, spec.Policy, AllSettled, FailFast)
 	}
 	return nil
 }

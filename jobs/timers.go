@@ -41,10 +41,10 @@ func (m *Manager) flush(all bool) {
 			stallAfter *= 2 // the node that wrote it last goes first
 		}
 		switch {
-		case e.snap.State.Final() && !e.ended.IsZero() && now.Sub(e.ended) > m.cfg.KeepFinished:
+		case e.snap.State.Final() && !e.ended.IsZero() && now.Sub(e.ended) > m.cfg.KeepFinished,
+			e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
 			delete(m.jobs, id)
-		case e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
-			delete(m.jobs, id)
+			e.log.wake() // its log's readers end
 		case e.dirty && (all || now.Sub(e.published) >= m.cfg.MinInterval):
 			due = append(due, claimed{e, e.claim(now)})
 		case e.snap.State == Running && silent >= stallAfter:

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register("job", "report a job's progress from a shell: create, progress, finish, cancel, watch", runJob)
+	register("job", "report a job's progress from a shell: create, progress, log, finish, cancel, watch", runJob)
 }
 
 // errCancelRequested makes `herald job progress` exit with status 3, so a
@@ -27,13 +27,17 @@ var errCancelRequested = errors.New("cancel requested: stop and run \"herald job
 
 const jobUsage = `usage:
   herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N] [--private]
+                      [--parent ID [--weight W]] [--policy all-settled|fail-fast]
   herald job progress ID --done N [--total N] [--stage NAME] [--message M]
+  herald job log      ID [--batch N] [--interval D] [--tee]   (lines from stdin)
   herald job finish   ID --state succeeded|failed|cancelled [--result JSON] [--error E]
   herald job cancel   ID
   herald job watch    ID [--json]
 
 Every form takes --hub URL (env HERALD_HUB) and --token T (env HERALD_TOKEN).
 create prints the job's id; progress exits with status 3 once a cancel was requested;
+log posts each line of its standard input to the job's log (make 2>&1 | herald job log ID),
+in batches of up to --batch lines, at least every --interval;
 watch prints a line per state (or, with --json, each snapshot) until the job ends,
 and exits non-zero unless it succeeded.`
 
@@ -52,8 +56,10 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	body := map[string]any{}
 	var stages listFlag
 	var id, title, stage, message, state, result, errMsg string
-	var done, total float64
+	var parent, policy string
+	var done, total, weight float64
 	var private, asJSON bool
+	var lf logFlags
 	switch verb {
 	case "create":
 		fs.StringVar(&id, "id", "", "job id (default: generated)")
@@ -61,6 +67,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.Var(&stages, "stage", "stage NAME or NAME:WEIGHT, in order (repeatable)")
 		fs.Float64Var(&total, "total", 0, "amount of work of the first stage (0: unknown)")
 		fs.BoolVar(&private, "private", false, "only subscribers allowed the job's topic see it")
+		fs.StringVar(&parent, "parent", "", "the job this one is a sub-job of")
+		fs.Float64Var(&weight, "weight", 0, "a sub-job's share of its parent (0: 1)")
+		fs.StringVar(&policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
 	case "progress":
 		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
 		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
@@ -72,6 +81,8 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&errMsg, "error", "", "what went wrong (failed only)")
 	case "watch":
 		fs.BoolVar(&asJSON, "json", false, "print each snapshot as one JSON line")
+	case "log":
+		lf.define(fs)
 	case "cancel":
 	default:
 		fmt.Fprintln(stderr, jobUsage)
@@ -94,10 +105,17 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if verb == "watch" {
 		return watchJob(ctx, base, id, *token, asJSON, stdout)
 	}
+	if verb == "log" {
+		if *token == "" {
+			return errors.New("no token: pass --token or set HERALD_TOKEN")
+		}
+		return logJob(ctx, base, id, *token, lf, os.Stdin, stdout)
+	}
 	path := "/api/jobs"
 	switch verb {
 	case "create":
 		body["id"], body["title"], body["total"] = id, title, total
+		body["parent"], body["weight"], body["policy"] = parent, weight, policy
 		if private {
 			body["private"] = true
 		}

@@ -154,10 +154,12 @@ export function formatSeconds(sec) {
  *
  * Renders the job's title, stage, a progress bar, percent and ETA (counting
  * down between events), and its final state; says "connection lost —
- * reconnecting…" while the stream is down. Reflects the job's state in its
- * state attribute, sets disconnected while down, and fires a
- * "herald-progress" event with each snapshot. Style it through its parts
- * (title, stage, bar, percent, eta, connection).
+ * reconnecting…" while the stream is down. Under them, the job's last log
+ * lines (tail="N", default 100; see followLog) and, for a parent, its
+ * sub-jobs in a collapsed <details> (see renderChildren). Reflects the
+ * job's state in its state attribute, sets disconnected while down, and
+ * fires a "herald-progress" event with each snapshot. Style it through its
+ * parts (title, stage, bar, percent, eta, connection, log, children).
  */
 class HeraldProgress extends HTMLElement {
   static observedAttributes = ["job", "topic", "hub"];
@@ -169,7 +171,9 @@ class HeraldProgress extends HTMLElement {
       <progress part="bar" class="hp-bar" max="100"></progress>
       <span part="percent" class="hp-percent"></span>
       <span part="eta" class="hp-eta"></span>
-      <div part="connection" class="hp-connection" hidden>connection lost — reconnecting…</div>`;
+      <div part="connection" class="hp-connection" hidden>connection lost — reconnecting…</div>
+      <pre part="log" class="hp-log" hidden></pre>
+      <details part="children" class="hp-children" hidden><summary></summary><ul></ul></details>`;
     this.start();
     this.ticker = setInterval(() => this.renderETA(), 1000);
   }
@@ -177,6 +181,8 @@ class HeraldProgress extends HTMLElement {
   disconnectedCallback() {
     this.watcher?.close();
     this.watcher = null;
+    this.log?.close();
+    this.log = null;
     clearInterval(this.ticker);
   }
 
@@ -186,7 +192,12 @@ class HeraldProgress extends HTMLElement {
 
   start() {
     this.watcher?.close();
+    this.log?.close();
     const $ = (c) => this.querySelector(c);
+    const job = this.getAttribute("job");
+    if (job && !this.hasAttribute("topic")) {
+      this.log = followLog(this.getAttribute("hub") || location.origin, job, $(".hp-log"), +(this.getAttribute("tail") ?? 100));
+    }
     const topic = this.getAttribute("topic") || "jobs/" + this.getAttribute("job");
     this.watcher = watch(this.getAttribute("hub") || location.origin, topic, {
       onConnection: (open) => {
@@ -209,6 +220,7 @@ class HeraldProgress extends HTMLElement {
           $(".hp-percent").textContent = "";
         }
         this.renderETA();
+        renderChildren($(".hp-children"), s);
         this.dispatchEvent(new CustomEvent("herald-progress", { detail: s }));
       },
     });
@@ -226,6 +238,75 @@ class HeraldProgress extends HTMLElement {
     const left = s.eta - (performance.now() - this.received) / 1000;
     eta.textContent = left > 0.5 ? `about ${formatSeconds(left)} left` : "any moment now";
   }
+}
+
+/**
+ * Follow a job's log lines into the <pre> pre, keeping the last keep
+ * lines: the hub sends the tail (?tail=keep) then each new line, numbered
+ * in the event id ("{job}/log/{n}"). A stream that breaks resumes after
+ * the last line shown, so no line is shown twice or missed; the stream
+ * ends with the job. Returns { close() }.
+ */
+export function followLog(hubURL, jobId, pre, keep = 100) {
+  let es;
+  let last = 0; // the number of the last line shown
+  let retry;
+  let delay = 1000;
+  let closed = false;
+  pre.replaceChildren();
+  const show = (text) => {
+    const line = document.createElement("div");
+    line.textContent = text;
+    pre.append(line);
+    while (pre.childElementCount > keep) pre.firstElementChild.remove();
+    pre.hidden = false;
+  };
+  const connect = () => {
+    const url = new URL(`/api/jobs/${encodeURIComponent(jobId)}/log/stream`, hubURL || location.origin);
+    url.searchParams.set("tail", String(keep));
+    if (last) url.searchParams.set("lastEventID", `${jobId}/log/${last}`);
+    es = new EventSource(url);
+    es.addEventListener("log", (e) => {
+      const n = +e.lastEventId.slice(e.lastEventId.lastIndexOf("/") + 1);
+      if (n <= last) return;
+      last = n;
+      show(e.data);
+      delay = 1000;
+    });
+    es.addEventListener("dropped", (e) => show(e.data));
+    es.addEventListener("end", () => es.close());
+    es.onerror = () => {
+      if (es.readyState !== EventSource.CLOSED || closed) return;
+      clearTimeout(retry);
+      retry = setTimeout(connect, delay); // the job may not exist yet
+      delay = Math.min(delay * 2, 30000);
+    };
+  };
+  connect();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      es.close();
+    },
+  };
+}
+
+/** Render a parent job's children as a collapsed list in details. */
+export function renderChildren(details, s) {
+  const children = s.children || [];
+  details.hidden = children.length === 0;
+  if (!children.length) return;
+  const settled = children.filter((c) => FINAL.has(c.state)).length;
+  details.querySelector("summary").textContent = `${children.length} sub-jobs, ${settled} finished`;
+  details.querySelector("ul").replaceChildren(
+    ...children.map((c) => {
+      const li = document.createElement("li");
+      li.dataset.job = c.id;
+      li.textContent = `${c.id}: ${c.state}` + (c.percent != null && !FINAL.has(c.state) ? ` ${Math.floor(c.percent)}%` : "");
+      return li;
+    }),
+  );
 }
 
 if (typeof customElements !== "undefined" && !customElements.get("herald-progress")) {
