@@ -18,8 +18,8 @@ func TestMatcherTypes(t *testing.T) {
 		{TypeURLPattern, "*", "not a url", true},
 		{TypeURLPattern, "https://example.com/books/:id", "https://example.com/books/1", true},
 		{TypeURLPattern, "https://example.com/books/:id", "https://example.com/books/1/2", false},
-		{TypeURLPattern, "https://example.com/books/:id", "HTTPS://EXAMPLE.COM/books/1", true}, // scheme and host are case-insensitive in URLs
-		{TypeURLPattern, "https://example.com/Books/:id", "https://example.com/books/1", false},  // no ignoreCase
+		{TypeURLPattern, "https://example.com/books/:id", "HTTPS://EXAMPLE.COM/books/1", true},  // scheme and host are case-insensitive in URLs
+		{TypeURLPattern, "https://example.com/Books/:id", "https://example.com/books/1", false}, // no ignoreCase
 		{TypeURLPattern, "/books/:id", "https://hub.example/books/7", true},
 		{TypeURLPattern, "/books/:id", "/books/7", true},
 		{TypeURLPattern, "/books/:id", "https://other.example/books/7", false},
