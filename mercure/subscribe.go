@@ -102,7 +102,7 @@ func parseMatchers(ms []matcher, base string) (hub.Selectors, error) {
 // --max-template-bytes-per-ip bounds.
 func (h *Handler) checkSelectors(ms []matcher) (templateBytes int, err error) {
 	if len(ms) > h.cfg.MaxTopics {
-		return 0, errorf(http.StatusBadRequest, "too many topic selectors: %d, the limit is %d", len(ms), h.cfg.MaxTopics)
+		return 0, errorf(http.StatusBadRequest, "too many topics: %d selectors, the limit is %d", len(ms), h.cfg.MaxTopics)
 	}
 	total := 0
 	for _, m := range ms {
