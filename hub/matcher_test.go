@@ -69,3 +69,29 @@ func TestMatchersOfSameTextAreDistinct(t *testing.T) {
 		t.Fatal("URL patterns of different bases were confused")
 	}
 }
+
+// FuzzParseMatcher checks that no matcher or topic makes parsing or
+// matching panic, and that an exact matcher compares bytes only.
+func FuzzParseMatcher(f *testing.F) {
+	for _, s := range []string{"https://example.com/books/:id", "/books/*", "*", "{a}", "https://example.com/(\\d+)",
+		"https://example.com/:id(foo|bar)?", "https://[::1]:8080/x", "data:text", "https://example.com/(unclosed", ":a:b"} {
+		f.Add(s, "https://example.com/books/42", true)
+	}
+	f.Fuzz(func(t *testing.T, matcher, topic string, pattern bool) {
+		if len(matcher) > 256 {
+			return
+		}
+		typ := TypeExact
+		if pattern {
+			typ = TypeURLPattern
+		}
+		sel, err := ParseMatcher(typ, matcher, "https://hub.example/.well-known/mercure")
+		if err != nil {
+			return
+		}
+		got := sel.Match(topic)
+		if typ == TypeExact && got != (matcher == "*" || matcher == topic) {
+			t.Fatalf("exact %q matching %q = %v", matcher, topic, got)
+		}
+	})
+}

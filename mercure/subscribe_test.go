@@ -23,7 +23,7 @@ func TestBothDialectsReceiveTheSameUpdate(t *testing.T) {
 	th.mustPublish(t, books+"1", "b1", false)
 	th.mustPublish(t, books+"{id}", "b2", false)
 	th.mustPublish(t, strings.TrimSuffix(th.srv.URL, "/")+"/rel/7", "r1", false)
-	legacy.expect(t, "b1") // a URI template does not expand to "{id}"
+	legacy.expect(t, "b1")        // a URI template does not expand to "{id}"
 	pattern.expect(t, "b1", "b2") // "{id}" is a path segment like any other
 	exact.expect(t, "b1")
 	exactTemplate.expect(t, "b2")
@@ -170,4 +170,19 @@ func TestPrivateUpdatesNeedAMatchingSubscribeDetail(t *testing.T) {
 			s.expect(t, "pub2")
 		}
 	}
+}
+
+// TestURLPatternsCountAsTemplateBytes checks that URL patterns, like URI
+// templates, count toward --max-template-bytes-per-ip, and exact matchers,
+// even with "{", do not.
+func TestURLPatternsCountAsTemplateBytes(t *testing.T) {
+	th := newTestHub(t, Config{MaxTemplateBytesPerIP: 100})
+	pattern := "/" + strings.Repeat("a", 69) // 70 bytes
+	th.subscribe(t, "GET", "match_urlpattern="+pattern, "", nil)
+	resp := th.request(t, "GET", "match_urlpattern="+pattern+"b", "", nil)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(b), "--max-template-bytes-per-ip") {
+		t.Fatalf("a second 71-byte URL pattern: %d %q, want 429 naming --max-template-bytes-per-ip", resp.StatusCode, b)
+	}
+	th.subscribe(t, "GET", "match="+url.QueryEscape("{"+strings.Repeat("a", 80)+"}")+"&match_urlpattern=*", "", nil)
 }
