@@ -29,15 +29,29 @@ var (
 	both = []string{auth.ActionPublish, auth.ActionSubscribe}
 )
 
+// policyCase is a decision of the policy and the error it should give.
+type policyCase struct {
+	name   string
+	claims *auth.Claims
+	topics []string
+	want   error
+}
+
+// checkPolicy runs check over cases.
+func checkPolicy(t *testing.T, check func(*auth.Claims, []string, string) error, cases []policyCase) {
+	t.Helper()
+	for _, tc := range cases {
+		err := check(tc.claims, tc.topics, base)
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
 // TestCheckPublishUnderBothFormats checks that both token formats grant
 // publishing by the same rule: every topic must be matched.
 func TestCheckPublishUnderBothFormats(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		claims *auth.Claims
-		topics []string
-		want   error
-	}{
+	checkPolicy(t, CheckPublish, []policyCase{
 		{"anonymous", nil, []string{"a"}, auth.ErrNoToken},
 		{"legacy wildcard", &auth.Claims{Publish: []string{"*"}}, []string{"a", "b"}, nil},
 		{"legacy template", &auth.Claims{Publish: []string{"books/{id}"}}, []string{"books/1"}, nil},
@@ -50,34 +64,19 @@ func TestCheckPublishUnderBothFormats(t *testing.T) {
 		{"access subscribe only", access(detail("", sub, auth.Matcher{Match: "*"})), []string{"a"}, auth.ErrForbidden},
 		{"access ignores the legacy claim", &auth.Claims{Format: auth.AccessToken, Publish: []string{"*"}}, []string{"a"}, auth.ErrForbidden},
 		{"access invalid matcher", access(detail("", pub, auth.Matcher{Match: "x", Type: "regexp"})), []string{"a"}, auth.ErrInvalidToken},
-	} {
-		err := CheckPublish(tc.claims, tc.topics, base)
-		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
-			t.Errorf("%s: CheckPublish = %v, want %v", tc.name, err, tc.want)
-		}
-	}
+	})
 }
 
 // TestCheckReceiveUnderBothFormats checks who may receive a private update.
 func TestCheckReceiveUnderBothFormats(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		claims *auth.Claims
-		topics []string
-		want   error
-	}{
+	checkPolicy(t, CheckReceive, []policyCase{
 		{"anonymous", nil, []string{"a"}, auth.ErrNoToken},
 		{"legacy one of the topics", &auth.Claims{Subscribe: []string{"b"}}, []string{"a", "b"}, nil},
 		{"legacy none", &auth.Claims{Publish: []string{"*"}}, []string{"a"}, auth.ErrForbidden},
 		{"access subscribe detail", access(detail("", both, auth.Matcher{Match: "a"})), []string{"a"}, nil},
 		{"access publish detail only", access(detail("", pub, auth.Matcher{Match: "*"})), []string{"a"}, auth.ErrForbidden},
 		{"access ignores the legacy claim", &auth.Claims{Format: auth.AccessToken, Subscribe: []string{"*"}}, []string{"a"}, auth.ErrForbidden},
-	} {
-		err := CheckReceive(tc.claims, tc.topics, base)
-		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
-			t.Errorf("%s: CheckReceive = %v, want %v", tc.name, err, tc.want)
-		}
-	}
+	})
 }
 
 // TestPayloadOfFirstMatchingSubscribeDetail checks which payload a
