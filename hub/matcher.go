@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -66,4 +67,23 @@ func CheckText(s string) error {
 		}
 	}
 	return nil
+}
+
+// hasScheme reports whether topic starts with a URL scheme (RFC 3986: a
+// letter, then letters, digits, "+", "-" or ".") and "://", which makes
+// it an absolute URL whatever the base. ("https:x" without the slashes is
+// relative to a base of the same scheme in the URL standard.)
+func hasScheme(topic string) bool {
+	for i := 0; i < len(topic); i++ {
+		c := topic[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		case i > 0 && c == ':':
+			return strings.HasPrefix(topic[i+1:], "//")
+		default:
+			return false
+		}
+	}
+	return false
 }

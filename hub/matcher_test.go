@@ -71,7 +71,8 @@ func TestMatchersOfSameTextAreDistinct(t *testing.T) {
 }
 
 // FuzzParseMatcher checks that no matcher or topic makes parsing or
-// matching panic, and that an exact matcher compares bytes only.
+// matching panic, that an exact matcher compares bytes only, and that a
+// URL pattern's shortcut for absolute topics agrees with resolving them.
 func FuzzParseMatcher(f *testing.F) {
 	for _, s := range []string{"https://example.com/books/:id", "/books/*", "*", "{a}", "https://example.com/(\\d+)",
 		"https://example.com/:id(foo|bar)?", "https://[::1]:8080/x", "data:text", "https://example.com/(unclosed", ":a:b"} {
@@ -93,5 +94,33 @@ func FuzzParseMatcher(f *testing.F) {
 		if typ == TypeExact && got != (matcher == "*" || matcher == topic) {
 			t.Fatalf("exact %q matching %q = %v", matcher, topic, got)
 		}
+		if sel.pat != nil && got != sel.pat.Test(topic, sel.base) {
+			t.Fatalf("urlpattern %q matching %q = %v, resolved against the base %v", matcher, topic, got, !got)
+		}
 	})
+}
+
+// BenchmarkMatchURLPattern measures matching a topic against a URL
+// pattern, which the hub's tail does for each update and pattern.
+func BenchmarkMatchURLPattern(b *testing.B) {
+	sel, err := ParseMatcher(TypeURLPattern, "https://example.com/books/:id", "https://hub.example/.well-known/mercure")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sel.Match("https://example.com/books/42")
+	}
+}
+
+// TestURLPatternAbsoluteTopicsIgnoreTheBase checks the shortcut for
+// absolute topics against resolving them.
+func TestURLPatternAbsoluteTopicsIgnoreTheBase(t *testing.T) {
+	const base = "https://hub.example/.well-known/mercure"
+	sel, _ := ParseMatcher(TypeURLPattern, "https://hub.example/.well-known/books/:id", base)
+	for _, topic := range []string{"https:books/1", "https://hub.example/.well-known/books/1", "HTTPS://hub.example/.well-known/books/1"} {
+		if got, want := sel.Match(topic), sel.pat.Test(topic, base); got != want {
+			t.Errorf("%q: %v, resolved against the base: %v", topic, got, want)
+		}
+	}
 }

@@ -187,6 +187,10 @@ func (s *Selector) Match(topic string) bool {
 	case s.re != nil:
 		return s.re.MatchString(topic)
 	case s.pat != nil:
+		if hasScheme(topic) {
+			// Resolving an absolute URL gives itself: skip parsing the base.
+			return s.pat.Test(topic, "")
+		}
 		return s.pat.Test(topic, s.base)
 	default:
 		return s.raw == topic
