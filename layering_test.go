@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"internal/tcpproxy":        {},
 	"internal/httperr":         {"auth", "eventlog"},
 	"internal/cors":            {},
-	"internal/authz":           {"auth", "hub", "eventlog", "sse"},
+	"internal/authz":           {"auth", "hub"},
 	"internal/ratelimit":       {"internal/httperr", "internal/clientaddr"},
 	"internal/browsertest":     {},
 	"internal/proctest":        {},

@@ -162,6 +162,9 @@ func TestPrivateUpdatesNeedAMatchingSubscribeDetail(t *testing.T) {
 			s.expect(t, "pub2")
 		}
 	}
+	// A 0.x subscription with an access token is judged by its details too.
+	legacy := th.subscribe(t, "GET", "topic="+url.QueryEscape(books+"{id}")+"&lastEventID=earliest", "", bearer("at-books"))
+	legacy.expect(t, "p1", "pub2")
 	for name, hdr := range map[string]http.Header{"at-books": bearer("at-books"), "at-pub-only": bearer("at-pub-only"), "anonymous": nil} {
 		s := th.subscribe(t, "GET", q+"&last_event_id=earliest", "", hdr)
 		if name == "at-books" {
