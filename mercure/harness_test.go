@@ -78,7 +78,9 @@ func newTestHub(t *testing.T, cfg Config) *testHub {
 	t.Helper()
 	mem := eventlog.NewMemory(64)
 	log := &recordingLog{Log: mem}
-	h, err := hub.New(hub.Config{Log: log, NoDetach: true})
+	// Streams are detached, as in production: the hub's own writers serve
+	// them after the replay.
+	h, err := hub.New(hub.Config{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
