@@ -21,6 +21,12 @@
 // follow, batching, heartbeats and when a client is too slow, are that
 // package's Policy.
 //
+// Subscribers select topics with Selectors: Mercure 0.x selectors (an
+// exact topic or a URI template, ParseSelector) and Mercure 1.0 matchers
+// (exact or WHATWG URL Pattern, ParseMatcher) alike, "*" matching every
+// topic; one index evaluates each distinct compiled selector once per
+// update for all its subscribers.
+//
 // Embedding a hub in a Go net/http server takes two calls: New, and Stream
 // from a handler (package mercure provides the full protocol handler).
 // Publishing from Go is one call: Publish.

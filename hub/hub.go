@@ -131,8 +131,9 @@ func (c *Config) policy() detach.Policy {
 // Errors returned by Publish for updates the hub refuses; nothing is stored.
 var (
 	ErrNoTopic      = errors.New("an update needs at least one topic")
-	ErrInvalidID    = errors.New("an update id must not contain CR, LF or NUL, start with '#', or be \"earliest\"")
-	ErrInvalidType  = errors.New("an update type must not contain CR or LF")
+	ErrInvalidID    = errors.New("an update id must not contain control or format characters, start with '#', or be \"earliest\"")
+	ErrInvalidType  = errors.New("an update type must not contain control or format characters")
+	ErrInvalidTopic = errors.New("an update topic must not contain control or format characters, nor be \"*\"")
 	ErrInvalidRetry = errors.New("an update retry must not be negative nor above the hub's limit")
 	ErrTooLarge     = errors.New("update data too large")
 	ErrInvalidUTF8  = errors.New("an update's id, topics and data must be valid UTF-8")
@@ -223,6 +224,10 @@ func (h *Hub) Validate(u eventlog.Update) error {
 		return ErrInvalidID
 	case !sse.ValidType(u.Type):
 		return ErrInvalidType
+	case u.ID != "" && utf8.ValidString(u.ID) && CheckText(u.ID) != nil:
+		return fmt.Errorf("%w: %v", ErrInvalidID, CheckText(u.ID))
+	case CheckText(u.Type) != nil:
+		return fmt.Errorf("%w: %v", ErrInvalidType, CheckText(u.Type))
 	case u.Retry < 0:
 		return ErrInvalidRetry
 	case u.Retry > h.cfg.MaxRetry:
@@ -243,6 +248,10 @@ func (h *Hub) Validate(u eventlog.Update) error {
 			return fmt.Errorf("%w: empty topic", ErrNoTopic)
 		case !utf8.ValidString(t):
 			return fmt.Errorf("%w: topic %q is not", ErrInvalidUTF8, t)
+		case t == "*":
+			return fmt.Errorf("%w: \"*\" selects every topic, so no update may have it as a topic", ErrInvalidTopic)
+		case CheckText(t) != nil:
+			return fmt.Errorf("%w: topic %q %v", ErrInvalidTopic, t, CheckText(t))
 		}
 	}
 	return nil

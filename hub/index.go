@@ -7,7 +7,7 @@ package hub
 type index struct {
 	exact     map[string]map[*subscriber]struct{}
 	all       map[*subscriber]struct{}
-	templates map[string]*templateGroup
+	templates map[cacheKey]*templateGroup
 }
 
 type templateGroup struct {
@@ -19,7 +19,7 @@ func newIndex() index {
 	return index{
 		exact:     make(map[string]map[*subscriber]struct{}),
 		all:       make(map[*subscriber]struct{}),
-		templates: make(map[string]*templateGroup),
+		templates: make(map[cacheKey]*templateGroup),
 	}
 }
 
@@ -28,11 +28,11 @@ func (ix *index) add(s *subscriber) {
 		switch {
 		case sel.raw == "*":
 			ix.all[s] = struct{}{}
-		case sel.Template():
-			g := ix.templates[sel.raw]
+		case sel.compiled():
+			g := ix.templates[sel.key()]
 			if g == nil {
 				g = &templateGroup{sel: sel, subs: make(map[*subscriber]struct{})}
-				ix.templates[sel.raw] = g
+				ix.templates[sel.key()] = g
 			}
 			g.subs[s] = struct{}{}
 		default:
@@ -51,11 +51,11 @@ func (ix *index) remove(s *subscriber) {
 		switch {
 		case sel.raw == "*":
 			delete(ix.all, s)
-		case sel.Template():
-			if g := ix.templates[sel.raw]; g != nil {
+		case sel.compiled():
+			if g := ix.templates[sel.key()]; g != nil {
 				delete(g.subs, s)
 				if len(g.subs) == 0 {
-					delete(ix.templates, sel.raw)
+					delete(ix.templates, sel.key())
 				}
 			}
 		default:

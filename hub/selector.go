@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dunglas/go-urlpattern"
 	"github.com/yosida95/uritemplate/v3"
 )
 
@@ -19,9 +20,15 @@ import (
 // A compiled template costs about 100 to 250 bytes of memory per byte of
 // template, so callers that parse selectors from untrusted input bound
 // their length first (see mercure.Config.MaxSelectorBytes).
+//
+// A Mercure 1.0 matcher (see ParseMatcher) is a Selector too: an exact one
+// compares bytes only, a URL pattern one evaluates a WHATWG URL Pattern.
 type Selector struct {
-	raw string
-	re  *regexp.Regexp // nil unless raw is a template
+	raw  string
+	typ  string                 // "" (a 0.x selector), TypeExact or TypeURLPattern
+	base string                 // the URL a URL pattern and the topics it tests are resolved against
+	re   *regexp.Regexp         // nil unless raw is a template
+	pat  *urlpattern.URLPattern // nil unless typ is TypeURLPattern and raw is not "*"
 }
 
 // ParseSelector compiles s. It returns an error if s is empty or a
@@ -31,10 +38,32 @@ type Selector struct {
 // flood of distinct ones holds no more than that budget beyond what open
 // subscriptions use.
 func ParseSelector(s string) (*Selector, error) {
-	if sel := cache.get(s); sel != nil {
+	return ParseMatcher("", s, "")
+}
+
+// ParseMatcher compiles s as a matcher of type typ: "" for a 0.x selector
+// (as ParseSelector), TypeExact, or TypeURLPattern, whose pattern and the
+// topics it tests are resolved against base (the hub's URL). It shares
+// ParseSelector's cache. It returns an error for an unknown type, an empty
+// s, or an s invalid for its type.
+func ParseMatcher(typ, s, base string) (*Selector, error) {
+	if typ != TypeURLPattern {
+		base = ""
+	}
+	k := cacheKey{typ: typ, base: base, raw: s}
+	if sel := cache.get(k); sel != nil {
 		return sel, nil
 	}
-	sel, err := compileSelector(s)
+	var sel *Selector
+	var err error
+	switch typ {
+	case "":
+		sel, err = compileSelector(s)
+	case TypeExact, TypeURLPattern:
+		sel, err = compileMatcher(typ, s, base)
+	default:
+		err = fmt.Errorf("unknown matcher type %q: use %q or %q", typ, TypeExact, TypeURLPattern)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +168,17 @@ func (s *Selector) String() string { return s.raw }
 // Template reports whether s is a URI template.
 func (s *Selector) Template() bool { return s.re != nil }
 
+// Type returns the matcher type s was parsed as: "" for a 0.x selector
+// (ParseSelector), TypeExact or TypeURLPattern.
+func (s *Selector) Type() string { return s.typ }
+
+// compiled reports whether s is evaluated by a program (a URI template or
+// a URL pattern) rather than compared.
+func (s *Selector) compiled() bool { return s.re != nil || s.pat != nil }
+
+// key identifies s among the selectors of every type.
+func (s *Selector) key() cacheKey { return cacheKey{typ: s.typ, base: s.base, raw: s.raw} }
+
 // Match reports whether topic is selected by s.
 func (s *Selector) Match(topic string) bool {
 	switch {
@@ -146,6 +186,12 @@ func (s *Selector) Match(topic string) bool {
 		return true
 	case s.re != nil:
 		return s.re.MatchString(topic)
+	case s.pat != nil:
+		if hasScheme(topic) {
+			// Resolving an absolute URL gives itself: skip parsing the base.
+			return s.pat.Test(topic, "")
+		}
+		return s.pat.Test(topic, s.base)
 	default:
 		return s.raw == topic
 	}
@@ -167,7 +213,7 @@ func (s *Selector) MatchAny(topics []string) bool {
 // selector.
 func (s *Selector) cost() int {
 	const overhead = 128
-	if s.re != nil {
+	if s.compiled() {
 		return overhead + 256*len(s.raw)
 	}
 	return overhead + len(s.raw)
@@ -188,18 +234,21 @@ type selectorCache struct {
 	max   int
 	used  int
 	order list.List // of *Selector, most recently used first
-	byRaw map[string]*list.Element
+	byRaw map[cacheKey]*list.Element
 }
+
+// cacheKey identifies a parsed selector: its text, type and base.
+type cacheKey struct{ typ, base, raw string }
 
 func newSelectorCache(maxBytes int) *selectorCache {
-	return &selectorCache{max: maxBytes, byRaw: make(map[string]*list.Element)}
+	return &selectorCache{max: maxBytes, byRaw: make(map[cacheKey]*list.Element)}
 }
 
-// get returns the cached selector for raw, or nil.
-func (c *selectorCache) get(raw string) *Selector {
+// get returns the cached selector for k, or nil.
+func (c *selectorCache) get(k cacheKey) *Selector {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byRaw[raw]
+	e, ok := c.byRaw[k]
 	if !ok {
 		return nil
 	}
@@ -217,15 +266,15 @@ func (c *selectorCache) put(sel *Selector) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.byRaw[sel.raw]; ok {
+	if _, ok := c.byRaw[sel.key()]; ok {
 		return
 	}
-	c.byRaw[sel.raw] = c.order.PushFront(sel)
+	c.byRaw[sel.key()] = c.order.PushFront(sel)
 	c.used += cost
 	for c.used > c.max {
 		last := c.order.Back()
 		old := c.order.Remove(last).(*Selector)
-		delete(c.byRaw, old.raw)
+		delete(c.byRaw, old.key())
 		c.used -= old.cost()
 	}
 }

@@ -55,19 +55,19 @@ func TestSelectorCacheStaysWithinItsBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.put(sel)
-		if c.get("orders/{id}") != common {
+		if c.get(cacheKey{raw: "orders/{id}"}) != common {
 			t.Fatalf("after %d distinct selectors the selector in constant use was evicted", i)
 		}
 		if _, used := c.size(); used > 64<<10 {
 			t.Fatalf("cache holds %d bytes, over its budget of %d", used, 64<<10)
 		}
 	}
-	if c.get("flood/0/{id}") != nil {
+	if c.get(cacheKey{raw: "flood/0/{id}"}) != nil {
 		t.Error("the least recently used selector is still cached")
 	}
 	big, _ := compileSelector(floodtest.Template(0, 1024))
 	c.put(big)
-	if c.get(big.raw) != nil {
+	if c.get(big.key()) != nil {
 		t.Error("a selector costing more than an eighth of the budget was cached")
 	}
 }

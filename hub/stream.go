@@ -30,6 +30,10 @@ type Subscription struct {
 	// replays every retained update, and the response's Last-Event-ID
 	// header then says "earliest", so the client can tell.
 	LastEventID string
+	// CursorHeader names the response header that tells where a resumed
+	// stream starts (see LastEventID): "" means "Last-Event-ID" (Mercure
+	// 0.x); Mercure 1.0 uses "Mercure-Last-Event-ID".
+	CursorHeader string
 	// Until, if set, ends the stream at that time (when the subscriber's
 	// token expires).
 	Until time.Time
@@ -119,7 +123,10 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		}
 	}()
 
-	st = &stream{h: h, s: s, w: w, rc: http.NewResponseController(w)}
+	st = &stream{h: h, s: s, w: w, rc: http.NewResponseController(w), cursor: sub.CursorHeader}
+	if st.cursor == "" {
+		st.cursor = "Last-Event-ID"
+	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "private, no-cache, no-store")
@@ -206,6 +213,7 @@ type stream struct {
 	s      *subscriber
 	w      http.ResponseWriter
 	rc     *http.ResponseController
+	cursor string // the header naming where a resumed stream starts
 	conn   net.Conn
 	buf    []byte
 	out    []byte // chunk-framed bytes for conn
@@ -289,7 +297,7 @@ func writeError(err error) error {
 // connection, where the caller no longer can, it answers 503 itself.
 func (st *stream) refuse(err error) {
 	if st.conn == nil {
-		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Incremental", "Last-Event-ID"} {
+		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Incremental", st.cursor} {
 			st.w.Header().Del(k)
 		}
 		return
@@ -360,7 +368,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			// retained we have not sent, and say so in the header if
 			// nothing was written yet.
 			if first {
-				st.w.Header().Set("Last-Event-ID", eventlog.Earliest)
+				st.w.Header().Set(st.cursor, eventlog.Earliest)
 				first = false
 				h.replayed(false)
 			}
@@ -377,7 +385,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		// followed it: this node's tail may not have read it yet.
 		floor = max(floor, from.Seq)
 		if first {
-			st.w.Header().Set("Last-Event-ID", id)
+			st.w.Header().Set(st.cursor, id)
 			first = false
 			h.replayed(true)
 		}

@@ -26,7 +26,8 @@ type Authorizer interface {
 	// AuthorizePublish returns nil if r may publish to topic.
 	AuthorizePublish(r *http.Request, topic string) error
 	// AuthorizeSubscribe returns nil if r may receive topic's updates
-	// (private ones if private).
+	// (private ones if private). With private, nil also means r carries a
+	// valid token: an anonymous reader receives no private update.
 	AuthorizeSubscribe(r *http.Request, topic string, private bool) error
 }
 
@@ -178,8 +179,8 @@ func authorizeCancel(authz Authorizer, r *http.Request, id string) error {
 	}
 	serr := authz.AuthorizeSubscribe(r, topic, true)
 	switch {
-	case serr == nil && hasToken(r):
-		return nil
+	case serr == nil:
+		return nil // private: only a token may read it
 	case errors.Is(perr, auth.ErrForbidden) || errors.Is(serr, auth.ErrForbidden):
 		// A valid token of one kind or the other, without the scope.
 		why := perr
@@ -188,24 +189,10 @@ func authorizeCancel(authz Authorizer, r *http.Request, id string) error {
 		}
 		return fmt.Errorf("%w: cancelling job %q takes a publisher token for %q or a subscriber token that may read it (%s)",
 			auth.ErrForbidden, id, topic, strings.TrimPrefix(why.Error(), auth.ErrForbidden.Error()+": "))
-	case serr == nil || errors.Is(perr, auth.ErrNoToken):
+	case errors.Is(perr, auth.ErrNoToken):
 		return fmt.Errorf("%w: cancelling job %q needs a publisher token for it, or a subscriber token that may read it", auth.ErrNoToken, id)
 	}
 	return perr
-}
-
-// hasToken reports whether r presents credentials at all: cancelling as a
-// subscriber needs a token, not anonymity.
-func hasToken(r *http.Request) bool {
-	if r.Header.Get("Authorization") != "" {
-		return true
-	}
-	for _, name := range []string{auth.DefaultCookieName, auth.DefaultAccessTokenCookie} {
-		if _, err := r.Cookie(name); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // decode reads a JSON or form-encoded body into v.

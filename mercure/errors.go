@@ -26,6 +26,7 @@ var statuses = httperr.Rules{
 	{Err: hub.ErrNoTopic, Status: http.StatusBadRequest},
 	{Err: hub.ErrInvalidID, Status: http.StatusBadRequest},
 	{Err: hub.ErrInvalidType, Status: http.StatusBadRequest},
+	{Err: hub.ErrInvalidTopic, Status: http.StatusBadRequest},
 	{Err: hub.ErrInvalidRetry, Status: http.StatusBadRequest},
 	{Err: hub.ErrInvalidUTF8, Status: http.StatusBadRequest},
 	{Err: hub.ErrClosed, Status: http.StatusServiceUnavailable},

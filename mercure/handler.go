@@ -5,17 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/heraldhub/herald/auth"
-	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
-	"github.com/heraldhub/herald/internal/httperr"
 )
 
 // Path is where the protocol is served.
@@ -61,7 +56,8 @@ type Config struct {
 	// DefaultMaxSelectorBytes.
 	MaxSelectorBytes int
 	// MaxSubscriptionBytes bounds the total length of a subscription's
-	// topic selectors. Default DefaultMaxSubscriptionBytes.
+	// topic selectors (and, three times over, a QUERY subscription's body).
+	// Default DefaultMaxSubscriptionBytes.
 	MaxSubscriptionBytes int
 	// MaxConnsPerIP bounds concurrent subscriptions from one client
 	// (see TrustedProxies). Default 1024; negative means no limit.
@@ -70,7 +66,8 @@ type Config struct {
 	// means no limit.
 	PublishLimit Limiter
 	// MaxTemplateBytesPerIP bounds the total length of the URI template
-	// selectors of one client's open subscriptions: a compiled template
+	// selectors and URL pattern matchers of one client's open
+	// subscriptions: a compiled template
 	// holds 100 to 250 bytes of memory per byte. Default
 	// DefaultMaxTemplateBytesPerIP (at most about 32 MiB per client);
 	// negative means no limit.
@@ -138,21 +135,21 @@ func New(cfg Config) (*Handler, error) {
 	return &Handler{cfg: cfg, clients: clientaddr.New(cfg.TrustedProxies), perIP: make(map[string]usage)}, nil
 }
 
-// ServeHTTP answers GET (subscribe), POST (publish) and OPTIONS (CORS
-// preflight) requests.
+// ServeHTTP answers GET and QUERY (subscribe), POST (publish) and OPTIONS
+// (CORS preflight) requests.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.cors(w, r)
 	w.Header().Set("Link", `<`+Path+`>; rel="mercure"`)
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet, http.MethodHead, MethodQuery:
 		h.subscribe(w, r)
 	case http.MethodPost:
 		h.publish(w, r)
 	case http.MethodOptions:
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		w.Header().Set("Allow", "GET, POST, OPTIONS")
-		WriteError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed: GET subscribes, POST publishes", r.Method))
+		w.Header().Set("Allow", "GET, QUERY, POST, OPTIONS")
+		WriteError(w, errorf(http.StatusMethodNotAllowed, "method %s not allowed: GET (or QUERY) subscribes, POST publishes", r.Method))
 	}
 }
 
@@ -160,100 +157,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // internal/cors), shared with the jobs API and herald.js.
 func (h *Handler) cors(w http.ResponseWriter, r *http.Request) {
 	cors.Policy{Origins: h.cfg.CORSOrigins}.Apply(w, r)
-}
-
-// subscribe checks the request's size, its token and the client's limits
-// before compiling any selector: until then nothing it asks costs more
-// than its own bytes. A HEAD request compiles nothing and answers the
-// headers a stream would start with.
-func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	topics := q["topic"]
-	templateBytes, err := h.checkSelectors(topics)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("lastEventID")
-	}
-	claims, err := h.subscriberClaims(r)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	client := clientaddr.Bucket(h.clients.Addr(r))
-	if err := h.acquire(client, templateBytes); err != nil {
-		WriteError(w, err)
-		return
-	}
-	release := func() { h.release(client, templateBytes) }
-	if r.Method == http.MethodHead {
-		release()
-		w.Header().Set("Content-Type", "text/event-stream")
-		return
-	}
-	sels, err := hub.ParseSelectors(topics)
-	if err != nil {
-		release()
-		WriteError(w, errorf(http.StatusBadRequest, "invalid topic selector: %v", err))
-		return
-	}
-	var allowed hub.Selectors
-	if claims != nil {
-		if allowed, err = hub.ParseSelectors(claims.Subscribe); err != nil {
-			release()
-			WriteError(w, errorf(http.StatusUnauthorized, "token's mercure.subscribe claim has an invalid selector: %v", err))
-			return
-		}
-	}
-	sub := hub.Subscription{
-		Topics:      sels,
-		Allowed:     allowed,
-		LastEventID: lastID,
-		OnEnd: func(err error) {
-			release()
-			if errors.Is(err, hub.ErrSlowSubscriber) {
-				h.cfg.Logger.Info("slow subscriber disconnected", "addr", client, "err", err)
-			}
-		},
-	}
-	if claims != nil {
-		// A stream must not outlive the token that opened it.
-		sub.Until = claims.Expiry
-	}
-	sub.OnEnd = h.arrive(sels, claims, sub.OnEnd)
-	err = h.cfg.Hub.Stream(w, r, sub)
-	if err != nil && w.Header().Get("Content-Type") != "text/event-stream" {
-		WriteError(w, err)
-	}
-}
-
-// checkSelectors checks a subscription's selectors against the count and
-// length limits, without parsing them, and returns the total length of
-// its URI templates.
-func (h *Handler) checkSelectors(topics []string) (templateBytes int, err error) {
-	if len(topics) == 0 {
-		return 0, errorf(http.StatusBadRequest, "missing topic: add at least one ?topic=<selector> (an exact topic, a URI template, or *)")
-	}
-	if len(topics) > h.cfg.MaxTopics {
-		return 0, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(topics), h.cfg.MaxTopics)
-	}
-	total := 0
-	for _, t := range topics {
-		if len(t) > h.cfg.MaxSelectorBytes {
-			return 0, errorf(http.StatusRequestURITooLong, "topic selector too long: %d bytes, the limit is %d (--max-selector-bytes)", len(t), h.cfg.MaxSelectorBytes)
-		}
-		total += len(t)
-		if strings.Contains(t, "{") {
-			templateBytes += len(t)
-		}
-	}
-	if total > h.cfg.MaxSubscriptionBytes {
-		return 0, errorf(http.StatusBadRequest, "topic selectors too long: %d bytes in all, the limit is %d (--max-subscription-bytes)", total, h.cfg.MaxSubscriptionBytes)
-	}
-	return templateBytes, nil
 }
 
 // subscriberClaims returns the subscriber's verified claims, nil for an
@@ -305,97 +208,4 @@ func (h *Handler) release(client string, templateBytes int) {
 		h.perIP[client] = u
 	}
 	h.mu.Unlock()
-}
-
-func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.Publishers == nil {
-		h.refuse(w, r, errorf(http.StatusUnauthorized, "publishing is disabled: no publisher key is configured"))
-		return
-	}
-	claims, err := h.cfg.Publishers.Verify(r)
-	if err != nil {
-		h.refuse(w, r, err)
-		return
-	}
-	if l := h.cfg.PublishLimit; l != nil {
-		if err := l.AllowPublish(r, claims.Subject); err != nil {
-			h.refuse(w, r, err)
-			return
-		}
-	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		WriteError(w, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send the update form-encoded (application/x-www-form-urlencoded)", ct))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxUpdateBytes))
-	if err := r.ParseForm(); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			WriteError(w, errorf(http.StatusRequestEntityTooLarge, "update too large: the body limit is %d bytes", h.cfg.MaxUpdateBytes))
-			return
-		}
-		WriteError(w, errorf(http.StatusBadRequest, "malformed form body: %v", err))
-		return
-	}
-	u, err := h.parseUpdate(r)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	pub, err := hub.ParseSelectors(claims.Publish)
-	if err != nil {
-		WriteError(w, errorf(http.StatusUnauthorized, "token's mercure.publish claim has an invalid selector: %v", err))
-		return
-	}
-	for _, t := range u.Topics {
-		if !pub.Match(t) {
-			WriteError(w, errorf(http.StatusForbidden, "not allowed to publish to topic %q: the token's mercure.publish selectors do not match it", t))
-			return
-		}
-	}
-	if u.Private && h.cfg.Subscribers == nil {
-		h.cfg.Logger.Warn("private update published but no subscriber key is configured: nobody can receive it", "topic", u.Topics[0])
-	}
-	stored, err := h.cfg.Hub.Publish(r.Context(), u)
-	if err != nil {
-		if errors.Is(err, eventlog.ErrDuplicateID) {
-			err = errorf(http.StatusConflict, "id %q is already used by a retained update: choose a unique id", u.ID)
-		}
-		WriteError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte(stored.ID))
-}
-
-// refuse answers a publication refused before its body is read.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	httperr.LeaveBody(w, r)
-	WriteError(w, err)
-}
-
-// parseUpdate reads an update from a parsed form body.
-func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
-	f := r.PostForm
-	u := eventlog.Update{
-		Topics: f["topic"],
-		Data:   f.Get("data"),
-		ID:     f.Get("id"),
-		Type:   f.Get("type"),
-	}
-	_, u.Private = f["private"]
-	if len(u.Topics) == 0 {
-		return u, errorf(http.StatusBadRequest, "missing topic: add at least one topic field")
-	}
-	if len(u.Topics) > h.cfg.MaxTopics {
-		return u, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(u.Topics), h.cfg.MaxTopics)
-	}
-	if s := f.Get("retry"); s != "" {
-		ms, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || strings.ContainsFunc(s, func(c rune) bool { return c < '0' || c > '9' }) {
-			return u, errorf(http.StatusBadRequest, "invalid retry %q: give the reconnection delay in milliseconds (digits only)", s)
-		}
-		u.Retry = time.Duration(ms) * time.Millisecond
-	}
-	return u, h.cfg.Hub.Validate(u)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/authz"
 )
 
 // Presence is told of every subscription the handler accepts, for the
@@ -52,23 +53,31 @@ const (
 	V1
 )
 
-// arrive tells Config.Presence, if set, of the subscription to sels by the
-// bearer of claims, and returns the OnEnd that tells it of the end too.
-func (h *Handler) arrive(sels hub.Selectors, claims *auth.Claims, onEnd func(error)) func(error) {
+// arrive reports a subscription on sels, opened by a request of dialect v1
+// (Mercure 1.0) or not, to the presence tracker, if any, and returns onEnd
+// extended to report its departure. The payload is the token's for the
+// first selector (see authz.Payload).
+func (h *Handler) arrive(sels hub.Selectors, v1 bool, claims *auth.Claims, base string, onEnd func(error)) func(error) {
 	p := h.cfg.Presence
 	if p == nil {
 		return onEnd
 	}
 	info := SubscriptionInfo{Dialect: Legacy}
+	if v1 {
+		info.Dialect = V1
+	}
 	for _, s := range sels {
-		m := Matcher{Type: MatchExact, Match: s.String()}
-		if s.Template() {
+		m := Matcher{Type: s.Type(), Match: s.String()}
+		switch {
+		case m.Type == "" && s.Template():
 			m.Type = MatchURITemplate
+		case m.Type == "":
+			m.Type = MatchExact
 		}
 		info.Matchers = append(info.Matchers, m)
 	}
-	if claims != nil {
-		info.Payload = claims.Payload
+	if len(sels) > 0 {
+		info.Payload = authz.Payload(claims, sels[0], base)
 	}
 	leave := p.Arrive(info)
 	return func(err error) {

@@ -6,21 +6,16 @@ import (
 	"net/http"
 
 	"github.com/heraldhub/herald/auth"
-	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/authz"
 	"github.com/heraldhub/herald/mercure"
 )
 
-// authorizer applies the hub's token rules to the jobs API.
+// authorizer applies the hub's token rules (package internal/authz) to the
+// jobs API.
 type authorizer struct {
 	pub, sub    mercure.Verifier
 	noAnonymous bool
 	resource    string // Config.ResourceIdentifier
-}
-
-// matchSelector reports whether a claim's selector matches topic.
-func matchSelector(selector, topic string) bool {
-	s, err := hub.ParseSelector(selector)
-	return err == nil && s.Match(topic)
 }
 
 // AuthenticatePublisher returns nil if r carries a valid publisher token.
@@ -35,7 +30,7 @@ func (a authorizer) AuthorizePublish(r *http.Request, topic string) error {
 	if err != nil {
 		return err
 	}
-	return claims.CheckPublish([]string{topic}, matchSelector)
+	return authz.CheckPublish(claims, []string{topic}, mercure.HubURL(r))
 }
 
 // publisher returns the claims of r's publisher token.
@@ -65,9 +60,7 @@ func (a authorizer) AuthorizeSubscribe(r *http.Request, topic string, private bo
 	case !private:
 		return nil
 	case claims == nil:
-		return auth.WithMetadata(fmt.Errorf("%w: %q is private: present a subscriber token that allows it", auth.ErrNoToken, topic), auth.RequestMetadataURL(r, a.resource))
-	case !claims.CanReceivePrivate([]string{topic}, matchSelector):
-		return fmt.Errorf("%w: not allowed to read the private topic %q: the token's mercure.subscribe selectors do not match it", auth.ErrForbidden, topic)
+		return auth.WithMetadata(authz.CheckReceive(nil, []string{topic}, mercure.HubURL(r)), auth.RequestMetadataURL(r, a.resource))
 	}
-	return nil
+	return authz.CheckReceive(claims, []string{topic}, mercure.HubURL(r))
 }

@@ -24,7 +24,8 @@ import (
 // its EventSource and fetch calls are same-origin with the hub. Its script
 // only wraps the browser's own EventSource and fetch:
 //
-//   - subscribe(selectors, token) opens an EventSource on the selectors (a
+//   - subscribe(selectors, token, param) opens an EventSource on the
+//     selectors, each in the query parameter param (default "topic"; a
 //     subscriber token goes in the authorization query parameter) and
 //     resolves once it is open with a recorder: rec.seen lists every
 //     message event, rec.opens and rec.errors count open and error events,
@@ -37,9 +38,9 @@ const conformancePage = `<!doctype html>
 <meta charset="utf-8">
 <title>Herald in a browser</title>
 <script>
-function subscribe(selectors, token) {
+function subscribe(selectors, token, param = "topic") {
   const url = new URL("/.well-known/mercure", location.origin);
-  for (const s of selectors) url.searchParams.append("topic", s);
+  for (const s of selectors) url.searchParams.append(param, s);
   if (token) url.searchParams.set("authorization", token);
   const rec = { es: new EventSource(url), seen: [], opens: 0, errors: 0, waiters: [] };
   const check = () => { rec.waiters = rec.waiters.filter((w) => !w()); };

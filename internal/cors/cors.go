@@ -15,9 +15,9 @@ type Policy struct {
 
 // The headers a preflight allows and an answer exposes.
 const (
-	allowMethods  = "GET, POST, OPTIONS"
+	allowMethods  = "GET, QUERY, POST, OPTIONS"
 	allowHeaders  = "Authorization, Cache-Control, Content-Type, Last-Event-ID, Mercure-Last-Event-ID"
-	exposeHeaders = "Last-Event-ID, Link, Retry-After, Herald-Cancel-Requested"
+	exposeHeaders = "Last-Event-ID, Mercure-Last-Event-ID, Link, Retry-After, Herald-Cancel-Requested"
 )
 
 // Allows reports whether pages of origin may call the hub.

@@ -3,6 +3,7 @@ package cors
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,26 @@ func TestHandlerAnswersPreflightsAndPassesTheRest(t *testing.T) {
 	h.ServeHTTP(w, get)
 	if served != 1 || w.Header().Get("Access-Control-Allow-Origin") != "" || w.Header().Get("Vary") != "Origin" {
 		t.Fatalf("GET from an origin not allowed: served %d times, headers %v; want served without CORS headers, Vary: Origin", served, w.Header())
+	}
+}
+
+// TestPreflightAllowsQuery checks that a browser may subscribe with the
+// QUERY method (Mercure 1.0) and read the 1.0 cursor header.
+func TestPreflightAllowsQuery(t *testing.T) {
+	p := Policy{Origins: []string{"https://app.example"}}
+	pre := httptest.NewRequest("OPTIONS", "/.well-known/mercure", nil)
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "QUERY")
+	w := httptest.NewRecorder()
+	p.Apply(w, pre)
+	if m := w.Header().Get("Access-Control-Allow-Methods"); !strings.Contains(m, "QUERY") {
+		t.Fatalf("Access-Control-Allow-Methods = %q, want QUERY among them", m)
+	}
+	get := httptest.NewRequest("GET", "/.well-known/mercure", nil)
+	get.Header.Set("Origin", "https://app.example")
+	w = httptest.NewRecorder()
+	p.Apply(w, get)
+	if e := w.Header().Get("Access-Control-Expose-Headers"); !strings.Contains(e, "Mercure-Last-Event-ID") {
+		t.Fatalf("Access-Control-Expose-Headers = %q, want Mercure-Last-Event-ID among them", e)
 	}
 }
