@@ -223,6 +223,8 @@ func (h *Hub) Validate(u eventlog.Update) error {
 		return ErrInvalidID
 	case !sse.ValidType(u.Type):
 		return ErrInvalidType
+	case u.Type == ResetType:
+		return fmt.Errorf("%w: %q is reserved for the hub", ErrInvalidType, ResetType)
 	case u.Retry < 0:
 		return ErrInvalidRetry
 	case u.Retry > h.cfg.MaxRetry:

@@ -3,12 +3,14 @@ package hub
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +29,9 @@ type Subscription struct {
 	// LastEventID resumes the stream after that update: "" starts with live
 	// updates only, eventlog.Earliest replays every retained update first.
 	// An id the log does not hold (never seen, or dropped by retention) also
-	// replays every retained update, and the response's Last-Event-ID
-	// header then says "earliest", so the client can tell.
+	// replays every retained update, preceded by a ResetType event, and the
+	// response's Last-Event-ID header then says "earliest", so the client
+	// can tell.
 	LastEventID string
 	// Until, if set, ends the stream at that time (when the subscriber's
 	// token expires).
@@ -345,6 +348,7 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 			// nothing was written yet.
 			if first {
 				st.w.Header().Set("Last-Event-ID", eventlog.Earliest)
+				st.buf = slices.Insert(st.buf, mark, appendReset(nil, id)...)
 				first = false
 				h.replayed(false)
 			}
@@ -373,6 +377,24 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		}
 		cursor = lastID
 	}
+}
+
+// ResetType is the event type, reserved to the hub, of the event that
+// precedes the replay when a subscriber resumes from an id the log does not
+// hold: the history it asked for was cut, so what it built from the updates
+// before may be stale. Its data is a JSON object with "reason"
+// ("history-cut") and "lastEventID" (the id asked for). A named event, it
+// reaches only listeners for that type, never plain message handlers.
+const ResetType = "herald-reset"
+
+// appendReset appends the ResetType event for a resume from id.
+func appendReset(dst []byte, id string) []byte {
+	data, _ := json.Marshal(struct {
+		Reason      string `json:"reason"`
+		LastEventID string `json:"lastEventID"`
+	}{"history-cut", id})
+	b, _ := sse.AppendEvent(dst, &sse.Event{Type: ResetType, Data: string(data)}) // valid by construction
+	return b
 }
 
 // replayed reports a replay's start to Config.OnReplay.
