@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/browsertest"
+	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -173,5 +174,32 @@ func TestHeraldJSReportsACutHistoryToOnReset(t *testing.T) {
 	}
 	if len(resets) != 1 || resets[0].Reason != "history-cut" || resets[0].LastEventID != "urn:uuid:long-gone" {
 		t.Fatalf("onReset got %s, want once the reason history-cut and the id asked for", out)
+	}
+}
+
+func TestATabOpenedMidQueryShowsTheCurrentStageFromTheSharedStream(t *testing.T) {
+	srv, ts := startNode(t)
+	// A job that stays put: nothing is published once the second tab
+	// opens, so what it shows can only come from the tab holding the stream.
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "demo-1", Title: "Data query", Stages: []jobs.Stage{{Name: "loading"}, {Name: "filtering", Weight: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Progress(t.Context(), "filtering", 42, 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	browser := browsertest.New(t, 60*time.Second)
+	first, second := browsertest.NewTab(t, browser), browsertest.NewTab(t, browser)
+	const atStage = `document.getElementById("status").textContent.startsWith("filtering: 61%")`
+	if err := chromedp.Do(first, chromedp.Navigate(ts.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, first, "the stage in the first tab", atStage, 15*time.Second)
+	if err := chromedp.Do(second, chromedp.Navigate(ts.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.WaitFor(t, second, "the stage in the second tab", atStage, 15*time.Second)
+	if got := srv.Hub().Subscribers(); got != 1 {
+		t.Fatalf("two tabs of the demo open %d streams, want one", got)
 	}
 }
