@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -344,8 +343,8 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		if errors.Is(err, eventlog.ErrUnknownID) && cursor != eventlog.Earliest {
 			// The id was never here, retention dropped it (possibly
 			// during this replay), or it must look so: send everything
-			// retained we have not sent, and say so in the header if
-			// nothing was written yet.
+			// retained we have not sent, and say so in the header and
+			// with a ResetType event before it if nothing was written yet.
 			if first {
 				st.w.Header().Set("Last-Event-ID", eventlog.Earliest)
 				st.buf = slices.Insert(st.buf, mark, appendReset(nil, id)...)
@@ -377,24 +376,6 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		}
 		cursor = lastID
 	}
-}
-
-// ResetType is the event type, reserved to the hub, of the event that
-// precedes the replay when a subscriber resumes from an id the log does not
-// hold: the history it asked for was cut, so what it built from the updates
-// before may be stale. Its data is a JSON object with "reason"
-// ("history-cut") and "lastEventID" (the id asked for). A named event, it
-// reaches only listeners for that type, never plain message handlers.
-const ResetType = "herald-reset"
-
-// appendReset appends the ResetType event for a resume from id.
-func appendReset(dst []byte, id string) []byte {
-	data, _ := json.Marshal(struct {
-		Reason      string `json:"reason"`
-		LastEventID string `json:"lastEventID"`
-	}{"history-cut", id})
-	b, _ := sse.AppendEvent(dst, &sse.Event{Type: ResetType, Data: string(data)}) // valid by construction
-	return b
 }
 
 // replayed reports a replay's start to Config.OnReplay.
