@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/browsertest"
-	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/server"
 )
 
@@ -181,13 +180,7 @@ func TestATabOpenedMidQueryShowsTheCurrentStageFromTheSharedStream(t *testing.T)
 	srv, ts := startNode(t)
 	// A job that stays put: nothing is published once the second tab
 	// opens, so what it shows can only come from the tab holding the stream.
-	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "demo-1", Title: "Data query", Stages: []jobs.Stage{{Name: "loading"}, {Name: "filtering", Weight: 2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := job.Progress(t.Context(), "filtering", 42, 100, ""); err != nil {
-		t.Fatal(err)
-	}
+	startQueryAtFiltering(t, srv)
 	browser := browsertest.New(t, 60*time.Second)
 	first, second := browsertest.NewTab(t, browser), browsertest.NewTab(t, browser)
 	const atStage = `document.getElementById("status").textContent.startsWith("filtering: 61%")`
