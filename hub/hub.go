@@ -228,6 +228,8 @@ func (h *Hub) Validate(u eventlog.Update) error {
 		return fmt.Errorf("%w: %v", ErrInvalidID, CheckText(u.ID))
 	case CheckText(u.Type) != nil:
 		return fmt.Errorf("%w: %v", ErrInvalidType, CheckText(u.Type))
+	case u.Type == ResetType:
+		return fmt.Errorf("%w: %q is reserved for the hub", ErrInvalidType, ResetType)
 	case u.Retry < 0:
 		return ErrInvalidRetry
 	case u.Retry > h.cfg.MaxRetry:

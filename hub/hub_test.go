@@ -165,6 +165,9 @@ func TestUnknownIDReplaysAllRetainedAndSaysEarliest(t *testing.T) {
 	if got := s.resp.Header.Get("Last-Event-ID"); got != eventlog.Earliest {
 		t.Errorf("Last-Event-ID header %q, want earliest for an unknown id", got)
 	}
+	if got := s.next(t).Type; got != ResetType {
+		t.Fatalf("first event of type %q, want %s before the replay", got, ResetType)
+	}
 	if got := s.next(t).Data; got != "kept" {
 		t.Fatalf("got %q, want the retained update", got)
 	}

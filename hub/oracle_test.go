@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/heraldhub/herald/eventlog"
@@ -10,7 +11,8 @@ import (
 // resuming after an id tells nothing about whether it exists unless the
 // subscriber could have received it: an id of a private update of others,
 // or of a topic it does not select, is answered exactly like an id never
-// published (Last-Event-ID: earliest, every retained update it may read).
+// published (Last-Event-ID: earliest, a reset event naming that id, every
+// retained update it may read).
 func TestIDTheSubscriberCouldNotHaveReceivedIsAnsweredAsUnknown(t *testing.T) {
 	th := startHub(t, Config{})
 	public := th.publish(t, eventlog.Update{Topics: []string{"orders/1"}, Data: "public"})
@@ -36,6 +38,12 @@ func TestIDTheSubscriberCouldNotHaveReceivedIsAnsweredAsUnknown(t *testing.T) {
 			s := th.subscribe(t, tt.lastID, tt.query)
 			if got := s.resp.Header.Get("Last-Event-ID"); got != tt.header {
 				t.Errorf("Last-Event-ID header %q, want %q", got, tt.header)
+			}
+			if tt.header == eventlog.Earliest {
+				// The same reset as for an id never published.
+				if ev := s.next(t); ev.Type != ResetType || !strings.Contains(ev.Data, `"lastEventID":"`+tt.lastID+`"`) {
+					t.Errorf("first event %+v, want a %s naming the id asked for", ev, ResetType)
+				}
 			}
 			if got := s.next(t).Data; got != tt.first {
 				t.Errorf("first event %q, want %q", got, tt.first)

@@ -35,6 +35,13 @@ func TestResumeFromAReusedIDFollowsItsFirstOccurrence(t *testing.T) {
 			if got := s.resp.Header.Get("Last-Event-ID"); got != tt.header {
 				t.Errorf("Last-Event-ID header %q, want %q", got, tt.header)
 			}
+			if tt.header == eventlog.Earliest {
+				// The id is one this subscriber cannot know: its history
+				// is announced as cut, as for an unknown id.
+				if ev := s.next(t); ev.Type != ResetType {
+					t.Fatalf("first event %+v, want a %s event", ev, ResetType)
+				}
+			}
 			for _, want := range tt.want {
 				if ev := s.next(t); ev.Data != want {
 					t.Fatalf("got %q, want %q", ev.Data, want)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +28,9 @@ type Subscription struct {
 	// LastEventID resumes the stream after that update: "" starts with live
 	// updates only, eventlog.Earliest replays every retained update first.
 	// An id the log does not hold (never seen, or dropped by retention) also
-	// replays every retained update, and the response's Last-Event-ID
-	// header then says "earliest", so the client can tell.
+	// replays every retained update, preceded by a ResetType event, and the
+	// response's Last-Event-ID header then says "earliest", so the client
+	// can tell.
 	LastEventID string
 	// CursorHeader names the response header that tells where a resumed
 	// stream starts (see LastEventID): "" means "Last-Event-ID" (Mercure
@@ -365,10 +367,11 @@ func (st *stream) replay(ctx context.Context, id string) (floor uint64, err erro
 		if errors.Is(err, eventlog.ErrUnknownID) && cursor != eventlog.Earliest {
 			// The id was never here, retention dropped it (possibly
 			// during this replay), or it must look so: send everything
-			// retained we have not sent, and say so in the header if
-			// nothing was written yet.
+			// retained we have not sent, and say so in the header and
+			// with a ResetType event before it if nothing was written yet.
 			if first {
 				st.w.Header().Set(st.cursor, eventlog.Earliest)
+				st.buf = slices.Insert(st.buf, mark, appendReset(nil, id)...)
 				first = false
 				h.replayed(false)
 			}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/heraldhub/herald/hub"
 )
 
 const books = "https://example.com/books/"
@@ -128,6 +130,12 @@ func TestCursorHeaderPerDialect(t *testing.T) {
 		}
 		if got := s.resp.Header.Get(other); got != "" {
 			t.Errorf("%s: also answered %s: %q", tc.name, other, got)
+		}
+		if strings.HasSuffix(tc.query, "=gone") {
+			// A cut history is announced before the replay.
+			if ev := s.next(t); ev.Type != hub.ResetType {
+				t.Fatalf("%s: first event %+v, want a %s event", tc.name, ev, hub.ResetType)
+			}
 		}
 		s.expect(t, tc.first)
 	}

@@ -13,11 +13,15 @@
 //   <script type="module" src="/herald.js"></script>
 //   <herald-progress job="my-job"></herald-progress>
 //
-// EventSource reconnects on its own and sends Last-Event-ID, so nothing is
-// missed; if the browser gives up (an error answer, say from a proxy while
-// the hub restarts), herald.js opens a new one itself, backing off. Every
-// job event carries the job's whole snapshot with a seq, and stale or
-// repeated snapshots are dropped.
+// All the tabs of an origin that follow the same topics share one
+// connection to the hub (browsers allow about six per origin over
+// HTTP/1.1): one tab holds it and relays the events to the others, and
+// another takes over, from the last event id, when it closes. EventSource
+// reconnects on its own and sends Last-Event-ID, so nothing is missed; if
+// the browser gives up (an error answer, say from a proxy while the hub
+// restarts), herald.js opens a new one itself, backing off. Every job
+// event carries the job's whole snapshot with a seq, and stale or repeated
+// snapshots are dropped.
 
 const JOB_EVENTS = ["progress", "done", "failed", "cancelled"];
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -35,6 +39,7 @@ export function supersedes(s, cur) {
  *   onSnapshot(snapshot, eventType)  a job's newer state
  *   onMessage(event)                 an event of the default type
  *   onConnection(open)               the stream opened (true) or broke (false)
+ *   onReset(info)                    the history a resume asked for was cut
  *   withCredentials                  send cookies to another origin
  * Returns { close() }.
  */
@@ -53,49 +58,150 @@ export function watchJob(hubURL, jobId, callbacks) {
   return watch(hubURL, "jobs/" + jobId, callbacks);
 }
 
-/** Follow a topic (or topic selector) by name. */
+/**
+ * Follow a topic (or topic selector) by name. Besides the callbacks of
+ * subscribe:
+ *   onReset(info)     the hub no longer held the history this stream
+ *                     resumed from ({ reason: "history-cut", lastEventID }):
+ *                     what follows is all it retains, reload your state
+ *   lastEventID       resume after this id rather than with live events
+ * Returns { close(), source }: source is the EventSource while this tab
+ * holds the browser's connection for the stream, null while another does.
+ */
 export function watch(hubURL, topic, callbacks = {}) {
   const applied = new Map(); // job id → last snapshot applied
-  let es;
-  let lastId = "";
-  let closed = false;
-  let open = null;
-  let retry;
-  let delay = 1000;
-
-  const setOpen = (now) => {
-    if (open === now) return;
-    open = now;
-    callbacks.onConnection?.(now);
-  };
-  const onJobEvent = (e) => {
-    if (e.lastEventId) lastId = e.lastEventId;
+  const url = new URL("/.well-known/mercure", hubURL || location.origin);
+  url.searchParams.append("topic", topic);
+  const onJobEvent = (type, data) => {
     let s;
     try {
-      s = JSON.parse(e.data);
+      s = JSON.parse(data);
     } catch {
       return;
     }
     if (!s || !s.id || !supersedes(s, applied.get(s.id))) return;
     applied.set(s.id, s);
-    callbacks.onSnapshot?.(s, e.type);
+    callbacks.onSnapshot?.(s, type);
+  };
+  return share(url, [...JOB_EVENTS, "message"], {
+    withCredentials: !!callbacks.withCredentials,
+    lastEventID: callbacks.lastEventID,
+    snapshotKey: (type, data) => (JOB_EVENTS.includes(type) ? jobId(data) : undefined),
+    onEvent: (type, id, data) => {
+      if (type === "message") {
+        callbacks.onMessage?.(new MessageEvent("message", { data, lastEventId: id, origin: url.origin }));
+      } else {
+        onJobEvent(type, data);
+      }
+    },
+    onConnection: (open) => callbacks.onConnection?.(open),
+    onReset: (data) => {
+      let info;
+      try {
+        info = JSON.parse(data);
+      } catch {
+        info = { reason: "history-cut" };
+      }
+      callbacks.onReset?.(info);
+    },
+  });
+}
+
+function jobId(data) {
+  try {
+    return JSON.parse(data)?.id;
+  } catch {
+    return undefined;
+  }
+}
+
+// The hub's reserved event type: the history a resume asked for was cut.
+const RESET = "herald-reset";
+
+/** A set of the last max ids added, forgetting the oldest. */
+class RecentIds {
+  constructor(max) {
+    this.max = max;
+    this.ids = new Set();
+  }
+  has(id) {
+    return this.ids.has(id);
+  }
+  add(id) {
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value);
+  }
+}
+
+/**
+ * share follows the stream at url, for events of the given types, with one
+ * EventSource per browser however many tabs follow it: the tab holding the
+ * Web Lock named after the stream opens it and relays each event (type,
+ * id, data) to the others over a BroadcastChannel of the same name. Every
+ * tab keeps the ids it saw last, drops an event whose id it already saw,
+ * and remembers the last one; when the leading tab goes, the next one
+ * granted the lock opens the stream after that id, so no tab misses an
+ * event or sees one twice. A tab that joins gets from the leader its
+ * connection state, last id and the last event of each snapshotKey, as a
+ * fresh stream's snapshots. Without Web Locks or BroadcastChannel each tab
+ * opens its own EventSource.
+ *
+ * EventSource reconnects on its own and sends Last-Event-ID; if the browser
+ * gives up (an error answer, say from a proxy while the hub restarts),
+ * share opens a new one itself, after the last id seen, backing off.
+ */
+function share(url, types, o) {
+  const name = "herald " + url + (o.withCredentials ? " with credentials" : "");
+  const me = Math.random().toString(36).slice(2);
+  const seen = new RecentIds(1024);
+  const snapshots = new Map(); // snapshotKey → { type, id, data }, while leading
+  const abort = new AbortController();
+  let lastId = o.lastEventID || "";
+  let es = null; // this tab's EventSource, while it leads
+  let channel = null;
+  let release; // ends this tab's hold of the lock
+  let closed = false;
+  let open = null;
+  let retry;
+  let delay = 1000;
+
+  const post = (m) => channel?.postMessage(m);
+  const setOpen = (now) => {
+    if (open === now) return;
+    open = now;
+    o.onConnection(now);
+  };
+  const deliver = (type, id, data) => {
+    if (id) {
+      if (seen.has(id)) return;
+      seen.add(id);
+      lastId = id;
+    }
+    o.onEvent(type, id, data);
+  };
+  const received = (type, e) => {
+    post({ kind: "event", type, id: e.lastEventId, data: e.data });
+    const key = o.snapshotKey(type, e.data);
+    if (key != null) snapshots.set(key, { type, data: e.data });
+    deliver(type, e.lastEventId, e.data);
   };
   const connect = () => {
-    const url = new URL("/.well-known/mercure", hubURL || location.origin);
-    url.searchParams.append("topic", topic);
-    if (lastId) url.searchParams.set("lastEventID", lastId);
-    es = new EventSource(url, { withCredentials: !!callbacks.withCredentials });
-    for (const type of JOB_EVENTS) es.addEventListener(type, onJobEvent);
-    es.onmessage = (e) => {
-      if (e.lastEventId) lastId = e.lastEventId;
-      callbacks.onMessage?.(e);
-    };
+    const u = new URL(url);
+    if (lastId) u.searchParams.set("lastEventID", lastId);
+    es = new EventSource(u, { withCredentials: o.withCredentials });
+    for (const type of types) es.addEventListener(type, (e) => received(type, e));
+    es.addEventListener(RESET, (e) => {
+      post({ kind: "reset", data: e.data });
+      o.onReset(e.data);
+    });
     es.onopen = () => {
       delay = 1000;
       setOpen(true);
+      post({ kind: "open", open: true });
     };
     es.onerror = () => {
       setOpen(false);
+      post({ kind: "open", open: false });
       if (es.readyState === EventSource.CLOSED && !closed) {
         es.close();
         clearTimeout(retry);
@@ -104,12 +210,51 @@ export function watch(hubURL, topic, callbacks = {}) {
       }
     };
   };
-  connect();
+  const lead = () =>
+    new Promise((resolve) => {
+      release = resolve;
+      if (closed) resolve();
+      else connect();
+    });
+  const heard = ({ data: m }) => {
+    switch (m.kind) {
+      case "event":
+        deliver(m.type, m.id, m.data);
+        break;
+      case "reset":
+        o.onReset(m.data);
+        break;
+      case "open":
+        if (!es) setOpen(m.open);
+        break;
+      case "hello":
+        if (es) post({ kind: "welcome", to: m.from, open, lastId, snapshots: [...snapshots.values()] });
+        break;
+      case "welcome":
+        if (m.to !== me || es) break;
+        if (!lastId) lastId = m.lastId;
+        for (const s of m.snapshots) deliver(s.type, "", s.data);
+        if (m.open != null) setOpen(m.open);
+        break;
+    }
+  };
+
+  if (typeof BroadcastChannel !== "function" || !globalThis.navigator?.locks) {
+    connect();
+  } else {
+    channel = new BroadcastChannel(name);
+    channel.onmessage = heard;
+    navigator.locks.request(name, { signal: abort.signal }, lead).catch(() => {});
+    post({ kind: "hello", from: me });
+  }
   return {
     close() {
       closed = true;
       clearTimeout(retry);
-      es.close();
+      abort.abort();
+      es?.close();
+      release?.();
+      channel?.close();
     },
     get source() {
       return es;
@@ -158,8 +303,10 @@ export function formatSeconds(sec) {
  * lines (tail="N", default 100; see followLog) and, for a parent, its
  * sub-jobs in a collapsed <details> (see renderChildren). Reflects the
  * job's state in its state attribute, sets disconnected while down, and
- * fires a "herald-progress" event with each snapshot. Style it through its
- * parts (title, stage, bar, percent, eta, connection, log, children).
+ * fires a "herald-progress" event with each snapshot (and "herald-reset",
+ * with the hub's explanation, when the history it resumed from was cut).
+ * Style it through its parts (title, stage, bar, percent, eta, connection,
+ * log, children).
  */
 class HeraldProgress extends HTMLElement {
   static observedAttributes = ["job", "topic", "hub"];
@@ -200,6 +347,7 @@ class HeraldProgress extends HTMLElement {
     }
     const topic = this.getAttribute("topic") || "jobs/" + this.getAttribute("job");
     this.watcher = watch(this.getAttribute("hub") || location.origin, topic, {
+      onReset: (info) => this.dispatchEvent(new CustomEvent("herald-reset", { detail: info })),
       onConnection: (open) => {
         $(".hp-connection").hidden = open;
         this.toggleAttribute("disconnected", !open);
