@@ -3,6 +3,8 @@ package tcpproxy
 import (
 	"bufio"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,4 +113,64 @@ func TestCutClosesConnectionsAndRestoreForwardsAgain(t *testing.T) {
 		t.Fatalf("after Restore: %v", err)
 	}
 	c2.Close()
+}
+
+// greeter serves name, one line, to every connection until stopped.
+func greeter(t *testing.T, name string) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(name + "\n"))
+			c.Close()
+		}
+	}()
+	stop = func() { ln.Close(); <-done }
+	t.Cleanup(stop)
+	return ln.Addr().String(), sync.OnceFunc(stop)
+}
+
+func TestRoundRobinTakesTurnsAndSkipsATargetThatRefuses(t *testing.T) {
+	a, _ := greeter(t, "a")
+	b, stopB := greeter(t, "b")
+	c, _ := greeter(t, "c")
+	p, err := StartRoundRobin(a, b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	greet := func() string {
+		t.Helper()
+		conn, err := net.DialTimeout("tcp", p.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			t.Fatalf("through the proxy: %v", err)
+		}
+		return strings.TrimSpace(line)
+	}
+	var got []string
+	for range 3 {
+		got = append(got, greet())
+	}
+	stopB()
+	for range 3 {
+		got = append(got, greet())
+	}
+	if want := "a b c a c c"; strings.Join(got, " ") != want {
+		t.Fatalf("connections went to %v, want %s: in turn, b's turns passed to c once it refuses", got, want)
+	}
 }
