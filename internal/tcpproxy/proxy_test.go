@@ -13,8 +13,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echo serves a line echo on loopback until the test ends.
-func echo(t *testing.T) string {
+// serve accepts connections on loopback and hands each to handle, on the
+// accepting goroutine, until stop (or the test's end).
+func serve(t *testing.T, handle func(net.Conn)) (addr string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,21 +29,31 @@ func echo(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			}()
+			handle(c)
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	stop = sync.OnceFunc(func() { ln.Close(); <-done })
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// echo serves a line echo on loopback until the test ends.
+func echo(t *testing.T) string {
+	t.Helper()
+	addr, _ := serve(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				c.Write([]byte(line))
+			}
+		}()
+	})
+	return addr
 }
 
 func roundTrip(t *testing.T, addr string) (net.Conn, error) {
@@ -118,25 +129,10 @@ func TestCutClosesConnectionsAndRestoreForwardsAgain(t *testing.T) {
 // greeter serves name, one line, to every connection until stopped.
 func greeter(t *testing.T, name string) (addr string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte(name + "\n"))
-			c.Close()
-		}
-	}()
-	stop = func() { ln.Close(); <-done }
-	t.Cleanup(stop)
-	return ln.Addr().String(), sync.OnceFunc(stop)
+	return serve(t, func(c net.Conn) {
+		c.Write([]byte(name + "\n"))
+		c.Close()
+	})
 }
 
 func TestRoundRobinTakesTurnsAndSkipsATargetThatRefuses(t *testing.T) {

@@ -40,14 +40,10 @@ func TestRollingRestartLosesAndRepeatsNothing(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			logURL := b.url(t, sharedAddr[b.name])
-			var nodes []*proctest.Herald
+			nodes := startCluster(t, b.url(t, sharedAddr[b.name]), 3, "--shutdown-timeout", rollBudget.String(),
+				"--shutdown-retry", rollRetry.String(), "--shutdown-retry-jitter", rollRetryJitter.String())
 			var addrs []string
-			for range 3 {
-				n := proctest.StartHerald(t, "--log", logURL, "--publisher-key", key, "--no-demo",
-					"--shutdown-timeout", rollBudget.String(), "--shutdown-retry", rollRetry.String(),
-					"--shutdown-retry-jitter", rollRetryJitter.String())
-				nodes = append(nodes, n)
+			for _, n := range nodes {
 				addrs = append(addrs, strings.TrimPrefix(n.URL, "http://"))
 			}
 			lb, err := tcpproxy.StartRoundRobin(addrs...)
