@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 // DefaultMaxRetry is Config.MaxRetry's default: the longest reconnection
 // delay an update may ask for.
 const DefaultMaxRetry = time.Minute
+
+// DefaultShutdownRetryJitter is Config.ShutdownRetryJitter's default: how
+// widely the reconnection delays told to subscribers at shutdown are spread.
+const DefaultShutdownRetryJitter = 3 * time.Second
 
 // Config configures a Hub. The zero value of every field but Log means the
 // default given in its comment.
@@ -42,6 +47,12 @@ type Config struct {
 	// hub closes, so that they come back once it (or another node) is up.
 	// Default 2s.
 	ShutdownRetry time.Duration
+	// ShutdownRetryJitter spreads those reconnections: each stream is told
+	// a delay drawn uniformly from [ShutdownRetry, ShutdownRetry +
+	// ShutdownRetryJitter], in milliseconds, so that the subscribers of a
+	// node that stops do not all reach the next one at once. Default 3s;
+	// negative tells every stream ShutdownRetry exactly.
+	ShutdownRetryJitter time.Duration
 	// MaxDataBytes bounds an update's data. Default 1 MiB.
 	MaxDataBytes int
 	// MaxRetry bounds the reconnection delay an update may ask browsers
@@ -111,6 +122,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownRetry <= 0 {
 		c.ShutdownRetry = 2 * time.Second
 	}
+	if c.ShutdownRetryJitter == 0 {
+		c.ShutdownRetryJitter = DefaultShutdownRetryJitter
+	}
 	if c.MaxDataBytes <= 0 {
 		c.MaxDataBytes = 1 << 20
 	}
@@ -120,6 +134,18 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// appendFarewell appends the retry field a stream ends with when the hub
+// closes: ShutdownRetry plus a uniformly random share of
+// ShutdownRetryJitter, in whole milliseconds (the field's unit), and the
+// blank line that ends the event.
+func (c *Config) appendFarewell(dst []byte) []byte {
+	d := c.ShutdownRetry
+	if c.ShutdownRetryJitter > 0 {
+		d += time.Millisecond * rand.N(c.ShutdownRetryJitter/time.Millisecond+1)
+	}
+	return append(sse.AppendRetry(dst, d), '\n')
 }
 
 // policy is how every stream is paced and when its client is too slow,
@@ -173,10 +199,9 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
 	if !cfg.NoDetach {
-		hint := sse.AppendRetry(nil, cfg.ShutdownRetry)
 		e, err := detach.New(detach.Config{
 			Policy:   cfg.policy(),
-			Farewell: append(hint, '\n'),
+			Farewell: func() []byte { return cfg.appendFarewell(nil) },
 			Writers:  4 * runtime.GOMAXPROCS(0),
 			Flushers: runtime.GOMAXPROCS(0),
 		})

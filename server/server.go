@@ -85,6 +85,13 @@ type Config struct {
 	// Heartbeat is the idle interval between keep-alive comments. Default
 	// 15s.
 	Heartbeat time.Duration
+	// ShutdownRetry and ShutdownRetryJitter are the reconnection delays
+	// streams are told when the node shuts down: each one drawn uniformly
+	// from [ShutdownRetry, ShutdownRetry + ShutdownRetryJitter] (see
+	// hub.Config). Defaults 2s and hub.DefaultShutdownRetryJitter;
+	// a negative jitter tells every stream ShutdownRetry.
+	ShutdownRetry       time.Duration
+	ShutdownRetryJitter time.Duration
 	// BatchWindow is the longest an update may wait to share a write with
 	// the next ones while updates keep coming (see hub.Config). Default
 	// 10ms; negative writes every update at once.
@@ -194,6 +201,8 @@ type Server struct {
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	keys    nodeVerifiers // replaced by Reload
+	// draining is set by Shutdown: readiness fails from then on.
+	draining atomic.Bool
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
 	GeneratedKey string
@@ -237,10 +246,13 @@ func (s *Server) Jobs() *jobs.Manager { return s.jobs }
 // Handler returns the node's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Shutdown ends every stream with a reconnection hint; call it before
-// http.Server.Shutdown, whose wait for idle connections an SSE stream never
-// satisfies otherwise.
+// Shutdown ends every stream with a reconnection hint (the queued
+// updates first), and has /readyz answer 503 from then on so that load
+// balancers send no more requests; call it before, or from,
+// http.Server.Shutdown, whose wait for idle connections an SSE stream
+// never satisfies otherwise.
 func (s *Server) Shutdown() {
+	s.draining.Store(true)
 	if s.site != nil {
 		s.site.Close() // a running demo query ends first
 	}
@@ -295,7 +307,10 @@ func (s *Server) build() error {
 		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
-		MaxRetry:    cfg.MaxRetry,
+		// A node that shuts down spreads its subscribers' reconnections.
+		ShutdownRetry:       cfg.ShutdownRetry,
+		ShutdownRetryJitter: cfg.ShutdownRetryJitter,
+		MaxRetry:            cfg.MaxRetry,
 		// The data is part of the publication: the one limit bounds both.
 		MaxDataBytes: cfg.MaxUpdateBytes,
 		Logger:       cfg.Logger,

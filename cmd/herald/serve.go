@@ -131,6 +131,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
+	shutdownRetry := fs.Duration("shutdown-retry", env.dur("HERALD_SHUTDOWN_RETRY", 2*time.Second), "on SIGTERM or SIGINT, the least reconnection delay (retry) each stream is told before it ends, so that its client comes back to another node (env HERALD_SHUTDOWN_RETRY)")
+	retryJitter := fs.Duration("shutdown-retry-jitter", env.dur("HERALD_SHUTDOWN_RETRY_JITTER", hub.DefaultShutdownRetryJitter), "spread of those delays: each stream is told one drawn uniformly from [--shutdown-retry, --shutdown-retry + this], so the clients of a stopping node do not reconnect all at once; 0 tells every stream --shutdown-retry (env HERALD_SHUTDOWN_RETRY_JITTER)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	configFile := fs.String("config", env.str("HERALD_CONFIG", ""), "TOML (or .yaml/.yml YAML) file setting any of these flags by name, and [[issuers]] tables; flags and HERALD_* variables override it (env HERALD_CONFIG)")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration as TOML for --config, secrets masked, and exit")
@@ -156,6 +158,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *shutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %v", *shutdownTimeout)
 	}
+	switch {
+	case *shutdownRetry <= 0:
+		return fmt.Errorf("--shutdown-retry must be positive, got %v", *shutdownRetry)
+	case *retryJitter < 0:
+		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", *retryJitter)
+	case *retryJitter == 0:
+		cfg.ShutdownRetryJitter = -1 // every stream told --shutdown-retry
+	default:
+		cfg.ShutdownRetryJitter = *retryJitter
+	}
+	cfg.ShutdownRetry = *shutdownRetry
 	cfg.NoSync = !*sync
 	switch {
 	case *batch < 0:
