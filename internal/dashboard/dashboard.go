@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"net/http"
 	"sync"
 	"time"
@@ -65,10 +66,10 @@ const History = 3600
 // Dashboard samples a node and serves its dashboard. Its methods are safe
 // for concurrent use.
 type Dashboard struct {
-	cfg    Config
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg     Config
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
 	streams chan struct{} // one token per open stream
 
 	mu      sync.Mutex
@@ -141,7 +142,7 @@ func (d *Dashboard) Observe(u eventlog.Update) {
 		d.cluster.heard(r, now)
 		return
 	}
-	if len(u.Topics) > 0 {
+	if len(u.Topics) > 0 && !strings.HasPrefix(u.Topics[0], TopicPrefix) {
 		d.topics.add(u.Topics[0], now)
 	}
 	d.recent.add(u)

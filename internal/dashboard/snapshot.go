@@ -14,15 +14,15 @@ type Sample [4]float64
 // are the node's counters as /metrics shows them; rates are per second
 // over the last Tick.
 type Snapshot struct {
-	Node                string   `json:"node"`
-	Sample              Sample   `json:"sample"`
-	Subscribers         float64  `json:"subscribers"`
-	UpdatesTotal        float64  `json:"updatesTotal"`
-	DeliveriesTotal     float64  `json:"deliveriesTotal"`
-	UpdatesPerSecond    float64  `json:"updatesPerSecond"`
-	DeliveriesPerSecond float64  `json:"deliveriesPerSecond"`
-	SlowDisconnects     float64  `json:"slowDisconnects"`
-	Replays             float64  `json:"replays"`
+	Node                string  `json:"node"`
+	Sample              Sample  `json:"sample"`
+	Subscribers         float64 `json:"subscribers"`
+	UpdatesTotal        float64 `json:"updatesTotal"`
+	DeliveriesTotal     float64 `json:"deliveriesTotal"`
+	UpdatesPerSecond    float64 `json:"updatesPerSecond"`
+	DeliveriesPerSecond float64 `json:"deliveriesPerSecond"`
+	SlowDisconnects     float64 `json:"slowDisconnects"`
+	Replays             float64 `json:"replays"`
 	// AppendP50 and AppendP99 are the log append latency's quantiles over
 	// the last minute, in seconds; null without appends.
 	AppendP50 *float64     `json:"appendP50"`
