@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
