@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/dashboard"
 	"github.com/heraldhub/herald/sse"
 )
@@ -125,5 +127,38 @@ func TestDashboardShowsPrivateUpdatesOnlyToTokensGrantedThem(t *testing.T) {
 	resp := n.getDashboard(t, t.Context(), dashboard.StreamPath+"?topic="+url.QueryEscape("{"), token(t, publisherKey, nil, nil))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("stream of the topic %q: %d, want 400", "{", resp.StatusCode)
+	}
+}
+
+// sharedLog is a log several nodes of a test share; the test closes it.
+type sharedLog struct{ *eventlog.Memory }
+
+func (sharedLog) Close() error { return nil }
+
+func TestDashboardListsTheNodesOfItsCluster(t *testing.T) {
+	lg := eventlog.NewMemory(0)
+	t.Cleanup(func() { lg.Close() })
+	var nodes []*node
+	for range 2 {
+		cfg := Config{Log: "memory", PublisherKey: publisherKey, DataDir: t.TempDir(), Dashboard: true, DashboardReport: 50 * time.Millisecond, NoDemo: true}
+		cfg.setDefaults()
+		srv, err := start(cfg, sharedLog{lg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, serveNode(t, srv))
+	}
+	sub := nodes[1].subscribe(t, "topic=x", nil)
+	defer sub.close()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	resp := nodes[0].getDashboard(t, ctx, dashboard.StreamPath, token(t, publisherKey, nil, nil))
+	s := snapshots(t, resp, func(s dashboard.Snapshot) bool {
+		return len(s.Nodes) == 2 && s.Nodes[0].Subscribers+s.Nodes[1].Subscribers == 1
+	})
+	for _, n := range s.Nodes {
+		if n.Self != (n.Subscribers == 0) {
+			t.Errorf("nodes %+v: want this node with no subscriber and the other with 1", s.Nodes)
+		}
 	}
 }
