@@ -6,16 +6,23 @@ import (
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/dashboard"
 	"github.com/heraldhub/herald/mercure"
+	"github.com/heraldhub/herald/presence"
 )
 
 // mountDashboard serves the live dashboard on mux if Config.Dashboard is
 // set; its data needs a token pub accepts. Without it /dashboard is not
-// served at all (404).
-func (s *Server) mountDashboard(mux *http.ServeMux, pub mercure.Verifier) error {
+// served at all (404). The node reports under the id of its presence
+// tracker, if any.
+func (s *Server) mountDashboard(mux *http.ServeMux, pub mercure.Verifier, tracker *presence.Tracker) error {
 	if !s.cfg.Dashboard {
 		return nil
 	}
+	var node string
+	if tracker != nil {
+		node = tracker.Node()
+	}
 	d, err := dashboard.New(dashboard.Config{
+		Node:        node,
 		Metrics:     s.metrics.registry,
 		Publisher:   s.hub,
 		Jobs:        s.jobs,

@@ -392,7 +392,7 @@ func (s *Server) build() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	if err := s.mountDashboard(mux, pub); err != nil {
+	if err := s.mountDashboard(mux, pub, tracker); err != nil {
 		return err
 	}
 	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
