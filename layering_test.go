@@ -46,6 +46,7 @@ var allowed = map[string][]string{
 	"hub/detach":               {},
 	"internal/doctor":          {"sse"},
 	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr"},
+	"internal/dashboard":       {"hub", "auth", "eventlog", "jobs", "internal/authz", "internal/httperr"},
 }
 
 // packages returns every package directory of the module (relative path →

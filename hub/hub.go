@@ -186,6 +186,7 @@ type Hub struct {
 	engine      *detach.Engine // serves detached streams; nil with Config.NoDetach
 	marks       *detach.Marks  // the detached streams the tail gave frames
 	writes      atomic.Uint64  // live writes to streams served by a goroutine
+	queued      atomic.Uint64  // deliveries queued by fanOut (Stats.Deliveries)
 
 }
 
@@ -293,11 +294,14 @@ type Stats struct {
 	// bytes at once, leaving them pending until it has room: clients that
 	// read slowly, or not at all.
 	Deferred uint64
+	// Deliveries is the number of live updates queued for subscribers:
+	// one per update and subscriber it reaches (replays not counted).
+	Deliveries uint64
 }
 
 // Stats returns the hub's counters since New.
 func (h *Hub) Stats() Stats {
-	s := Stats{Writes: h.writes.Load()}
+	s := Stats{Writes: h.writes.Load(), Deliveries: h.queued.Load()}
 	if h.engine != nil {
 		es := h.engine.Stats()
 		s.Writes += es.Writes
@@ -379,16 +383,19 @@ func (h *Hub) fanOut(u eventlog.Update) {
 		h.cfg.Logger.Error("update cannot be encoded", "id", u.ID, "err", err)
 		return
 	}
+	var n uint64 // counted once per update: never per delivery
 	h.mu.RLock()
 	h.index.each(u.Topics, u.Seq, func(s *subscriber) {
 		if u.Private && !s.allowed.MatchAny(u.Topics) {
 			return
 		}
+		n++
 		if d := s.push(f); d != nil {
 			h.marks.Add(d)
 		}
 	})
 	h.mu.RUnlock()
+	h.queued.Add(n)
 	// Detached streams are written by the engine's flushers, outside the
 	// lock (a write may end a stream, which takes the lock).
 	if h.marks != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
+	"github.com/heraldhub/herald/internal/dashboard"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
@@ -139,6 +140,12 @@ type Config struct {
 	JobStallAfter time.Duration
 	// JobKeep is how long finished jobs are remembered. Default 1h.
 	JobKeep time.Duration
+	// Dashboard serves the live dashboard at /dashboard; its data needs a
+	// token the publisher key verifies. Off by default (404).
+	Dashboard bool
+	// DashboardReport is the interval of the node's reports to the
+	// dashboards of its cluster. Default 5s.
+	DashboardReport time.Duration
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
@@ -203,6 +210,8 @@ type Server struct {
 	keys    nodeVerifiers // replaced by Reload
 	// draining is set by Shutdown: readiness fails from then on.
 	draining atomic.Bool
+	// dashboard is nil without Config.Dashboard.
+	dashboard atomic.Pointer[dashboard.Dashboard]
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
 	GeneratedKey string
@@ -259,6 +268,7 @@ func (s *Server) Shutdown() {
 	if s.jobs != nil {
 		s.jobs.Close() // coalesced job reports are published before streams end
 	}
+	s.closeDashboard()
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -322,6 +332,7 @@ func (s *Server) build() error {
 		OnReplay:      m.replayed,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()
+			s.observeDashboard(u)
 			if j := jm.Load(); j != nil {
 				j.Observe(u)
 			}
@@ -396,6 +407,9 @@ func (s *Server) build() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	if err := s.mountDashboard(mux, pub, tracker); err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
 	if err != nil {
 		return err

@@ -281,6 +281,9 @@ func TestMetricsCountSubscribersUpdatesAndWrites(t *testing.T) {
 	if got := values["herald_updates_total"]; got != 3 {
 		t.Errorf("herald_updates_total %v, want 3", got)
 	}
+	if got := values["herald_deliveries_total"]; got != 3 {
+		t.Errorf("herald_deliveries_total %v, want 3 (3 updates to 1 subscriber)", got)
+	}
 	if got := values["herald_stream_writes_total"]; got < 1 || got > 3 {
 		t.Errorf("herald_stream_writes_total %v, want 1 to 3 for 3 deliveries", got)
 	}

@@ -128,6 +128,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
+	fs.BoolVar(&cfg.Dashboard, "dashboard", env.bool("HERALD_DASHBOARD", false), "serve the live dashboard at /dashboard; its data needs a publisher token (env HERALD_DASHBOARD)")
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
