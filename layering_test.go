@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"scripts/attack-selectors": {"internal/floodtest"},
 	"hub/detach":               {},
 	"internal/doctor":          {"sse"},
-	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr"},
+	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/authz"},
 }
 
 // packages returns every package directory of the module (relative path →
