@@ -36,7 +36,7 @@ var textPlain = regexp.MustCompile(`^text/plain(?:$|;.*)`)
 func checkCase(t *testing.T, hub *proctest.Herald, c suiteCase, publishers []publisher) {
 	t.Helper()
 	q := url.Values{c.param: c.selectors}
-	s := subscribe(t, hub, q.Encode())
+	s := subscribe(t, hub, q.Encode(), "")
 	id := updateID(c.topics)
 	data := fmt.Sprintf("data for\n\n        %s", c.name)
 	form := url.Values{"topic": c.topics, "id": {id}, "data": {data}}

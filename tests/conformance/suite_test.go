@@ -89,12 +89,16 @@ type stream struct {
 	events chan received
 }
 
-// subscribe opens a subscription on the hub with query and no credentials
-// (as the suites' EventSource does), and returns once its headers arrived.
-func subscribe(t *testing.T, h *proctest.Herald, query string) *stream {
+// subscribe opens a subscription on the hub with query and the
+// Authorization header authorization ("" for none, as the suites'
+// EventSource), and returns once its headers arrived.
+func subscribe(t *testing.T, h *proctest.Herald, query, authorization string) *stream {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, h.URL+"/.well-known/mercure?"+query, nil)
 	req.Header.Set("Accept", "text/event-stream")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	resp, err := h.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
