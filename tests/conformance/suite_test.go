@@ -95,10 +95,17 @@ type stream struct {
 func subscribe(t *testing.T, h *proctest.Herald, query, authorization string) *stream {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, h.URL+"/.well-known/mercure?"+query, nil)
-	req.Header.Set("Accept", "text/event-stream")
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
+	return open(t, h, req)
+}
+
+// open sends req, a subscription, to h, and returns once its headers
+// arrived.
+func open(t *testing.T, h *proctest.Herald, req *http.Request) *stream {
+	t.Helper()
+	req.Header.Set("Accept", "text/event-stream")
 	resp, err := h.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +113,7 @@ func subscribe(t *testing.T, h *proctest.Herald, query, authorization string) *s
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		t.Fatalf("subscribe %s: %d %s %s", query, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		t.Fatalf("subscribe %s: %d %s %s", req.URL.RawQuery, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	s := &stream{resp: resp, events: make(chan received, 64)}
 	done := make(chan struct{})
