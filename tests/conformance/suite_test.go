@@ -115,6 +115,9 @@ func open(t *testing.T, h *proctest.Herald, req *http.Request) *stream {
 		resp.Body.Close()
 		t.Fatalf("subscribe %s: %d %s %s", req.URL.RawQuery, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
+	if link := resp.Header.Get("Link"); !strings.Contains(link, `</.well-known/mercure>; rel="mercure"`) {
+		t.Errorf("subscription answered Link %q, want the hub's discovery link", link)
+	}
 	s := &stream{resp: resp, events: make(chan received, 64)}
 	done := make(chan struct{})
 	go func() {
