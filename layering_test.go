@@ -45,7 +45,7 @@ var allowed = map[string][]string{
 	"scripts/attack-selectors": {"internal/floodtest"},
 	"hub/detach":               {},
 	"internal/doctor":          {"sse"},
-	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr"},
+	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/authz"},
 	"internal/dashboard":       {"hub", "auth", "eventlog", "jobs", "internal/authz", "internal/httperr"},
 }
 

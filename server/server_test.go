@@ -155,6 +155,7 @@ func TestBadInputIsRejectedWithAReasonAndChangesNothing(t *testing.T) {
 		{"type with CR", pub, url.Values{"topic": {"a"}, "type": {"a\rb"}}, 400, "type"},
 		{"retry not digits", pub, url.Values{"topic": {"a"}, "retry": {"-5"}}, 400, "retry"},
 		{"oversized body", pub, url.Values{"topic": {"a"}, "data": {strings.Repeat("x", 2000)}}, 413, "1024"},
+		{"too many topics", pub, url.Values{"topic": strings.Split(strings.Repeat("a,", 64)+"a", ",")}, 413, "the limit is 64"},
 		{"invalid UTF-8", pub, url.Values{"topic": {"a"}, "data": {"\xff"}}, 400, "UTF-8"},
 		{"id not UTF-8", pub, url.Values{"topic": {"a"}, "id": {"a\xffb"}}, 400, "UTF-8"},
 		{"topic not UTF-8", pub, url.Values{"topic": {"a\xc3"}}, 400, "UTF-8"},

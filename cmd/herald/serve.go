@@ -107,7 +107,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
 		origins = strings.Split(v, ",")
 	}
-	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
+	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser with its cookies, or * for any origin without cookies (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	cfg.MaxUpdateBytes = env.size("HERALD_MAX_UPDATE_BYTES", mercure.DefaultMaxUpdateBytes)
 	fs.Var(sizeFlag{&cfg.MaxUpdateBytes}, "max-update-bytes", "largest accepted publication, in bytes or with a unit such as 8MiB (env HERALD_MAX_UPDATE_BYTES)")
 	fs.DurationVar(&cfg.MaxRetry, "max-retry", env.dur("HERALD_MAX_RETRY", hub.DefaultMaxRetry), "longest reconnection delay (retry) a publication may ask browsers for; longer is refused with 400 (env HERALD_MAX_RETRY)")
