@@ -23,9 +23,16 @@ import (
 // startNode runs a complete node with a fast demo behind a loopback server.
 func startNode(t *testing.T) (*server.Server, *httptest.Server) {
 	t.Helper()
+	return startNodeAt(t, 15*time.Millisecond)
+}
+
+// startNodeAt runs a complete node whose demo query goes at pace (see
+// server.Config.DemoPace) behind a loopback server.
+func startNodeAt(t *testing.T, pace time.Duration) (*server.Server, *httptest.Server) {
+	t.Helper()
 	srv, err := server.New(context.Background(), server.Config{
 		Log: "memory", PublisherKey: "browser-test-key-0123456789abcdef", DataDir: t.TempDir(),
-		DemoPace: 15 * time.Millisecond,
+		DemoPace: pace,
 	})
 	if err != nil {
 		t.Fatal(err)
