@@ -128,18 +128,8 @@ func contains(list []string, s string) bool {
 
 func TestTheETAStaysPutWhileThePageIsDisconnected(t *testing.T) {
 	srv, ts := startNode(t)
-	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "demo-eta", Title: "Data query", Total: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Steady progress, about 10 a second: about 30 s are left.
-	start := time.Now()
-	for done := 1.0; time.Since(start) < 1300*time.Millisecond; done++ {
-		if err := job.Progress(t.Context(), "", done, 300, ""); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // the worker's pace, not a synchronisation
-	}
+	// About 10 units a second: about 30 s are left.
+	startSteadyJob(t, srv, "demo-eta", 300)
 	proxy, err := tcpproxy.Start(ts.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
