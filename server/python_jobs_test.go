@@ -171,6 +171,10 @@ func TestACeleryTaskReportsItsProgressThroughHerald(t *testing.T) {
 	defer func() {
 		worker.Process.Kill()
 		worker.Wait()
+		// What Celery leaves in Redis for this run: its queue's binding and
+		// the task's result.
+		exec.Command(debianPython, "-c", "import redis, sys; redis.Redis.from_url(sys.argv[1]).delete(*sys.argv[2:])",
+			"redis://127.0.0.1:6379/11", "_kombu.binding.herald-test-"+unique, "celery-task-meta-t-"+unique).Run()
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("worker output:\n%s", b)
