@@ -44,6 +44,7 @@ func (m *Manager) flush(all bool) {
 		case e.snap.State.Final() && !e.ended.IsZero() && now.Sub(e.ended) > m.cfg.KeepFinished,
 			e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
 			delete(m.jobs, id)
+			m.untrack(&e.snap)
 			e.log.wake() // its log's readers end
 		case e.dirty && (all || now.Sub(e.published) >= m.cfg.MinInterval):
 			due = append(due, claimed{e, e.claim(now)})
