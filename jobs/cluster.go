@@ -38,9 +38,9 @@ func (m *Manager) Observe(u eventlog.Update) {
 	defer m.mu.Unlock()
 	if e, ok := m.jobs[s.ID]; ok {
 		e.merge(s, now)
-		m.track(e, true)
+		m.track(e, &s)
 	} else if e := m.adopt(s, now); e != nil {
-		m.track(e, true)
+		m.track(e, &s)
 	}
 	if p, ok := m.jobs[s.Parent]; ok && s.Parent != "" {
 		p.noteChild(s, now)
@@ -97,7 +97,7 @@ func (e *entry) merge(s Snapshot, now time.Time) {
 			cur.CancelRequested = true
 		}
 		return
-	case e.dirty && !s.State.Final() && !cur.State.Final():
+	case e.dirty && !s.State.Final() && !cur.State.Final() && cur.State != Queued:
 		// This node holds a newer report it has not published: keep it,
 		// take the other node's numbering and cancellation request.
 		cur.Seq, cur.Children = s.Seq, s.Children

@@ -53,16 +53,18 @@ func TestTheHistoryRangeCoversTheTrueTimeLeftAtItsStatedRate(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(14, 3))
 	const jobs, history = 2000, historyRuns
+	past := make([][]float64, history)
 	for _, p := range points {
 		var n, covered, below, above int
-		for range jobs {
+		for j := range jobs {
+			if j%10 == 0 { // a new history every ten jobs
+				for i := range past {
+					past[i] = drawRun(rng, dists)
+				}
+			}
 			truth := drawRun(rng, dists)
 			if !p.known && truth[p.stage] <= p.elapsed {
 				continue // this job left the stage before the point
-			}
-			past := make([][]float64, history)
-			for i := range past {
-				past[i] = drawRun(rng, dists)
 			}
 			left := truth[p.stage] * (1 - p.frac)
 			if !p.known {
@@ -114,12 +116,12 @@ func TestAJobSlowerThanEveryRunSoFarGetsARangeThatEndsSoon(t *testing.T) {
 
 // finishRuns runs jobs of kind "import" to success on m, each with a load
 // stage of load[i] seconds and a save stage of 10 seconds, on clock c from
-// second at.
-func finishRuns(t *testing.T, m *Manager, c *clock, at float64, load ...float64) float64 {
+// second at; their ids are prefix then a, b, c….
+func finishRuns(t *testing.T, m *Manager, c *clock, prefix string, at float64, load ...float64) float64 {
 	t.Helper()
 	ctx := t.Context()
 	for i, l := range load {
-		id := "run" + string(rune('a'+i))
+		id := prefix + string(rune('a'+i))
 		c.set(at)
 		if _, err := m.Create(ctx, Spec{ID: id, Kind: "import", Stages: []Stage{{Name: "load"}, {Name: "save"}}}); err != nil {
 			t.Fatal(err)
@@ -140,11 +142,12 @@ func finishRuns(t *testing.T, m *Manager, c *clock, at float64, load ...float64)
 func TestAJobOfAKindGetsAnETARangeFromItsHistoryBeforeItsRate(t *testing.T) {
 	c := &clock{}
 	m, rec := newManager(t, Config{Now: c.Now, StallAfter: time.Hour})
-	at := finishRuns(t, m, c, 0, 10, 20, 30, 40, 50)
+	at := finishRuns(t, m, c, "run", 0, 10, 20, 30, 40, 50)
 	var recorded int
 	for _, u := range rec.updates {
 		if u.Type == EventHistory && u.Topics[0] == "jobs/_history/import" && u.Private {
 			recorded++
+			m.Observe(u) // as the hub's tail does
 		}
 	}
 	if recorded != 5 {
@@ -204,8 +207,28 @@ func TestTheHistoryOfAKindSurvivesARestart(t *testing.T) {
 		return log, m
 	}
 	log, m := open()
-	at := finishRuns(t, m, c, 0, 10, 20, 30, 40, 50)
+	ctx, cancel := context.WithCancel(t.Context())
+	read := make(chan struct{}, 100)
+	tail, err := log.Follow(ctx, func(u eventlog.Update) {
+		m.Observe(u)
+		if u.Type == EventHistory {
+			read <- struct{}{}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := finishRuns(t, m, c, "run", 0, 10, 20, 30, 40, 50)
+	for range 5 {
+		select {
+		case <-read:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the node read %d runs back from its log, want 5", len(m.History("import")))
+		}
+	}
 	before := m.History("import")
+	cancel()
+	<-tail
 	m.Close()
 	log.Close()
 
@@ -233,5 +256,39 @@ func TestTheHistoryOfAKindSurvivesARestart(t *testing.T) {
 	s, err := m.Create(t.Context(), Spec{ID: "next", Kind: "import", Stages: []Stage{{Name: "load"}, {Name: "save"}}})
 	if err != nil || s.ETALow == nil || s.ETASource != "history" {
 		t.Fatalf("a job after the restart: %+v, %v; want a range from history", s, err)
+	}
+}
+
+func TestTwoNodesOnOneLogAgreeOnAKindsHistory(t *testing.T) {
+	c := &clock{}
+	nodes, sub := newCluster(t, 2, Config{Now: c.Now, StallAfter: time.Hour})
+	a, b := nodes[0].m, nodes[1].m
+	at := finishRuns(t, a, c, "a", 0, 10, 20, 30)
+	at = finishRuns(t, b, c, "b", at, 40, 50)
+	sub.waitFor(t, 5*time.Second, "both nodes to hold the same five runs", func([]Snapshot) bool {
+		ha, hb := a.History("import"), b.History("import")
+		if len(ha) != 5 || len(hb) != 5 {
+			return false
+		}
+		for i := range ha {
+			if ha[i].Job != hb[i].Job || ha[i].Seconds[0] != hb[i].Seconds[0] {
+				return false
+			}
+		}
+		return true
+	})
+	c.set(at)
+	spec := Spec{ID: "next", Kind: "import", Stages: []Stage{{Name: "load"}, {Name: "save"}}}
+	if _, err := a.Create(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	sub.waitFor(t, 5*time.Second, "the job on node b", func([]Snapshot) bool {
+		_, err := b.Get("next")
+		return err == nil
+	})
+	ga, _ := a.Get("next")
+	gb, _ := b.Get("next")
+	if ga.ETALow == nil || gb.ETALow == nil || *ga.ETALow != *gb.ETALow || *ga.ETAHigh != *gb.ETAHigh || ga.ETASource != "history" {
+		t.Fatalf("ranges on the two nodes: %v..%v and %v..%v, want the same, from history", val(ga.ETALow), val(ga.ETAHigh), val(gb.ETALow), val(gb.ETAHigh))
 	}
 }

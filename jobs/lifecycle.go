@@ -103,7 +103,7 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 	}
 	s.apply(r, total, stageChanged, now)
 	e.lastSeen, e.local, e.dirty = now, true, true
-	behind := m.track(e, false)
+	behind := m.track(e, nil)
 	cancel := s.CancelRequested
 	var snap Snapshot
 	if stageChanged || wasStalled || wasQueued || now.Sub(e.published) >= m.cfg.MinInterval {
@@ -168,7 +168,7 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 	e.ended, e.lastSeen, e.local = now, now, true
 	e.log.wake()
 	snap := e.claim(now)
-	behind := m.track(e, false)
+	behind := m.track(e, nil)
 	m.mu.Unlock()
 	snap, err = m.send(ctx, e, snap, false)
 	m.requeue(ctx, behind)
@@ -179,13 +179,13 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 }
 
 // recordHistory publishes the stage durations of a job of a kind that
-// succeeded, and records them at once on this node too.
+// succeeded. Every node, this one included, records them as it reads them
+// from the log (Observe), so all keep the same runs in the same order.
 func (m *Manager) recordHistory(ctx context.Context, s Snapshot) {
 	r, ok := s.runOf()
 	if !ok {
 		return
 	}
-	m.recordRun(r)
 	u, err := historyEvent(r)
 	if err == nil {
 		_, err = m.cfg.Publisher.Publish(ctx, u)

@@ -38,12 +38,13 @@ func (m *Manager) queueOf(name string) *queue {
 	return q
 }
 
-// track updates the queue of e's job after a change: with observed (the
-// change was read from the log), a queued job not yet in line joins its
-// end; a job no longer queued leaves the line, and its start counts for
-// the queue's throughput. It returns the ids of the jobs that were behind
+// track updates the queue of e's job after a change: with seen (the
+// event read from the log that made the change), a queued job not yet in line joins its
+// end (and this node, if it wrote the job, publishes it again should its
+// place differ from the one its event showed); a job no longer queued
+// leaves the line, and its start counts for the queue's throughput. It returns the ids of the jobs that were behind
 // one that left; the caller holds m.mu.
-func (m *Manager) track(e *entry, observed bool) (behind []string) {
+func (m *Manager) track(e *entry, seen *Snapshot) (behind []string) {
 	s := &e.snap
 	if s.Queue == "" {
 		return nil
@@ -54,8 +55,13 @@ func (m *Manager) track(e *entry, observed bool) (behind []string) {
 	}
 	i := slices.Index(q.waiting, s.ID)
 	switch {
-	case s.State == Queued && i < 0 && observed:
+	case s.State == Queued && i < 0 && seen != nil:
 		q.waiting = append(q.waiting, s.ID)
+		if e.local && (seen.QueuePosition == nil || *seen.QueuePosition != len(q.waiting)) {
+			// Jobs ahead started while its first event was on its way:
+			// the timer publishes its place in line.
+			e.dirty = true
+		}
 	case s.State != Queued && i >= 0:
 		q.waiting = slices.Delete(q.waiting, i, i+1)
 		behind = slices.Clone(q.waiting[i:min(len(q.waiting), i+maxRequeued)])
@@ -103,7 +109,7 @@ func (m *Manager) place(s *Snapshot, now time.Time) {
 	}
 	q := m.queues[s.Queue]
 	if q == nil {
-		return
+		q = &queue{} // the first of its queue
 	}
 	pos := slices.Index(q.waiting, s.ID) + 1
 	if pos == 0 {
@@ -137,7 +143,7 @@ func (m *Manager) Begin(ctx context.Context, id string) (Snapshot, error) {
 	e.snap.begin(now)
 	e.lastSeen, e.local = now, true
 	snap := e.claim(now)
-	behind := m.track(e, false)
+	behind := m.track(e, nil)
 	m.mu.Unlock()
 	snap, err = m.send(ctx, e, snap, false)
 	m.requeue(ctx, behind)
