@@ -160,10 +160,6 @@ func (s *Snapshot) begin(now time.Time) {
 // requeue publishes the queued jobs ids again, with their new positions.
 func (m *Manager) requeue(ctx context.Context, ids []string) {
 	now := m.cfg.Now()
-	type claimed struct {
-		e    *entry
-		snap Snapshot
-	}
 	var due []claimed
 	m.mu.Lock()
 	for _, id := range ids {

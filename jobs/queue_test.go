@@ -127,6 +127,9 @@ func TestAQueuedJobStartsInTheQueuesMeanTimeBetweenStarts(t *testing.T) {
 		}
 	}
 	c.set(25)
+	if err := (&Job{m: m, id: "a"}).Begin(ctx); err != nil {
+		t.Fatalf("begin a started job from its handle: %v, want nothing changed", err)
+	}
 	for id, want := range map[string]float64{"d": 5, "e": 15} {
 		s, err := m.Get(id)
 		if err != nil || s.StartsIn == nil || *s.StartsIn != want {

@@ -28,10 +28,6 @@ func (m *Manager) ticker() {
 // silent jobs stalled and forgets old ones.
 func (m *Manager) flush(all bool) {
 	now := m.cfg.Now()
-	type claimed struct {
-		e    *entry
-		snap Snapshot
-	}
 	var due []claimed
 	m.mu.Lock()
 	for id, e := range m.jobs {
@@ -62,4 +58,10 @@ func (m *Manager) flush(all bool) {
 		}
 		cancel()
 	}
+}
+
+// claimed is an entry's snapshot claimed for publication (entry.claim).
+type claimed struct {
+	e    *entry
+	snap Snapshot
 }
