@@ -242,8 +242,9 @@ func quantile(sorted []float64, q float64) float64 {
 // withHistory gives s, computed at now, the range of its kind's history,
 // and says where its estimate comes from: a point ETA from the rate alone
 // is "rate"; with a range, "both"; before the rate is known the history's
-// median stands for the point ETA and the source is "history". A stalled
-// job has neither. The caller does not hold m.hmu.
+// median stands for the point ETA and the source is "history"; a queued
+// job gets the range its run should take once started, and no ETA. A
+// stalled job has neither. The caller does not hold m.hmu.
 func (m *Manager) withHistory(s *Snapshot, now time.Time) {
 	s.ETALow, s.ETAHigh, s.ETASource = nil, nil, ""
 	if s.ETA != nil {
@@ -279,9 +280,12 @@ func (m *Manager) withHistory(s *Snapshot, now time.Time) {
 		return
 	}
 	s.ETALow, s.ETAHigh = rounded(max(low-since, 0), 1), rounded(max(high-since, 0), 1)
-	if s.ETA == nil {
-		s.ETA, s.ETASource = rounded(max(mid-since, 0), 1), "history"
-	} else {
+	switch {
+	case s.ETA != nil:
 		s.ETASource = "both"
+	case s.State == Queued:
+		s.ETASource = "history" // the range of its run, once it starts
+	default:
+		s.ETA, s.ETASource = rounded(max(mid-since, 0), 1), "history"
 	}
 }

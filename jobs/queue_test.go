@@ -176,3 +176,26 @@ func TestTheHTTPAPICreatesQueuedJobsOfAKindAndStartsThem(t *testing.T) {
 		t.Fatalf("start a finished job: %d %s, want 409", status, body)
 	}
 }
+
+func TestAQueuedJobOfAKindShowsTheRangeOfItsRunButNoETA(t *testing.T) {
+	c := &clock{}
+	m, rec := newManager(t, Config{Now: c.Now, StallAfter: time.Hour})
+	at := finishRuns(t, m, c, "run", 0, 10, 20, 30, 40, 50)
+	for _, u := range rec.updates {
+		if u.Type == EventHistory {
+			m.Observe(u)
+		}
+	}
+	c.set(at)
+	s, err := m.Create(t.Context(), Spec{ID: "later", Kind: "import", Queue: "q", Stages: []Stage{{Name: "load"}, {Name: "save"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ETA != nil || s.ETALow == nil || *s.ETALow != 24 || *s.ETAHigh != 56 || s.ETASource != "history" {
+		t.Fatalf("queued: eta %v range %v..%v from %q, want no ETA and the run's range 24..56 from history", val(s.ETA), val(s.ETALow), val(s.ETAHigh), s.ETASource)
+	}
+	c.set(at + 100)
+	if s, _ = m.Begin(t.Context(), "later"); s.ETA == nil || *s.ETA != 40 || s.ETASource != "history" {
+		t.Fatalf("started: eta %v from %q, want the runs' median, 40, from history", val(s.ETA), s.ETASource)
+	}
+}
