@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"mercure":                  {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/cors", "internal/clientaddr", "internal/authz"},
 	"jobs":                     {"eventlog", "sse", "auth", "internal/httperr"},
 	"web":                      {"jobs", "eventlog", "sse", "auth", "internal/httperr", "internal/cors"},
-	"loadgen":                  {"sse", "client"},
+	"internal/loadgen":         {"sse", "client"},
 	"internal/tcpproxy":        {},
 	"internal/httperr":         {"auth", "eventlog"},
 	"internal/cors":            {},

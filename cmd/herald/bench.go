@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/heraldhub/herald/loadgen"
+	"github.com/heraldhub/herald/internal/loadgen"
 )
 
 func init() {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/auth"
-	"github.com/heraldhub/herald/loadgen"
+	"github.com/heraldhub/herald/internal/loadgen"
 	"github.com/heraldhub/herald/server"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhub/herald/internal/loadgen"
 	"github.com/heraldhub/herald/internal/proctest"
-	"github.com/heraldhub/herald/loadgen"
 )
 
 // TestSoakAcrossANodeKillFindsEveryUpdateOnce runs a short `herald bench
