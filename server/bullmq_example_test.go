@@ -127,6 +127,16 @@ func (w *lockedWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// needLocalRedis fails the test unless Redis listens on 127.0.0.1:6379.
+func needLocalRedis(t *testing.T, who string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
+	if err != nil {
+		t.Fatalf("%s needs Redis on 127.0.0.1:6379 (scripts/test.sh starts it): %v", who, err)
+	}
+	c.Close()
+}
+
 // deleteKeys deletes the keys of db whose names start with prefix and
 // returns how many there were.
 func deleteKeys(t *testing.T, db int, prefix string) int {
@@ -150,11 +160,7 @@ func deleteKeys(t *testing.T, db int, prefix string) int {
 
 func TestABullMQJobReportsItsProgressThroughHerald(t *testing.T) {
 	dir := bullmqExample(t)
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		t.Fatalf("the BullMQ example needs Redis on 127.0.0.1:6379 (scripts/test.sh starts it): %v", err)
-	} else {
-		c.Close()
-	}
+	needLocalRedis(t, "the BullMQ example")
 	n := startNode(t, Config{})
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
