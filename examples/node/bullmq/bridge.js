@@ -52,7 +52,8 @@ function handle(jobId, fn, final = false) {
     .finally(() => final && jobs.get(jobId) === state && jobs.delete(jobId));
 }
 
-// start creates the Herald job, once; an existing one (a restarted bridge) is kept.
+// start creates the Herald job, once; an existing one (a restarted bridge's)
+// is kept, though the lines it already had are then posted again.
 async function start(jobId, state) {
   if (state.created) return;
   state.created = true;
