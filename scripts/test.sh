@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Herald test on this machine: installs what the tests need
-# (Redis, NATS with JetStream, Chromium, Python with Celery) if missing, starts Redis and NATS
+# (Redis, NATS with JetStream, Chromium, Python with Celery) if missing, and the
+# Node.js example's packages (if npm is there), starts Redis and NATS
 # on loopback if they are not running, then runs the Go tests with -race.
 #
 # Usage: scripts/test.sh [extra go test flags]   (e.g. -run TestHub -v)
@@ -39,6 +40,12 @@ if ! port_open 4222; then
 	start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
 		-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 	wait_port 4222
+fi
+
+# The BullMQ example's test runs its scripts with the packages its lockfile
+# pins (it skips without Node.js and npm).
+if command -v npm >/dev/null; then
+	npm ci --prefix examples/node/bullmq --no-audit --no-fund --loglevel error
 fi
 
 go mod download

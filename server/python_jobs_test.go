@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,11 +138,7 @@ func TestACeleryTaskReportsItsProgressThroughHerald(t *testing.T) {
 		t.Skipf("%s lacks Celery or its Redis client (apt-get install python3-celery python3-redis; scripts/test.sh does): %v %s",
 			debianPython, err, strings.TrimSpace(string(out)))
 	}
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
-		t.Fatalf("the Celery example needs Redis on 127.0.0.1:6379 (scripts/test.sh starts it): %v", err)
-	} else {
-		c.Close()
-	}
+	needLocalRedis(t, "the Celery example")
 	n := startNode(t, Config{})
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
