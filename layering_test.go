@@ -46,6 +46,10 @@ var allowed = map[string][]string{
 	"hub/detach":               {},
 	"internal/doctor":          {"sse"},
 	"presence":                 {"hub", "auth", "eventlog", "sse", "internal/httperr"},
+	"webhook":                  {},
+	"internal/outbound":        {"webhook"},
+	"push":                     {"hub", "auth", "eventlog", "sse", "mercure", "internal/authz", "internal/httperr", "internal/outbound"},
+	"jobhook":                  {"jobs", "eventlog", "sse", "internal/outbound"},
 }
 
 // packages returns every package directory of the module (relative path →

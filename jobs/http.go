@@ -265,7 +265,7 @@ func fromForm(r *http.Request, v any) error {
 	switch v := v.(type) {
 	case *Spec:
 		v.ID, v.Title = f.Get("id"), f.Get("title")
-		v.Parent, v.Policy = f.Get("parent"), Policy(f.Get("policy"))
+		v.Parent, v.Policy, v.Callback = f.Get("parent"), Policy(f.Get("policy")), f.Get("callback")
 		_, v.Private = f["private"]
 		for _, name := range f["stage"] {
 			n, w, _ := strings.Cut(name, ":")

@@ -34,6 +34,11 @@ type Spec struct {
 	// Policy says how a parent ends when a child fails (default
 	// AllSettled).
 	Policy Policy `json:"policy,omitempty"`
+	// Callback is a URL the final snapshot is POSTed to, signed, when the
+	// job ends (a completion webhook); its host must be allowed
+	// (Config.CheckCallback). It is part of the snapshot: put no secret in
+	// it.
+	Callback string `json:"callback,omitempty"`
 }
 
 // Policy says how a parent job ends when one of its children fails.

@@ -59,14 +59,14 @@ type sub struct {
 	def  Definition
 	sels hub.Selectors
 
-	state, reason     string
-	cursor            string // the last delivered update, or the creation record
-	cursorSeq         uint64
-	scanned           string // the last update the worker looked at
-	failures          int    // failed attempts in a row
-	history           outbound.History
-	wake              chan struct{}
-	stop              context.CancelFunc // the running worker's, if any
+	state, reason string
+	cursor        string // the last delivered update, or the creation record
+	cursorSeq     uint64
+	scanned       string // the last update the worker looked at
+	failures      int    // failed attempts in a row
+	history       outbound.History
+	wake          chan struct{}
+	stop          context.CancelFunc // the running worker's, if any
 }
 
 // New returns a pusher; call Recover to load the subscriptions the log
