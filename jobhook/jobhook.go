@@ -20,17 +20,10 @@ const (
 	EventType    = "herald-webhook"
 )
 
-// Log is what the sender needs of the event log. Every eventlog.Log is
-// one.
-type Log interface {
-	Append(ctx context.Context, u eventlog.Update) (eventlog.Update, error)
-	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (eventlog.Update, error)
-}
-
 // Config configures a Sender.
 type Config struct {
 	// Log holds the jobs' events and the delivery records. Required.
-	Log Log
+	Log eventlog.Log
 	// Allow names the hosts callbacks may go to.
 	Allow outbound.Allowlist
 	// Policy says how each webhook is tried; its Deadline (default 24h)

@@ -13,18 +13,11 @@ import (
 	"github.com/heraldhub/herald/internal/outbound"
 )
 
-// Log is what the pusher needs of the event log: appending its records and
-// replaying from a cursor. Every eventlog.Log is one.
-type Log interface {
-	Append(ctx context.Context, u eventlog.Update) (eventlog.Update, error)
-	Since(ctx context.Context, id string, fn func(eventlog.Update) bool) (eventlog.Update, error)
-}
-
 // Config configures a Pusher. Zero values mean the defaults in comments.
 type Config struct {
 	// Log stores the subscriptions and is what they deliver from.
 	// Required.
-	Log Log
+	Log eventlog.Log
 	// Allow names the hosts callbacks may go to. Required: an empty
 	// allowlist means the feature is off (see Disabled).
 	Allow outbound.Allowlist
