@@ -16,7 +16,7 @@ import (
 // RecordPrefix is the prefix of the reserved private topics of delivery
 // records; EventType their type.
 const (
-	RecordPrefix = "/.well-known/herald/webhooks/jobs/"
+	RecordPrefix = "/.well-known/mercure/herald/webhooks/jobs/"
 	EventType    = "herald-webhook"
 )
 

@@ -139,7 +139,12 @@ func (p *Pusher) create(w http.ResponseWriter, r *http.Request, subs Verifier) {
 		statuses.Write(w, err)
 		return
 	}
-	if _, err := p.append(r.Context(), record{Op: "create", ID: def.ID, Def: &def}); err != nil {
+	stored := def
+	if stored.Secret, err = seal(p.cfg.SecretKey, def.Secret); err != nil {
+		statuses.Write(w, err)
+		return
+	}
+	if _, err := p.append(r.Context(), record{Op: "create", ID: def.ID, Def: &stored}); err != nil {
 		statuses.Write(w, err)
 		return
 	}

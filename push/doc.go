@@ -10,7 +10,9 @@
 // records of its pauses, resumptions and deletion. A node rebuilds its
 // subscriptions by replaying the log at start (Recover) and resumes each
 // from its cursor, so a crash repeats at most the deliveries in flight and
-// loses none.
+// loses none. The topics are under the hub's path, where no publisher may
+// publish, and a subscription's secret is sealed with a key only the node
+// that created it holds (Config.SecretKey).
 //
 // In a cluster the node that created a subscription delivers it; every
 // node knows it (from the log) and answers for it. Taking over the

@@ -28,6 +28,9 @@ type Config struct {
 	// Node names this node; a subscription is delivered by the node that
 	// created it. Required.
 	Node string
+	// SecretKey, 32 bytes kept by this node, seals the subscriptions'
+	// secrets in the log; nil stores them in the clear.
+	SecretKey []byte
 	// Logger receives the pusher's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -145,7 +148,14 @@ func (p *Pusher) apply(r record, u eventlog.Update) {
 			p.cfg.Logger.Warn("push subscription with invalid selectors ignored", "id", r.ID, "err", err)
 			return
 		}
-		p.subs[r.ID] = &sub{def: *r.Def, sels: sels, state: Active, cursor: u.ID, cursorSeq: u.Seq, scanned: u.ID, wake: make(chan struct{}, 1)}
+		def := *r.Def
+		if def.Node == p.cfg.Node {
+			if def.Secret, err = open(p.cfg.SecretKey, def.Secret); err != nil {
+				p.cfg.Logger.Warn("push subscription whose secret this node cannot open ignored", "id", r.ID, "err", err)
+				return
+			}
+		}
+		p.subs[r.ID] = &sub{def: def, sels: sels, state: Active, cursor: u.ID, cursorSeq: u.Seq, scanned: u.ID, wake: make(chan struct{}, 1)}
 	case s == nil:
 	case r.Op == "cursor" && r.CursorSeq > s.cursorSeq:
 		s.cursor, s.cursorSeq = r.Cursor, r.CursorSeq

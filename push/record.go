@@ -12,7 +12,7 @@ import (
 // subscriptions' records. Updates on topics under ReservedPrefix are never
 // pushed.
 const (
-	ReservedPrefix = "/.well-known/herald/"
+	ReservedPrefix = "/.well-known/mercure/herald/"
 	TopicPrefix    = ReservedPrefix + "push/"
 	// EventType is the type of every record update.
 	EventType = "herald-push"

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,11 +43,11 @@ func (s *Server) startCallbacks() error {
 		if err != nil {
 			return fmt.Errorf("push-allow: %w", err)
 		}
-		node, err := nodeID(cfg.DataDir)
+		node, key, err := nodeIdentity(cfg.DataDir)
 		if err != nil {
 			return err
 		}
-		p, err := push.New(push.Config{Log: s.writes, Allow: allow, Policy: cfg.policy(cfg.PushMaxFailures, cfg.PushDeadline), Node: node, Logger: cfg.Logger})
+		p, err := push.New(push.Config{Log: s.writes, Allow: allow, Policy: cfg.policy(cfg.PushMaxFailures, cfg.PushDeadline), Node: node, SecretKey: key, Logger: cfg.Logger})
 		if err != nil {
 			return err
 		}
@@ -138,21 +139,30 @@ func (s *Server) routeCallbacks(mux *http.ServeMux, wrap func(http.Handler) http
 	})))
 }
 
-// nodeID returns the id that names this node among those sharing a log,
-// kept in dataDir so that it survives restarts.
-func nodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "node-id")
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
-	}
+// nodeIdentity returns the id that names this node among those sharing a
+// log, and the key that seals its push subscriptions' secrets, both kept
+// in dataDir so that they survive restarts.
+func nodeIdentity(dataDir string) (id string, key []byte, err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("node id: %w", err)
+		return "", nil, fmt.Errorf("node identity: %w", err)
 	}
-	id := strings.ToLower(rand.Text()[:16])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("node id: %w", err)
+	path := filepath.Join(dataDir, "node-identity")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw := make([]byte, 32)
+		rand.Read(raw)
+		b = []byte(strings.ToLower(rand.Text()[:16]) + " " + hex.EncodeToString(raw) + "\n")
+		err = os.WriteFile(path, b, 0o600)
 	}
-	return id, nil
+	if err != nil {
+		return "", nil, fmt.Errorf("node identity: %w", err)
+	}
+	id, hexKey, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	key, err = hex.DecodeString(hexKey)
+	if id == "" || err != nil || len(key) != 32 {
+		return "", nil, fmt.Errorf("node identity: %s is damaged: remove it (push subscriptions this node created will not be delivered)", path)
+	}
+	return id, key, nil
 }
 
 type pushCollector struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/outbound/outboundtest"
 	"github.com/heraldhub/herald/push"
 )
@@ -186,5 +187,29 @@ func TestPushSubscriptionRefusals(t *testing.T) {
 	}
 	if status, _ := n.call(t, http.MethodDelete, push.Path+"/"+v.ID, "", ""); status != http.StatusUnauthorized {
 		t.Errorf("DELETE without a token: %d, want 401", status)
+	}
+}
+
+func TestPushSubscriptionRecordsKeepTheSecretSealedAndCannotBeForged(t *testing.T) {
+	n := pushNode(t, 0)
+	const secret = "a-secret-nobody-else-may-read"
+	sub := token(t, subscriberKey, nil, []string{"*"})
+	v := n.createPush(t, sub, fmt.Sprintf(`{"callback": "http://127.0.0.1:9/cb", "topics": ["a"], "secret": %q}`, secret))
+	records := 0
+	_, err := n.srv.Hub().Log().Since(t.Context(), "earliest", func(u eventlog.Update) bool {
+		if strings.HasPrefix(u.Topics[0], push.TopicPrefix) {
+			records++
+		}
+		if strings.Contains(u.Data, secret) {
+			t.Errorf("the log holds the secret in the clear: %s", u.Data)
+		}
+		return true
+	})
+	if err != nil || records == 0 {
+		t.Fatalf("replay: %v, %d push records", err, records)
+	}
+	forged := url.Values{"topic": {push.TopicPrefix + v.ID}, "type": {push.EventType}, "data": {`{"op":"delete","id":"` + v.ID + `"}`}}
+	if status, _ := n.publish(t, token(t, publisherKey, []string{"*"}, nil), forged); status != http.StatusBadRequest {
+		t.Fatalf("a publication on a push record topic answered %d, want 400", status)
 	}
 }
