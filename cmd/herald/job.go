@@ -27,7 +27,7 @@ var errCancelRequested = errors.New("cancel requested: stop and run \"herald job
 
 const jobUsage = `usage:
   herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N] [--private]
-                      [--parent ID [--weight W]] [--policy all-settled|fail-fast]
+                      [--parent ID [--weight W]] [--policy all-settled|fail-fast] [--callback URL]
   herald job progress ID --done N [--total N] [--stage NAME] [--message M]
   herald job log      ID [--batch N] [--interval D] [--tee]   (lines from stdin)
   herald job finish   ID --state succeeded|failed|cancelled [--result JSON] [--error E]
@@ -56,7 +56,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	body := map[string]any{}
 	var stages listFlag
 	var id, title, stage, message, state, result, errMsg string
-	var parent, policy string
+	var parent, policy, callback string
 	var done, total, weight float64
 	var private, asJSON bool
 	var lf logFlags
@@ -70,6 +70,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&parent, "parent", "", "the job this one is a sub-job of")
 		fs.Float64Var(&weight, "weight", 0, "a sub-job's share of its parent (0: 1)")
 		fs.StringVar(&policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
+		fs.StringVar(&callback, "callback", "", "URL the final snapshot is POSTed to, signed, when the job ends (a host the hub allows with --webhook-allow)")
 	case "progress":
 		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
 		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
@@ -116,6 +117,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case "create":
 		body["id"], body["title"], body["total"] = id, title, total
 		body["parent"], body["weight"], body["policy"] = parent, weight, policy
+		if callback != "" {
+			body["callback"] = callback
+		}
 		if private {
 			body["private"] = true
 		}
