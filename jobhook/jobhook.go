@@ -80,7 +80,9 @@ func (s *Sender) Check(url string) error { return s.cfg.Allow.Check(url) }
 // Close stops the deliveries under way (they are repeated after a
 // restart) and waits for them.
 func (s *Sender) Close() error {
+	s.mu.Lock() // no worker starts once Close has begun
 	s.cancel()
+	s.mu.Unlock()
 	s.wg.Wait()
 	s.engine.Close()
 	return nil

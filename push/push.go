@@ -87,7 +87,9 @@ func New(cfg Config) (*Pusher, error) {
 // Close stops every delivery and waits for the workers; a delivery cut
 // short is repeated after a restart.
 func (p *Pusher) Close() error {
+	p.mu.Lock() // no worker starts once Close has begun
 	p.cancel()
+	p.mu.Unlock()
 	p.wg.Wait()
 	p.engine.Close()
 	return nil
