@@ -45,10 +45,7 @@ type Sender struct {
 	histories map[string]*outbound.History // by job id
 	inflight  map[string]bool
 	delivered map[string]bool
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	workers   outbound.Workers
 }
 
 // record is the data of a delivery record.
@@ -65,11 +62,9 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Sender{
 		cfg: cfg, engine: outbound.New(cfg.Allow, cfg.Policy),
 		histories: map[string]*outbound.History{}, inflight: map[string]bool{}, delivered: map[string]bool{},
-		ctx: ctx, cancel: cancel,
 	}, nil
 }
 
@@ -80,10 +75,7 @@ func (s *Sender) Check(url string) error { return s.cfg.Allow.Check(url) }
 // Close stops the deliveries under way (they are repeated after a
 // restart) and waits for them.
 func (s *Sender) Close() error {
-	s.mu.Lock() // no worker starts once Close has begun
-	s.cancel()
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.workers.Stop()
 	s.engine.Close()
 	return nil
 }
@@ -96,18 +88,17 @@ func (s *Sender) Ended(snap jobs.Snapshot) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight[snap.ID] || s.delivered[snap.ID] || s.ctx.Err() != nil {
+	if s.inflight[snap.ID] || s.delivered[snap.ID] {
 		return
 	}
-	s.inflight[snap.ID] = true
-	s.wg.Add(1)
-	go s.deliver(snap)
+	if _, ok := s.workers.Go(func(ctx context.Context) { s.deliver(ctx, snap) }); ok {
+		s.inflight[snap.ID] = true
+	}
 }
 
 // deliver sends snap's webhook until acknowledged or given up, and records
 // a success in the log.
-func (s *Sender) deliver(snap jobs.Snapshot) {
-	defer s.wg.Done()
+func (s *Sender) deliver(ctx context.Context, snap jobs.Snapshot) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.inflight, snap.ID)
@@ -119,8 +110,8 @@ func (s *Sender) deliver(snap jobs.Snapshot) {
 	}
 	h := s.history(snap.ID)
 	target := outbound.Target{URL: snap.Callback, Secret: s.cfg.Secret}
-	err = s.engine.Deliver(s.ctx, target, snap.ID, body, h.Add)
-	if s.ctx.Err() != nil {
+	err = s.engine.Deliver(ctx, target, snap.ID, body, h.Add)
+	if ctx.Err() != nil {
 		return
 	}
 	if err != nil {
@@ -132,7 +123,7 @@ func (s *Sender) deliver(snap jobs.Snapshot) {
 	s.mu.Unlock()
 	data, _ := json.Marshal(record{Job: snap.ID, Deliveries: h.List()})
 	u := eventlog.Update{Topics: []string{RecordPrefix + snap.ID}, Type: EventType, Data: string(data), Private: true}
-	if _, err := s.cfg.Log.Append(s.ctx, u); err != nil {
+	if _, err := s.cfg.Log.Append(ctx, u); err != nil {
 		s.cfg.Logger.Warn("job webhook delivered but not recorded; it may be sent again after a restart", "id", snap.ID, "err", err)
 	}
 }

@@ -22,7 +22,6 @@ const recheck = 5 * time.Second
 // run delivers s until ctx ends: whenever woken, it delivers every
 // matching update after its cursor, in log order.
 func (p *Pusher) run(ctx context.Context, s *sub) {
-	defer p.wg.Done()
 	tick := time.NewTicker(recheck)
 	defer tick.Stop()
 	for {

@@ -41,12 +41,9 @@ type Pusher struct {
 	cfg    Config
 	engine *outbound.Engine
 
-	mu   sync.Mutex
-	subs map[string]*sub
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	subs    map[string]*sub
+	workers outbound.Workers
 }
 
 // sub is one subscription as this node knows it; fields below def are
@@ -80,17 +77,13 @@ func New(cfg Config) (*Pusher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Pusher{cfg: cfg, engine: outbound.New(cfg.Allow, cfg.Policy), subs: map[string]*sub{}, ctx: ctx, cancel: cancel}, nil
+	return &Pusher{cfg: cfg, engine: outbound.New(cfg.Allow, cfg.Policy), subs: map[string]*sub{}}, nil
 }
 
 // Close stops every delivery and waits for the workers; a delivery cut
 // short is repeated after a restart.
 func (p *Pusher) Close() error {
-	p.mu.Lock() // no worker starts once Close has begun
-	p.cancel()
-	p.mu.Unlock()
-	p.wg.Wait()
+	p.workers.Stop()
 	p.engine.Close()
 	return nil
 }
@@ -188,13 +181,12 @@ func (s *sub) poke() {
 // startWorker starts delivering s if this node owns it and no worker runs;
 // the caller holds mu.
 func (p *Pusher) startWorker(s *sub) {
-	if s.stop != nil || s.def.Node != p.cfg.Node || p.ctx.Err() != nil {
+	if s.stop != nil || s.def.Node != p.cfg.Node {
 		return
 	}
-	ctx, stop := context.WithCancel(p.ctx)
-	s.stop = stop
-	p.wg.Add(1)
-	go p.run(ctx, s)
+	if stop, ok := p.workers.Go(func(ctx context.Context) { p.run(ctx, s) }); ok {
+		s.stop = stop
+	}
 }
 
 // append stores a record of s in the log, and applies it.
