@@ -45,13 +45,13 @@ func (p *Pusher) run(ctx context.Context, s *sub) {
 func (p *Pusher) catchUp(ctx context.Context, s *sub) {
 	for ctx.Err() == nil {
 		p.mu.Lock()
-		from := s.scanned
+		from, fromSeq := s.scanned, s.scannedSeq
 		p.mu.Unlock()
-		batch, last, err := p.pending(ctx, s, from)
+		batch, last, err := p.pending(ctx, s, from, fromSeq)
 		if errors.Is(err, eventlog.ErrUnknownID) {
 			// Retention dropped the cursor: deliver what is retained.
 			p.cfg.Logger.Warn("push subscription's cursor is gone from the log; delivering the retained history", "id", s.def.ID, "cursor", from)
-			p.setScanned(s, eventlog.Earliest)
+			p.setScanned(s, eventlog.Update{ID: eventlog.Earliest, Seq: fromSeq})
 			continue
 		}
 		if err != nil {
@@ -65,24 +65,30 @@ func (p *Pusher) catchUp(ctx context.Context, s *sub) {
 				return
 			}
 		}
-		if last == "" {
+		if last.ID == "" {
 			return
 		}
 		p.setScanned(s, last)
 	}
 }
 
-func (p *Pusher) setScanned(s *sub, id string) {
+// setScanned records the last update s's worker read.
+func (p *Pusher) setScanned(s *sub, last eventlog.Update) {
 	p.mu.Lock()
-	s.scanned = id
+	s.scanned, s.scannedSeq = last.ID, last.Seq
 	p.mu.Unlock()
 }
 
 // pending reads, after from, up to batchSize updates that s matches, and
-// returns them with the id of the last update read ("" at the end).
-func (p *Pusher) pending(ctx context.Context, s *sub, from string) (batch []eventlog.Update, last string, err error) {
+// returns them with the last update read (zero at the end). Updates at or
+// below fromSeq are skipped: a reused id resumes after its first
+// occurrence, and what came after it until fromSeq was read already.
+func (p *Pusher) pending(ctx context.Context, s *sub, from string, fromSeq uint64) (batch []eventlog.Update, last eventlog.Update, err error) {
 	_, err = p.cfg.Log.Since(ctx, from, func(u eventlog.Update) bool {
-		last = u.ID
+		if u.Seq <= fromSeq {
+			return true
+		}
+		last = eventlog.Update{ID: u.ID, Seq: u.Seq}
 		if !reserved(u.Topics) && s.sels.MatchAny(u.Topics) {
 			u.Topics = slices.Clone(u.Topics)
 			batch = append(batch, u)
@@ -124,9 +130,7 @@ func (p *Pusher) deliver(ctx context.Context, s *sub, u eventlog.Update) bool {
 		}
 		return false
 	}
-	p.mu.Lock()
-	s.scanned = u.ID
-	p.mu.Unlock()
+	p.setScanned(s, u)
 	if _, err := p.append(ctx, record{Op: "cursor", ID: s.def.ID, Cursor: u.ID, CursorSeq: u.Seq}); err != nil {
 		p.cfg.Logger.Warn("push subscription's cursor not stored; the update may be delivered again", "id", s.def.ID, "err", err)
 	}

@@ -56,7 +56,8 @@ type sub struct {
 	cursor        string // the last delivered update, or the creation record
 	cursorSeq     uint64
 	scanned       string // the last update the worker looked at
-	failures      int    // failed attempts in a row
+	scannedSeq    uint64
+	failures      int // failed attempts in a row
 	history       outbound.History
 	wake          chan struct{}
 	stop          context.CancelFunc // the running worker's, if any
@@ -150,17 +151,18 @@ func (p *Pusher) apply(r record, u eventlog.Update) {
 				return
 			}
 		}
-		p.subs[r.ID] = &sub{def: def, sels: sels, state: Active, cursor: u.ID, cursorSeq: u.Seq, scanned: u.ID, wake: make(chan struct{}, 1)}
+		p.subs[r.ID] = &sub{def: def, sels: sels, state: Active, cursor: u.ID, cursorSeq: u.Seq, scanned: u.ID, scannedSeq: u.Seq, wake: make(chan struct{}, 1)}
 	case s == nil:
 	case r.Op == "cursor" && r.CursorSeq > s.cursorSeq:
 		s.cursor, s.cursorSeq = r.Cursor, r.CursorSeq
 		if s.stop == nil {
-			s.scanned = r.Cursor
+			s.scanned, s.scannedSeq = r.Cursor, r.CursorSeq
 		}
 	case r.Op == "pause" && s.state != Paused:
 		s.state, s.reason = Paused, r.Reason
 	case r.Op == "resume" && s.state != Active:
-		s.state, s.reason, s.failures, s.scanned = Active, "", 0, s.cursor
+		s.state, s.reason, s.failures = Active, "", 0
+		s.scanned, s.scannedSeq = s.cursor, s.cursorSeq
 		s.poke()
 	case r.Op == "delete":
 		if s.stop != nil {
