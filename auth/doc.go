@@ -53,7 +53,8 @@
 // security considerations ask, a cookie is accepted on an unsafe request
 // (POST and any method other than GET, HEAD, OPTIONS and TRACE) only if its
 // Origin header, or failing that its Referer, names this hub's own host or
-// one of Verifier.Origins; with neither header the request is refused.
+// one of Verifier.Origins (never through "*"); with neither header the
+// request is refused.
 // Subscriptions (GET) carry no such risk and accept the cookie from any
 // origin.
 //

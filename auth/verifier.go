@@ -99,9 +99,10 @@ type Verifier struct {
 	// reason saying to send it in the Authorization header. An access
 	// token is never accepted there. Default off.
 	Query bool
-	// Origins lists origins ("https://app.example.com", or "*" for any)
-	// allowed to send a cookie-authenticated unsafe request (a POST) besides
-	// the hub's own host. See the package documentation on CSRF.
+	// Origins lists origins ("https://app.example.com") allowed to send a
+	// cookie-authenticated unsafe request (a POST) besides the hub's own
+	// host; "*" is ignored, since it allows calls without credentials only.
+	// See the package documentation on CSRF.
 	Origins []string
 	// Leeway tolerates clock skew between the token's issuer and this host
 	// when checking "exp" and "nbf". Default 0.
@@ -231,7 +232,9 @@ func (v *Verifier) checkOrigin(r *http.Request, cookie string) error {
 		return fmt.Errorf("%w: a %s authenticated by the %s cookie needs an Origin or Referer header (CSRF protection); send the token in the Authorization header instead", ErrForbidden, r.Method, cookie)
 	}
 	for _, o := range v.Origins {
-		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+		// "*" allows calls without credentials only (see internal/cors):
+		// a cookie needs its origin listed.
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
 			return nil
 		}
 	}

@@ -293,12 +293,12 @@ func TestCookieOnAnUnsafeRequestNeedsTheHubsOwnOrigin(t *testing.T) {
 			}
 		})
 	}
-	t.Run("any origin allowed with *", func(t *testing.T) {
+	t.Run("no origin allowed a cookie through *", func(t *testing.T) {
 		v := verifier(hsKey(t))
 		v.Origins = []string{"*"}
 		r := request("POST", "https://hub.example.com/", map[string][]string{"Origin": {"https://evil.example"}}, "C")
-		if _, _, err := v.Extract(r); err != nil {
-			t.Fatalf("Extract: %v, want any origin allowed", err)
+		if _, _, err := v.Extract(r); !errors.Is(err, ErrForbidden) {
+			t.Fatalf("Extract: %v, want the cookie refused: * allows calls without credentials only", err)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 // DefaultMaxRetry is Config.MaxRetry's default: the longest reconnection
 // delay an update may ask for.
 const DefaultMaxRetry = time.Minute
+
+// DefaultShutdownRetryJitter is Config.ShutdownRetryJitter's default: how
+// widely the reconnection delays told to subscribers at shutdown are spread.
+const DefaultShutdownRetryJitter = 3 * time.Second
 
 // Config configures a Hub. The zero value of every field but Log means the
 // default given in its comment.
@@ -42,6 +47,12 @@ type Config struct {
 	// hub closes, so that they come back once it (or another node) is up.
 	// Default 2s.
 	ShutdownRetry time.Duration
+	// ShutdownRetryJitter spreads those reconnections: each stream is told
+	// a delay drawn uniformly from [ShutdownRetry, ShutdownRetry +
+	// ShutdownRetryJitter], in milliseconds, so that the subscribers of a
+	// node that stops do not all reach the next one at once. Default 3s;
+	// negative tells every stream ShutdownRetry exactly.
+	ShutdownRetryJitter time.Duration
 	// MaxDataBytes bounds an update's data. Default 1 MiB.
 	MaxDataBytes int
 	// MaxRetry bounds the reconnection delay an update may ask browsers
@@ -111,6 +122,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownRetry <= 0 {
 		c.ShutdownRetry = 2 * time.Second
 	}
+	if c.ShutdownRetryJitter == 0 {
+		c.ShutdownRetryJitter = DefaultShutdownRetryJitter
+	}
 	if c.MaxDataBytes <= 0 {
 		c.MaxDataBytes = 1 << 20
 	}
@@ -120,6 +134,18 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// appendFarewell appends the retry field a stream ends with when the hub
+// closes: ShutdownRetry plus a uniformly random share of
+// ShutdownRetryJitter, in whole milliseconds (the field's unit), and the
+// blank line that ends the event.
+func (c *Config) appendFarewell(dst []byte) []byte {
+	d := c.ShutdownRetry
+	if c.ShutdownRetryJitter > 0 {
+		d += time.Millisecond * rand.N(c.ShutdownRetryJitter/time.Millisecond+1)
+	}
+	return append(sse.AppendRetry(dst, d), '\n')
 }
 
 // policy is how every stream is paced and when its client is too slow,
@@ -160,6 +186,7 @@ type Hub struct {
 	engine      *detach.Engine // serves detached streams; nil with Config.NoDetach
 	marks       *detach.Marks  // the detached streams the tail gave frames
 	writes      atomic.Uint64  // live writes to streams served by a goroutine
+	queued      atomic.Uint64  // deliveries queued by fanOut (Stats.Deliveries)
 
 }
 
@@ -173,10 +200,9 @@ func New(cfg Config) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
 	if !cfg.NoDetach {
-		hint := sse.AppendRetry(nil, cfg.ShutdownRetry)
 		e, err := detach.New(detach.Config{
 			Policy:   cfg.policy(),
-			Farewell: append(hint, '\n'),
+			Farewell: func() []byte { return cfg.appendFarewell(nil) },
 			Writers:  4 * runtime.GOMAXPROCS(0),
 			Flushers: runtime.GOMAXPROCS(0),
 		})
@@ -268,11 +294,14 @@ type Stats struct {
 	// bytes at once, leaving them pending until it has room: clients that
 	// read slowly, or not at all.
 	Deferred uint64
+	// Deliveries is the number of live updates queued for subscribers:
+	// one per update and subscriber it reaches (replays not counted).
+	Deliveries uint64
 }
 
 // Stats returns the hub's counters since New.
 func (h *Hub) Stats() Stats {
-	s := Stats{Writes: h.writes.Load()}
+	s := Stats{Writes: h.writes.Load(), Deliveries: h.queued.Load()}
 	if h.engine != nil {
 		es := h.engine.Stats()
 		s.Writes += es.Writes
@@ -354,16 +383,19 @@ func (h *Hub) fanOut(u eventlog.Update) {
 		h.cfg.Logger.Error("update cannot be encoded", "id", u.ID, "err", err)
 		return
 	}
+	var n uint64 // counted once per update: never per delivery
 	h.mu.RLock()
 	h.index.each(u.Topics, u.Seq, func(s *subscriber) {
 		if u.Private && !s.allowed.MatchAny(u.Topics) {
 			return
 		}
+		n++
 		if d := s.push(f); d != nil {
 			h.marks.Add(d)
 		}
 	})
 	h.mu.RUnlock()
+	h.queued.Add(n)
 	// Detached streams are written by the engine's flushers, outside the
 	// lock (a write may end a stream, which takes the lock).
 	if h.marks != nil {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"strconv"
@@ -275,7 +276,7 @@ func TestHeartbeatWhenIdle(t *testing.T) {
 }
 
 func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
-	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
+	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond, ShutdownRetryJitter: -1})
 	r := th.rawStream(t, "topic=t")
 	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
 	readUntil(t, r, "data: x\n\n")
@@ -283,6 +284,45 @@ func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
 	readUntil(t, r, "retry: 1500\n")
 	if _, err := th.h.Publish(t.Context(), eventlog.Update{Topics: []string{"t"}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("publish after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestCloseSpreadsTheRetryHints checks that the streams of a closing hub
+// are told reconnection delays spread over [ShutdownRetry, ShutdownRetry +
+// ShutdownRetryJitter], after the updates queued for them, so that they do
+// not all come back at the same moment.
+func TestCloseSpreadsTheRetryHints(t *testing.T) {
+	const streams = 20
+	base, jitter := time.Second, 2*time.Second
+	th := startHub(t, Config{ShutdownRetry: base, ShutdownRetryJitter: jitter})
+	readers := make([]*bufio.Reader, streams)
+	for i := range readers {
+		readers[i] = th.rawStream(t, "topic=t")
+	}
+	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
+	for _, r := range readers {
+		readUntil(t, r, "data: x\n\n")
+	}
+	th.h.Close()
+	seen := map[time.Duration]bool{}
+	for i, r := range readers {
+		rest := readUntil(t, r, "\n\n")
+		var ms int64
+		at := strings.Index(rest, "retry: ")
+		if at < 0 {
+			t.Fatalf("stream %d ended with %q, want a retry field", i, rest)
+		}
+		if _, err := fmt.Sscanf(rest[at:], "retry: %d\n", &ms); err != nil {
+			t.Fatalf("stream %d ended with %q, want a retry field", i, rest)
+		}
+		d := time.Duration(ms) * time.Millisecond
+		if d < base || d > base+jitter {
+			t.Fatalf("stream %d was told retry %v, want within [%v, %v]", i, d, base, base+jitter)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("all %d streams were told the same retry %v, want them spread", streams, seen)
 	}
 }
 
@@ -360,6 +400,7 @@ func TestGoroutineStreams(t *testing.T) {
 		"slow":      TestSlowSubscriberIsDisconnectedAndLosesNothing,
 		"heartbeat": TestHeartbeatWhenIdle,
 		"close":     TestCloseEndsStreamsWithRetryHint,
+		"jitter":    TestCloseSpreadsTheRetryHints,
 		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
 		"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
 	} {

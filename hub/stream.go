@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub/detach"
-	"github.com/heraldhub/herald/sse"
 )
 
 // Subscription is what one subscriber asked for and what it may read.
@@ -450,11 +449,14 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-gone:
 			return ErrClientGone
 		case <-h.closing:
-			// Every stream writes its hint at the same time, each for
-			// hintWait at most: a client that cannot take it then is
-			// simply disconnected.
-			st.buf = sse.AppendRetry(st.buf[:0], h.cfg.ShutdownRetry)
-			st.buf = append(st.buf, '\n')
+			// What is queued goes first, then the hint. Every stream
+			// writes at the same time, each for hintWait at most: a
+			// client that cannot take it then is simply disconnected.
+			st.buf = st.buf[:0]
+			if st.appendQueued(floor) {
+				return ErrSlowSubscriber
+			}
+			st.buf = h.cfg.appendFarewell(st.buf)
 			_ = st.flush()
 			return ErrClosed
 		case <-heartbeat:
@@ -478,18 +480,10 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 				}
 			}
 			lastFrames = time.Now()
-			frames, overflow := s.take()
-			if overflow {
+			st.buf = st.buf[:0]
+			if st.appendQueued(floor) {
 				return ErrSlowSubscriber
 			}
-			st.buf = st.buf[:0]
-			for _, f := range frames {
-				if f.seq > floor {
-					st.buf = append(st.buf, f.b...)
-					h.taken(f)
-				}
-			}
-			s.release(frames)
 		}
 		if len(st.buf) > 0 {
 			h.writes.Add(1)
@@ -504,4 +498,22 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 			timer.Reset(h.cfg.Heartbeat)
 		}
 	}
+}
+
+// appendQueued appends to st.buf the frames queued for the stream above
+// floor, and reports whether its queue overflowed (nothing is appended
+// then).
+func (st *stream) appendQueued(floor uint64) (overflow bool) {
+	frames, overflow := st.s.take()
+	if overflow {
+		return true
+	}
+	for _, f := range frames {
+		if f.seq > floor {
+			st.buf = append(st.buf, f.b...)
+			st.h.taken(f)
+		}
+	}
+	st.s.release(frames)
+	return false
 }

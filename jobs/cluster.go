@@ -21,8 +21,12 @@ import (
 // does no I/O and holds the manager's lock briefly; the hub calls it from
 // its tail, in log order.
 func (m *Manager) Observe(u eventlog.Update) {
-	if u.Type == EventLog {
+	switch u.Type {
+	case EventLog:
 		m.observeLine(u)
+		return
+	case EventHistory:
+		m.observeHistory(u)
 		return
 	}
 	s, ok := decodeEvent(u)
@@ -34,8 +38,9 @@ func (m *Manager) Observe(u eventlog.Update) {
 	defer m.mu.Unlock()
 	if e, ok := m.jobs[s.ID]; ok {
 		e.merge(s, now)
-	} else {
-		m.adopt(s, now)
+		m.track(e, &s)
+	} else if e := m.adopt(s, now); e != nil {
+		m.track(e, &s)
 	}
 	if p, ok := m.jobs[s.Parent]; ok && s.Parent != "" {
 		p.noteChild(s, now)
@@ -58,7 +63,7 @@ func decodeEvent(u eventlog.Update) (Snapshot, bool) {
 		return Snapshot{}, false
 	}
 	switch s.State {
-	case Running, Stalled, Succeeded, Failed, Cancelled:
+	case Queued, Running, Stalled, Succeeded, Failed, Cancelled:
 	default:
 		return Snapshot{}, false
 	}
@@ -66,16 +71,18 @@ func decodeEvent(u eventlog.Update) (Snapshot, bool) {
 }
 
 // adopt takes in, at now, a job this node did not know, unless it finished
-// so long ago that it would be forgotten already; the caller holds m.mu.
-func (m *Manager) adopt(s Snapshot, now time.Time) {
+// so long ago that it would be forgotten already, and returns its entry
+// (nil if not taken in); the caller holds m.mu.
+func (m *Manager) adopt(s Snapshot, now time.Time) *entry {
 	if s.State.Final() && s.Finished != nil && now.Sub(*s.Finished) > m.cfg.KeepFinished {
-		return // a replayed job that would be forgotten already
+		return nil // a replayed job that would be forgotten already
 	}
 	e := &entry{snap: s, lastSeen: now, published: now}
 	if s.State.Final() {
 		e.ended = now
 	}
 	m.jobs[s.ID] = e
+	return e
 }
 
 // merge takes in, at now, an observed snapshot s of a job this node knows;
@@ -90,7 +97,7 @@ func (e *entry) merge(s Snapshot, now time.Time) {
 			cur.CancelRequested = true
 		}
 		return
-	case e.dirty && !s.State.Final() && !cur.State.Final():
+	case e.dirty && !s.State.Final() && !cur.State.Final() && cur.State != Queued:
 		// This node holds a newer report it has not published: keep it,
 		// take the other node's numbering and cancellation request.
 		cur.Seq, cur.Children = s.Seq, s.Children

@@ -58,12 +58,17 @@ func (s *subscriber) waitFor(t *testing.T, within time.Duration, what string, co
 	defer poll.Stop()
 	for {
 		s.mu.Lock()
-		snaps := make([]Snapshot, len(s.updates))
-		for i, u := range s.updates {
-			if err := json.Unmarshal([]byte(u.Data), &snaps[i]); err != nil {
+		snaps := make([]Snapshot, 0, len(s.updates))
+		for _, u := range s.updates {
+			if u.Type == EventHistory {
+				continue // not a job's snapshot
+			}
+			var snap Snapshot
+			if err := json.Unmarshal([]byte(u.Data), &snap); err != nil {
 				s.mu.Unlock()
 				t.Fatal(err)
 			}
+			snaps = append(snaps, snap)
 		}
 		s.mu.Unlock()
 		if cond(snaps) {

@@ -7,7 +7,7 @@
 // result, failed with an error, or cancelled). Every event carries the
 // job's whole snapshot as JSON, with a seq that grows with each event:
 //
-//	progress   the job is running or stalled (state says which)
+//	progress   the job is queued, running or stalled (state says which)
 //	done       it succeeded; result holds what it produced
 //	failed     it failed; error says why
 //	cancelled  it was cancelled
@@ -41,6 +41,19 @@
 // it finishes when they all have, as its Policy says (AllSettled, or
 // FailFast: the first failure fails it and cancels the others), and
 // cancelling it cancels them.
+//
+// A job of a kind (Spec.Kind) gets, besides the rate's ETA, a range of
+// the time left (ETALow to ETAHigh: the 10th to 90th percentiles) from the
+// stage durations of the kind's last successful runs, which the node that
+// finishes a job publishes on HistoryTopic(kind) and every node reads back
+// from the log; history older than the log's retention is forgotten.
+// ETASource says whether the ETA comes from the rate, the history or both.
+//
+// A job created in a queue (Spec.Queue) is queued until started
+// (Manager.Begin) or reported on; its snapshot shows its position, in the
+// order the log holds the queue's jobs, and when it should start, from the
+// queue's recent starts. The node that starts or ends a queued job
+// publishes the jobs behind it with their new places.
 //
 // In a cluster each node runs a Manager fed with every update its hub
 // follows (Manager.Observe), so any node answers for any job and continues

@@ -29,6 +29,9 @@ func checkInvariants(t *testing.T, s Snapshot) {
 	if s.ETA != nil && *s.ETA < 0 {
 		t.Fatalf("negative ETA %v", *s.ETA)
 	}
+	if s.ETALow != nil && (*s.ETALow < 0 || s.ETAHigh == nil || *s.ETAHigh < *s.ETALow) {
+		t.Fatalf("ETA range %v..%v", *s.ETALow, s.ETAHigh)
+	}
 	if s.Total > 0 && s.Done > s.Total {
 		t.Fatalf("done %v > total %v", s.Done, s.Total)
 	}
@@ -45,6 +48,8 @@ func FuzzJobsAPI(f *testing.F) {
 	}{
 		{0, false, `{"id":"a","title":"t","stages":[{"name":"x","weight":2},{"name":"y"}],"total":10}`},
 		{0, true, "id=a&stage=x:2&stage=y&total=10&private=on"},
+		{0, false, `{"id":"a","kind":"import","queue":"q","stages":[{"name":"x"}]}`},
+		{0, true, "id=a&queue=q&kind=k%2Fx"},
 		{1, false, `{"stage":"y","done":5,"total":8,"message":"m"}`},
 		{1, true, "done=3&total=1e308"},
 		{1, true, "done=NaN"},
@@ -72,7 +77,7 @@ func FuzzJobsAPI(f *testing.F) {
 		if _, err := m.Create(t.Context(), Spec{ID: "a", Stages: []Stage{{Name: "x"}, {Name: "y", Weight: 2}}, Total: 10}); err != nil {
 			t.Fatal(err)
 		}
-		path := [...]string{"/api/jobs", "/api/jobs/a/progress", "/api/jobs/a/finish", "/api/jobs/a/cancel"}[endpoint%4]
+		path := [...]string{"/api/jobs", "/api/jobs/a/progress", "/api/jobs/a/finish", "/api/jobs/a/cancel", "/api/jobs/a/start"}[endpoint%5]
 		req := httptest.NewRequest("POST", path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer pub")
 		if form {
@@ -110,6 +115,13 @@ func FuzzObserve(f *testing.F) {
 	f.Add("jobs/a", "progress", `{"id":"a","topic":"jobs/a","state":"running","seq":1,"done":5,"total":1}`)
 	f.Add("jobs/a", "progress", "{")
 	f.Add("news", "message", "hello")
+	queued := good
+	queued.State, queued.Queue, queued.Kind = Queued, "q", "import"
+	qb, _ := json.Marshal(queued)
+	f.Add("jobs/a", "progress", string(qb))
+	f.Add("jobs/_history/import", "history", `{"kind":"import","job":"a","stages":["x"],"seconds":[3]}`)
+	f.Add("jobs/_history/import", "history", `{"kind":"import","job":"b","stages":["x","y"],"seconds":[-1]}`)
+	f.Add("jobs/_history/x/y", "history", `{"kind":"x/y","job":"b","seconds":[1e308,1e308]}`)
 	m, err := NewManager(Config{Publisher: discard{}})
 	if err != nil {
 		f.Fatal(err)
@@ -132,5 +144,20 @@ func FuzzObserve(f *testing.F) {
 			}
 		}
 		m.Snapshots(func(string) bool { return true })
+		m.hmu.Lock()
+		defer m.hmu.Unlock()
+		for kind, h := range m.history {
+			for _, r := range h.list {
+				if r.Kind != kind || !validID(kind) || HistoryTopic(kind) != topic || typ != EventHistory {
+					t.Fatalf("kept run %+v from an update on %q of type %q", r, topic, typ)
+				}
+				for _, sec := range r.Seconds {
+					if !(sec >= 0) || !finite(sec) {
+						t.Fatalf("kept a run with %v seconds", sec)
+					}
+				}
+			}
+		}
+		clear(m.history)
 	})
 }

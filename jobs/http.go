@@ -38,6 +38,7 @@ const maxBody = 1 << 20
 //
 //	POST /api/jobs                 create (JSON Spec)            publisher
 //	POST /api/jobs/{id}/progress   report (JSON Report)          publisher
+//	POST /api/jobs/{id}/start      start a queued job            publisher
 //	POST /api/jobs/{id}/finish     finish (JSON Outcome)         publisher
 //	POST /api/jobs/{id}/cancel     request cancellation          publisher or subscriber
 //	GET  /api/jobs/{id}            the snapshot                  subscriber rules
@@ -47,7 +48,7 @@ const maxBody = 1 << 20
 //	GET  /api/jobs/{id}/log/stream the lines as events (SSE)     subscriber rules
 //
 // Bodies are JSON (or form-encoded: id, title, stage=NAME[:WEIGHT]
-// repeated, total, private, parent, weight, policy; stage, done, total, message; state, result as
+// repeated, total, private, parent, weight, policy, kind, queue; stage, done, total, message; state, result as
 // a JSON string, error). A publisher's token is checked before its body is
 // read, and tokens come from the Authorization header or the cookie, never
 // the query string. Answers are the job's snapshot as JSON (the list
@@ -115,6 +116,15 @@ func (m *Manager) Handler(authz Authorizer) http.Handler {
 			w.Header().Set("Herald-Cancel-Requested", "true")
 			err = nil
 		}
+		respond(w, http.StatusOK, s, err)
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/start", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := authz.AuthorizePublish(r, TopicPrefix+id); err != nil {
+			refuse(w, r, err)
+			return
+		}
+		s, err := m.Begin(r.Context(), id)
 		respond(w, http.StatusOK, s, err)
 	})
 	mux.HandleFunc("POST /api/jobs/{id}/finish", func(w http.ResponseWriter, r *http.Request) {
@@ -265,7 +275,9 @@ func fromForm(r *http.Request, v any) error {
 	switch v := v.(type) {
 	case *Spec:
 		v.ID, v.Title = f.Get("id"), f.Get("title")
-		v.Parent, v.Policy, v.Callback = f.Get("parent"), Policy(f.Get("policy")), f.Get("callback")
+		v.Parent, v.Policy = f.Get("parent"), Policy(f.Get("policy"))
+		v.Kind, v.Queue = f.Get("kind"), f.Get("queue")
+		v.Callback = f.Get("callback")
 		_, v.Private = f["private"]
 		for _, name := range f["stage"] {
 			n, w, _ := strings.Cut(name, ":")

@@ -94,3 +94,11 @@ func (j *Job) Sub(ctx context.Context, spec Spec) (*Job, error) {
 	spec.Parent = j.id
 	return j.m.Start(ctx, spec)
 }
+
+// Begin starts the job if it is queued (see Manager.Begin): its worker
+// calls it when it takes the job from its queue. A first Progress starts
+// it too.
+func (j *Job) Begin(ctx context.Context) error {
+	_, err := j.m.Begin(ctx, j.id)
+	return err
+}

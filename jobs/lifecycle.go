@@ -15,7 +15,8 @@ import (
 )
 
 // Create starts a job and publishes its first event. An empty spec.ID is
-// replaced by a generated one.
+// replaced by a generated one. A job with a queue starts queued (see
+// Begin).
 func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 	if spec.ID == "" {
 		spec.ID = newJobID()
@@ -57,8 +58,11 @@ func newSnapshot(spec Spec, now time.Time) Snapshot {
 	s := Snapshot{
 		ID: spec.ID, Topic: TopicPrefix + spec.ID, Title: spec.Title, State: Running,
 		Stages: stages, Total: spec.Total, Private: spec.Private,
-		Parent: spec.Parent, Policy: spec.Policy, Callback: spec.Callback,
-		Created: now, Updated: now, StageStarted: now,
+		Parent: spec.Parent, Policy: spec.Policy, Kind: spec.Kind, Queue: spec.Queue, Callback: spec.Callback,
+		Created: now, Updated: now, StageStarted: now, Started: &now,
+	}
+	if spec.Queue != "" {
+		s.State, s.Started = Queued, nil
 	}
 	if spec.Parent != "" {
 		s.Weight = spec.Weight
@@ -96,20 +100,25 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 		m.mu.Unlock()
 		return Snapshot{}, err
 	}
-	wasStalled := s.State == Stalled
+	wasStalled, wasQueued := s.State == Stalled, s.State == Queued
+	if wasQueued {
+		s.begin(now) // the first report starts a queued job
+	}
 	s.apply(r, total, stageChanged, now)
 	e.lastSeen, e.local, e.dirty = now, true, true
+	behind := m.track(e, nil)
 	cancel := s.CancelRequested
 	var snap Snapshot
-	if stageChanged || wasStalled || now.Sub(e.published) >= m.cfg.MinInterval {
+	if stageChanged || wasStalled || wasQueued || now.Sub(e.published) >= m.cfg.MinInterval {
 		snap = e.claim(now)
 		m.mu.Unlock()
 		snap, err = m.send(ctx, e, snap, false)
 	} else {
 		snap = e.snap
 		m.mu.Unlock()
-		snap.compute(now)
+		m.view(&snap, now)
 	}
+	m.requeue(ctx, behind)
 	if err == nil && cancel {
 		err = ErrCancelRequested
 	}
@@ -122,6 +131,7 @@ func (m *Manager) Progress(ctx context.Context, id string, r Report) (Snapshot, 
 func (s *Snapshot) apply(r Report, total float64, stageChanged bool, now time.Time) {
 	lastReport, oldTotal := s.Updated, s.Total
 	if stageChanged {
+		s.clocked(now)
 		s.Stage, s.StageStarted = r.Stage, now
 	}
 	s.Done, s.Total, s.State, s.Updated = r.Done, total, Running, now
@@ -152,7 +162,7 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 		snap := *s
 		m.mu.Unlock()
 		if same {
-			snap.compute(now)
+			m.view(&snap, now)
 			return snap, nil
 		}
 		return Snapshot{}, fmt.Errorf("%w: %q is %s", ErrFinished, id, snap.State)
@@ -161,8 +171,31 @@ func (m *Manager) Finish(ctx context.Context, id string, o Outcome) (Snapshot, e
 	e.ended, e.lastSeen, e.local = now, now, true
 	e.log.wake()
 	snap := e.claim(now)
+	behind := m.track(e, nil)
 	m.mu.Unlock()
-	return m.send(ctx, e, snap, false)
+	snap, err = m.send(ctx, e, snap, false)
+	m.requeue(ctx, behind)
+	if err == nil {
+		m.recordHistory(ctx, snap)
+	}
+	return snap, err
+}
+
+// recordHistory publishes the stage durations of a job of a kind that
+// succeeded. Every node, this one included, records them as it reads them
+// from the log (Observe), so all keep the same runs in the same order.
+func (m *Manager) recordHistory(ctx context.Context, s Snapshot) {
+	r, ok := s.runOf()
+	if !ok {
+		return
+	}
+	u, err := historyEvent(r)
+	if err == nil {
+		_, err = m.cfg.Publisher.Publish(ctx, u)
+	}
+	if err != nil {
+		m.cfg.Logger.Warn("job history not published", "job", s.ID, "kind", s.Kind, "err", err)
+	}
 }
 
 // end records a checked outcome at now; a job that succeeded has done all
@@ -171,6 +204,11 @@ func (s *Snapshot) end(o Outcome, now time.Time) {
 	s.State, s.Result, s.Error, s.Updated, s.Finished = o.State, o.Result, o.Error, now, &now
 	if o.State != Succeeded {
 		return
+	}
+	if s.State == Queued || s.Started == nil {
+		s.StageSeconds = nil // never ran: no history
+	} else {
+		s.clocked(now)
 	}
 	if s.Total > 0 {
 		s.Done = s.Total
@@ -192,6 +230,11 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Snapshot, error) {
 	if err != nil {
 		m.mu.Unlock()
 		return Snapshot{}, err
+	}
+	if e.snap.State == Queued {
+		// No worker has it yet: it ends now, and leaves its queue.
+		m.mu.Unlock()
+		return m.Finish(ctx, id, Outcome{State: Cancelled})
 	}
 	now := m.cfg.Now()
 	e.snap.CancelRequested = true
@@ -223,7 +266,7 @@ func (e *entry) claim(now time.Time) Snapshot {
 // (Snapshot.Supersedes). If publishing fails, a created job is forgotten
 // and any other change is left for the timer to retry.
 func (m *Manager) send(ctx context.Context, e *entry, s Snapshot, created bool) (Snapshot, error) {
-	s.compute(m.cfg.Now())
+	m.view(&s, m.cfg.Now())
 	u, err := s.event()
 	if err == nil {
 		_, err = m.cfg.Publisher.Publish(ctx, u)

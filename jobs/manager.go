@@ -108,8 +108,12 @@ func (c *Config) setDefaults() {
 type Manager struct {
 	cfg Config
 
-	mu   sync.Mutex
-	jobs map[string]*entry
+	mu     sync.Mutex
+	jobs   map[string]*entry
+	queues map[string]*queue // by name
+
+	hmu     sync.Mutex       // guards history; taken after mu, never before
+	history map[string]*runs // by kind
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -149,7 +153,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, errors.New("jobs: Config.Publisher is required")
 	}
 	cfg.setDefaults()
-	m := &Manager{cfg: cfg, jobs: make(map[string]*entry), stop: make(chan struct{})}
+	m := &Manager{cfg: cfg, jobs: make(map[string]*entry), queues: make(map[string]*queue),
+		history: make(map[string]*runs), stop: make(chan struct{})}
 	m.wg.Add(1)
 	go m.ticker()
 	return m, nil
@@ -193,14 +198,25 @@ func (m *Manager) unfinished(id string) (*entry, error) {
 // Get returns a job's current snapshot.
 func (m *Manager) Get(id string) (Snapshot, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	e, err := m.lookup(id)
 	if err != nil {
+		m.mu.Unlock()
 		return Snapshot{}, err
 	}
 	s := e.snap
-	s.compute(m.cfg.Now())
+	m.mu.Unlock()
+	m.view(&s, m.cfg.Now())
 	return s, nil
+}
+
+// view computes what s shows at now: percent, rate, ETA and its range, and
+// a queued job's place; the caller does not hold m.mu.
+func (m *Manager) view(s *Snapshot, now time.Time) {
+	s.compute(now)
+	m.withHistory(s, now)
+	m.mu.Lock()
+	m.place(s, now)
+	m.mu.Unlock()
 }
 
 // List returns the snapshots of every job this node knows, newest first.
@@ -221,7 +237,7 @@ func (m *Manager) collect(match func(topic string) bool) []Snapshot {
 	m.mu.Unlock()
 	now := m.cfg.Now()
 	for i := range out {
-		out[i].compute(now)
+		m.view(&out[i], now)
 	}
 	slices.SortFunc(out, func(a, b Snapshot) int {
 		if c := b.Created.Compare(a.Created); c != 0 {

@@ -11,6 +11,7 @@ type State string
 
 // The states of a job. Succeeded, Failed and Cancelled are final.
 const (
+	Queued    State = "queued" // waiting in its queue to be started
 	Running   State = "running"
 	Stalled   State = "stalled"
 	Succeeded State = "succeeded"
@@ -24,7 +25,7 @@ func (s State) Final() bool { return s == Succeeded || s == Failed || s == Cance
 // Event types published on a job's topic. Every event carries the full
 // snapshot as its data.
 const (
-	EventProgress  = "progress"  // running or stalled
+	EventProgress  = "progress"  // queued, running or stalled
 	EventDone      = "done"      // succeeded, with its result
 	EventFailed    = "failed"    // failed, with its error
 	EventCancelled = "cancelled" // cancelled
@@ -72,7 +73,25 @@ type Snapshot struct {
 	Rate *float64 `json:"rate"`
 	// ETA is the estimated time left for the whole job, in seconds, null
 	// when unknown: no total, too little history, or stalled.
-	ETA             *float64        `json:"eta"`
+	ETA *float64 `json:"eta"`
+	// ETALow and ETAHigh are the range of the time left, in seconds, that
+	// the recent runs of the job's kind suggest (their 10th and 90th
+	// percentiles), absent without enough history; ETASource says where
+	// the ETA comes from: "rate", "history" (the runs' median, before the
+	// rate is known) or "both".
+	ETALow    *float64 `json:"eta_low,omitempty"`
+	ETAHigh   *float64 `json:"eta_high,omitempty"`
+	ETASource string   `json:"eta_source,omitempty"`
+	// Kind names what sort of work the job is, for its history.
+	Kind string `json:"kind,omitempty"`
+	// Queue is the queue a job was created in; QueuePosition (from 1) and
+	// StartsIn (seconds, from the queue's recent starts) are a queued
+	// job's place in it, as this node reads the log.
+	Queue         string   `json:"queue,omitempty"`
+	QueuePosition *int     `json:"queue_position,omitempty"`
+	StartsIn      *float64 `json:"starts_in,omitempty"`
+	// Started is when the job started running (left its queue).
+	Started         *time.Time      `json:"started,omitempty"`
 	CancelRequested bool            `json:"cancelRequested,omitempty"`
 	Result          json.RawMessage `json:"result,omitempty"`
 	Error           string          `json:"error,omitempty"`
@@ -95,6 +114,10 @@ type Snapshot struct {
 	Estimator      Estimator `json:"estimator"`
 	StageEstimator Estimator `json:"stageEstimator"`
 	StageStarted   time.Time `json:"stageStarted"`
+	// StageSeconds is the time spent in each stage before the current
+	// one, in seconds (one entry for a job without stages): the run's
+	// history once it succeeds.
+	StageSeconds []float64 `json:"stageSeconds,omitempty"`
 }
 
 // Supersedes reports whether s is newer than cur, the snapshot a client

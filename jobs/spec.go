@@ -34,6 +34,12 @@ type Spec struct {
 	// Policy says how a parent ends when a child fails (default
 	// AllSettled).
 	Policy Policy `json:"policy,omitempty"`
+	// Kind names what sort of work the job is ("import"): the stage
+	// durations of the kind's successful runs give its ETA range.
+	Kind string `json:"kind,omitempty"`
+	// Queue names the queue the job waits in: it is created queued, and
+	// runs once started (Manager.Begin) or reported on.
+	Queue string `json:"queue,omitempty"`
 	// Callback is a URL the final snapshot is POSTed to, signed, when the
 	// job ends (a completion webhook); its host must be allowed
 	// (Config.CheckCallback). It is part of the snapshot: put no secret in
@@ -129,6 +135,12 @@ func checkSpec(spec Spec) error {
 	}
 	if !(spec.Total >= 0) || !finite(spec.Total) {
 		return fmt.Errorf("%w: total must be a finite number, 0 or more", ErrInvalid)
+	}
+	switch {
+	case spec.Kind != "" && !validID(spec.Kind):
+		return fmt.Errorf("%w: kind %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", ErrInvalid, spec.Kind, maxIDLen)
+	case spec.Queue != "" && !validID(spec.Queue):
+		return fmt.Errorf("%w: queue %q: use 1 to %d letters, digits, '-', '_', '.' or '~'", ErrInvalid, spec.Queue, maxIDLen)
 	}
 	return checkFamily(spec)
 }

@@ -28,10 +28,6 @@ func (m *Manager) ticker() {
 // silent jobs stalled and forgets old ones.
 func (m *Manager) flush(all bool) {
 	now := m.cfg.Now()
-	type claimed struct {
-		e    *entry
-		snap Snapshot
-	}
 	var due []claimed
 	m.mu.Lock()
 	for id, e := range m.jobs {
@@ -44,6 +40,7 @@ func (m *Manager) flush(all bool) {
 		case e.snap.State.Final() && !e.ended.IsZero() && now.Sub(e.ended) > m.cfg.KeepFinished,
 			e.snap.State == Stalled && silent > m.cfg.ForgetStalled:
 			delete(m.jobs, id)
+			m.untrack(&e.snap)
 			e.log.wake() // its log's readers end
 		case e.dirty && (all || now.Sub(e.published) >= m.cfg.MinInterval):
 			due = append(due, claimed{e, e.claim(now)})
@@ -61,4 +58,10 @@ func (m *Manager) flush(all bool) {
 		}
 		cancel()
 	}
+}
+
+// claimed is an entry's snapshot claimed for publication (entry.claim).
+type claimed struct {
+	e    *entry
+	snap Snapshot
 }

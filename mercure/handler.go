@@ -49,10 +49,12 @@ type Config struct {
 	CORSOrigins []string
 	// MaxUpdateBytes bounds a publication's request body. Default 1 MiB.
 	MaxUpdateBytes int
-	// MaxTopics bounds the topics of one subscription or update. Default 64.
+	// MaxTopics bounds the topics of one subscription (more: 400) or update
+	// (more: 413, as Mercure 1.0 asks). Default 64.
 	MaxTopics int
 	// MaxSelectorBytes bounds the length of one topic selector of a
-	// subscription; a longer one is answered 414. Default
+	// subscription; a longer one is answered 414 (0.x topic=) or 400 (1.0
+	// match parameters, as Mercure 1.0 asks). Default
 	// DefaultMaxSelectorBytes.
 	MaxSelectorBytes int
 	// MaxSubscriptionBytes bounds the total length of a subscription's

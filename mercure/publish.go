@@ -99,7 +99,7 @@ func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
 		return u, errorf(http.StatusBadRequest, "missing topic: add at least one topic field")
 	}
 	if len(u.Topics) > h.cfg.MaxTopics {
-		return u, errorf(http.StatusBadRequest, "too many topics: %d, the limit is %d", len(u.Topics), h.cfg.MaxTopics)
+		return u, errorf(http.StatusRequestEntityTooLarge, "too many topics: %d, the limit is %d: publish fewer alternate topics", len(u.Topics), h.cfg.MaxTopics)
 	}
 	if s := f.Get("retry"); s != "" {
 		ms, err := strconv.ParseUint(s, 10, 32)

@@ -108,7 +108,13 @@ func (h *Handler) checkSelectors(ms []matcher) (templateBytes int, err error) {
 	total := 0
 	for _, m := range ms {
 		if len(m.value) > h.cfg.MaxSelectorBytes {
-			return 0, errorf(http.StatusRequestURITooLong, "%s too long: %d bytes, the limit is %d (--max-selector-bytes)", what(m), len(m.value), h.cfg.MaxSelectorBytes)
+			// Mercure 1.0 asks for 400 past a matcher's length limit;
+			// a 0.x selector keeps its 414.
+			status := http.StatusBadRequest
+			if m.typ == "" {
+				status = http.StatusRequestURITooLong
+			}
+			return 0, errorf(status, "%s too long: %d bytes, the limit is %d (--max-selector-bytes)", what(m), len(m.value), h.cfg.MaxSelectorBytes)
 		}
 		total += len(m.value)
 		if compiled(m) {

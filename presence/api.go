@@ -2,6 +2,7 @@ package presence
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,7 +10,7 @@ import (
 
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
-	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/internal/authz"
 	"github.com/heraldhub/herald/internal/httperr"
 )
 
@@ -28,8 +29,10 @@ const hubPath = "/.well-known/mercure"
 // (/{topic}[/{subscriber}], JSON-LD with lastEventID). Prefix itself
 // answers in 1.0 unless the request accepts application/ld+json. The
 // request needs a subscriber token (verified by v) whose subscribe grants
-// match the path, %-encoded as the events' topics are: 401 without one,
-// 403 if they do not.
+// match the path, %-encoded as the events' topics are, by the policy that
+// decides who receives private updates (internal/authz; URL patterns are
+// resolved against the hub's URL): 401 without one, 403 with an RFC 6750
+// insufficient_scope challenge if they do not.
 func (t *Tracker) Handler(v Verifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -51,8 +54,13 @@ func (t *Tracker) Handler(v Verifier) http.Handler {
 			httperr.Write(w, err)
 			return
 		}
-		if !mayRead(claims, q.topic) {
-			httperr.Write(w, httperr.Errorf(http.StatusForbidden, "not allowed to read %s: the token's subscribe grants do not match it", q.topic))
+		grants, err := authz.Subscribe(claims, hubURL(r))
+		if err != nil {
+			httperr.Write(w, err)
+			return
+		}
+		if !grants.Match(q.topic) {
+			httperr.Write(w, fmt.Errorf("%w to read %s: the token's subscribe grants do not match it", auth.ErrForbidden, q.topic))
 			return
 		}
 		body, err := t.answer(q)
@@ -115,29 +123,15 @@ func parsePath(p string, ld bool) (query, error) {
 	return q, nil
 }
 
-// mayRead reports whether claims grant subscribing to topic: a 0.x token
-// through its mercure.subscribe selectors, a 1.0 access token through its
-// subscribe details (exact matches and "*"; URL patterns are not matched
-// here, so they grant nothing on the API).
-func mayRead(claims *auth.Claims, topic string) bool {
-	if claims == nil {
-		return false
+// hubURL returns the URL of the hub r was sent to (see mercure.HubURL),
+// against which the URL patterns of the token's grants, and the path they
+// test, are resolved.
+func hubURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
 	}
-	if claims.Format == auth.AccessToken {
-		for _, d := range claims.Details {
-			if !slices.Contains(d.Actions, auth.ActionSubscribe) {
-				continue
-			}
-			for _, m := range d.Topics {
-				if m.Match == auth.Wildcard || (m.Type == auth.MatchExact || m.Type == "") && m.Match == topic {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	sels, err := hub.ParseSelectors(claims.Subscribe)
-	return err == nil && sels.Match(topic)
+	return scheme + "://" + r.Host + hubPath
 }
 
 // answer is a response body and the cursor it is valid at.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Herald test on this machine: installs what the tests need
-# (Redis, NATS with JetStream, Chromium) if missing, starts Redis and NATS
+# (Redis, NATS with JetStream, Chromium, Python with Celery) if missing, starts Redis and NATS
 # on loopback if they are not running, then runs the Go tests with -race.
 #
 # Usage: scripts/test.sh [extra go test flags]   (e.g. -run TestHub -v)
@@ -12,6 +12,9 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v python3 >/dev/null || need+=(python3)
+# The Celery example's test runs a worker with the Debian interpreter (python3
+# on PATH may be another one, e.g. a pyenv shim).
+/usr/bin/python3 -c 'import celery, redis' 2>/dev/null || need+=(python3-celery python3-redis)
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

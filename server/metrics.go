@@ -113,6 +113,10 @@ func newMetrics(s *Server) *metrics {
 			Help: "Writes of updates and heartbeats to streams; fewer than deliveries when updates share a write.",
 		}, func() float64 { return float64(stats().Writes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "herald_deliveries_total",
+			Help: "Live updates queued for this node's subscribers: one per update and subscriber it reaches (replays not counted).",
+		}, func() float64 { return float64(stats().Deliveries) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "herald_stream_deferred_writes_total",
 			Help: "Times a stream's socket did not take its bytes at once (a slow client), leaving them pending until it has room.",
 		}, func() float64 { return float64(stats().Deferred) }),

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -241,5 +243,35 @@ func TestTheCursorOfOneListResumesTheEventsOfThatListExactly(t *testing.T) {
 				t.Fatalf("first event after the cursor is %+v, want the arrival of %s", e, second.Subscriber)
 			}
 		})
+	}
+}
+
+func TestSubscriptionsAPIHonoursAccessTokenGrantsOfEveryMatcherType(t *testing.T) {
+	n := startNode(t, Config{SubscriberKey: subscriberKey, Subscriptions: true, Issuer: testIssuer})
+	grant := func(match, typ string) string {
+		return accessToken(t, subscriberKey, func(c jwt.MapClaims) {
+			// Without --resource-identifier the audience is the hub's URL.
+			c["aud"] = n.http.URL + "/.well-known/mercure"
+			c["authorization_details"] = []any{map[string]any{"type": auth.DetailType, "actions": []string{"subscribe"},
+				"topics": []any{map[string]any{"match": match, "match_type": typ}}}}
+		})
+	}
+	path := "/.well-known/mercure/subscriptions/exact/books%2F1"
+	for _, c := range []struct {
+		name, match, typ string
+		status           int
+		challenge        string
+	}{
+		{"relative URL pattern", "/.well-known/mercure/subscriptions/:type/:match", "urlpattern", 200, ""},
+		{"absolute URL pattern", n.http.URL + "/.well-known/mercure/subscriptions/*", "urlpattern", 200, ""},
+		{"exact", path, "exact", 200, ""},
+		{"wildcard", "*", "exact", 200, ""},
+		{"URL pattern of another path", "/.well-known/mercure/subscriptions/urlpattern/*", "urlpattern", 403, `error="insufficient_scope"`},
+		{"exact of another path", "/.well-known/mercure/subscriptions", "exact", 403, `error="insufficient_scope"`},
+	} {
+		resp, body := n.apiGet(t, path, grant(c.match, c.typ), "")
+		if resp.StatusCode != c.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), c.challenge) {
+			t.Errorf("%s: %d %q %s, want %d %s", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, c.status, c.challenge)
+		}
 	}
 }

@@ -86,9 +86,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // readyTimeout bounds the log's answer to a readiness check.
 const readyTimeout = 2 * time.Second
 
-// readiness returns why the node is not ready (a 503 error), or nil: its
-// last append failed recently, or its log's backend does not answer.
+// readiness returns why the node is not ready (a 503 error), or nil: it
+// is shutting down, its last append failed recently, or its log's backend
+// does not answer.
 func (s *Server) readiness(ctx context.Context) error {
+	if s.draining.Load() {
+		return httperr.Errorf(http.StatusServiceUnavailable, "not ready: the node is shutting down; send requests to another node")
+	}
 	if err := s.writes.failing(); err != nil {
 		return httperr.Errorf(http.StatusServiceUnavailable, "not ready: the event log refused the last write (%v); ready again once a write succeeds", err)
 	}

@@ -78,3 +78,24 @@ func TestWriteFailureDoesNotKeepANodeUnreadyForever(t *testing.T) {
 		t.Fatalf("%v after %v without a write attempted: want ready, for traffic to try again", err, failureHold)
 	}
 }
+
+// TestAShuttingDownNodeIsNotReady checks the first step of a node's drain:
+// from Shutdown on, /readyz answers 503, so a balancer takes the node out
+// of rotation, and the node's streams end (each client told when to
+// reconnect, elsewhere).
+func TestAShuttingDownNodeIsNotReady(t *testing.T) {
+	n := startNode(t, Config{})
+	s := n.subscribe(t, "topic=a", nil)
+	if st, body := n.readyz(t); st != http.StatusOK {
+		t.Fatalf("before Shutdown: %d %s, want 200", st, body)
+	}
+	n.srv.Shutdown()
+	if st, body := n.readyz(t); st != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Fatalf("after Shutdown: %d %q, want 503 saying the node is shutting down", st, body)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(wait):
+		t.Fatal("a stream outlived Shutdown")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
+	"github.com/heraldhub/herald/internal/dashboard"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
@@ -85,6 +86,13 @@ type Config struct {
 	// Heartbeat is the idle interval between keep-alive comments. Default
 	// 15s.
 	Heartbeat time.Duration
+	// ShutdownRetry and ShutdownRetryJitter are the reconnection delays
+	// streams are told when the node shuts down: each one drawn uniformly
+	// from [ShutdownRetry, ShutdownRetry + ShutdownRetryJitter] (see
+	// hub.Config). Defaults 2s and hub.DefaultShutdownRetryJitter;
+	// a negative jitter tells every stream ShutdownRetry.
+	ShutdownRetry       time.Duration
+	ShutdownRetryJitter time.Duration
 	// BatchWindow is the longest an update may wait to share a write with
 	// the next ones while updates keep coming (see hub.Config). Default
 	// 10ms; negative writes every update at once.
@@ -132,6 +140,12 @@ type Config struct {
 	JobStallAfter time.Duration
 	// JobKeep is how long finished jobs are remembered. Default 1h.
 	JobKeep time.Duration
+	// Dashboard serves the live dashboard at /dashboard; its data needs a
+	// token the publisher key verifies. Off by default (404).
+	Dashboard bool
+	// DashboardReport is the interval of the node's reports to the
+	// dashboards of its cluster. Default 5s.
+	DashboardReport time.Duration
 
 	// PushAllow lists the hosts push subscriptions may call back (a host,
 	// an address, or *.domain; loopback and private addresses only when
@@ -217,6 +231,10 @@ type Server struct {
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	keys    nodeVerifiers // replaced by Reload
+	// draining is set by Shutdown: readiness fails from then on.
+	draining atomic.Bool
+	// dashboard is nil without Config.Dashboard.
+	dashboard atomic.Pointer[dashboard.Dashboard]
 	// callbacks are the push subscriptions and job webhooks.
 	callbacks callbacks
 	// GeneratedKey is the publisher secret New generated or loaded from
@@ -262,16 +280,20 @@ func (s *Server) Jobs() *jobs.Manager { return s.jobs }
 // Handler returns the node's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Shutdown ends every stream with a reconnection hint; call it before
-// http.Server.Shutdown, whose wait for idle connections an SSE stream never
-// satisfies otherwise.
+// Shutdown ends every stream with a reconnection hint (the queued
+// updates first), and has /readyz answer 503 from then on so that load
+// balancers send no more requests; call it before, or from,
+// http.Server.Shutdown, whose wait for idle connections an SSE stream
+// never satisfies otherwise.
 func (s *Server) Shutdown() {
+	s.draining.Store(true)
 	if s.site != nil {
 		s.site.Close() // a running demo query ends first
 	}
 	if s.jobs != nil {
 		s.jobs.Close() // coalesced job reports are published before streams end
 	}
+	s.closeDashboard()
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -323,7 +345,10 @@ func (s *Server) build() error {
 		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
-		MaxRetry:    cfg.MaxRetry,
+		// A node that shuts down spreads its subscribers' reconnections.
+		ShutdownRetry:       cfg.ShutdownRetry,
+		ShutdownRetryJitter: cfg.ShutdownRetryJitter,
+		MaxRetry:            cfg.MaxRetry,
 		// The data is part of the publication: the one limit bounds both.
 		MaxDataBytes: cfg.MaxUpdateBytes,
 		Logger:       cfg.Logger,
@@ -335,6 +360,7 @@ func (s *Server) build() error {
 		OnReplay:      m.replayed,
 		Observe: func(u eventlog.Update) {
 			m.updates.Inc()
+			s.observeDashboard(u)
 			if j := jm.Load(); j != nil {
 				j.Observe(u)
 			}
@@ -415,6 +441,9 @@ func (s *Server) build() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	if err := s.mountDashboard(mux, pub, tracker); err != nil {
+		return err
+	}
 	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
 	if err != nil {
 		return err

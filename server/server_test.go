@@ -155,6 +155,7 @@ func TestBadInputIsRejectedWithAReasonAndChangesNothing(t *testing.T) {
 		{"type with CR", pub, url.Values{"topic": {"a"}, "type": {"a\rb"}}, 400, "type"},
 		{"retry not digits", pub, url.Values{"topic": {"a"}, "retry": {"-5"}}, 400, "retry"},
 		{"oversized body", pub, url.Values{"topic": {"a"}, "data": {strings.Repeat("x", 2000)}}, 413, "1024"},
+		{"too many topics", pub, url.Values{"topic": strings.Split(strings.Repeat("a,", 64)+"a", ",")}, 413, "the limit is 64"},
 		{"invalid UTF-8", pub, url.Values{"topic": {"a"}, "data": {"\xff"}}, 400, "UTF-8"},
 		{"id not UTF-8", pub, url.Values{"topic": {"a"}, "id": {"a\xffb"}}, 400, "UTF-8"},
 		{"topic not UTF-8", pub, url.Values{"topic": {"a\xc3"}}, 400, "UTF-8"},
@@ -280,6 +281,9 @@ func TestMetricsCountSubscribersUpdatesAndWrites(t *testing.T) {
 	}
 	if got := values["herald_updates_total"]; got != 3 {
 		t.Errorf("herald_updates_total %v, want 3", got)
+	}
+	if got := values["herald_deliveries_total"]; got != 3 {
+		t.Errorf("herald_deliveries_total %v, want 3 (3 updates to 1 subscriber)", got)
 	}
 	if got := values["herald_stream_writes_total"]; got < 1 || got > 3 {
 		t.Errorf("herald_stream_writes_total %v, want 1 to 3 for 3 deliveries", got)

@@ -23,9 +23,16 @@ import (
 // startNode runs a complete node with a fast demo behind a loopback server.
 func startNode(t *testing.T) (*server.Server, *httptest.Server) {
 	t.Helper()
+	return startNodeAt(t, 15*time.Millisecond)
+}
+
+// startNodeAt runs a complete node whose demo query goes at pace (see
+// server.Config.DemoPace) behind a loopback server.
+func startNodeAt(t *testing.T, pace time.Duration) (*server.Server, *httptest.Server) {
+	t.Helper()
 	srv, err := server.New(context.Background(), server.Config{
 		Log: "memory", PublisherKey: "browser-test-key-0123456789abcdef", DataDir: t.TempDir(),
-		DemoPace: 15 * time.Millisecond,
+		DemoPace: pace,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -282,27 +289,13 @@ func TestHeraldJSReopensTheStreamAfterTheBrowserGivesUp(t *testing.T) {
 
 func TestHeraldProgressCountsTheETADownBetweenEvents(t *testing.T) {
 	srv, ts := startNode(t)
-	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "slow", Title: "Slow", Total: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Steady progress for a little over a second gives an estimate: about
-	// 10 units a second, so most of 100 s are left.
-	start := time.Now()
-	for done := 1.0; time.Since(start) < 1300*time.Millisecond; done++ {
-		if err := job.Progress(t.Context(), "", done, 1000, ""); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // the worker's pace, not a synchronisation
-	}
-	if s, _ := srv.Jobs().Get("slow"); s.ETA == nil {
-		t.Fatalf("no ETA after steady progress: %+v", s)
-	}
+	// About 10 units a second: most of 100 s are left.
+	startSteadyJob(t, srv, "slow", 1000)
 	browser := browsertest.New(t, 60*time.Second)
 	if err := chromedp.Do(browser, chromedp.Navigate(ts.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = chromedp.Run(browser, chromedp.Evaluate[bool](`import("/herald.js").then(() => {
+	_, err := chromedp.Run(browser, chromedp.Evaluate[bool](`import("/herald.js").then(() => {
 		const el = document.createElement("herald-progress");
 		el.setAttribute("job", "slow");
 		document.body.append(el);
@@ -321,5 +314,26 @@ func TestHeraldProgressCountsTheETADownBetweenEvents(t *testing.T) {
 	browsertest.WaitFor(t, browser, "the ETA counting down", etaText+` !== `+strconv.Quote(first), 10*time.Second)
 	if s, _ := srv.Jobs().Get("slow"); s.Seq > 20 {
 		t.Fatalf("seq %d: events were published while waiting", s.Seq)
+	}
+}
+
+// startSteadyJob starts job id of total units and reports steady progress,
+// about 10 units a second, for a little over a second: long enough for an
+// estimate, which it checks.
+func startSteadyJob(t *testing.T, srv *server.Server, id string, total float64) {
+	t.Helper()
+	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: id, Title: "Steady", Total: total})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for done := 1.0; time.Since(start) < 1300*time.Millisecond; done++ {
+		if err := job.Progress(t.Context(), "", done, total, ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // the worker's pace, not a synchronisation
+	}
+	if s, _ := srv.Jobs().Get(id); s.ETA == nil {
+		t.Fatalf("no ETA after steady progress: %+v", s)
 	}
 }

@@ -65,6 +65,9 @@ type demo struct {
 	wg      sync.WaitGroup
 }
 
+// interrupted is the error of a query cancelled because the hub shut down.
+const interrupted = "interrupted: the hub shut down"
+
 // chunks is how many pieces each stage goes through, each reported.
 const chunks = 40
 
@@ -96,8 +99,13 @@ func (d *demo) start(box BBox) (string, bool, error) {
 		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		switch {
-		case errors.Is(err, jobs.ErrCancelRequested), errors.Is(err, context.Canceled):
+		case errors.Is(err, jobs.ErrCancelRequested):
+			job.Log(fctx, "cancelled on request")
 			job.FinishCancelled(fctx)
+		case errors.Is(err, context.Canceled):
+			// Not the user's doing: the page says why the query stopped.
+			job.Log(fctx, "interrupted: the hub is shutting down")
+			d.m.Finish(fctx, id, jobs.Outcome{State: jobs.Cancelled, Error: interrupted})
 		case err != nil:
 			job.Fail(fctx, err)
 		}
@@ -128,6 +136,9 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 	}
 	n := len(d.data)
 	size := (n + chunks - 1) / chunks
+	if err := job.Log(ctx, fmt.Sprintf("loading %d places in %d chunks", n, chunks)); err != nil {
+		return err
+	}
 	loaded := make([]Point, 0, n)
 	for i := 0; i < n; i += size {
 		loaded = append(loaded, d.data[i:min(i+size, n)]...)
@@ -137,6 +148,10 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 		if err := d.step(ctx, 1); err != nil {
 			return err
 		}
+	}
+	if err := job.Log(ctx, fmt.Sprintf("loaded %d places", len(loaded)),
+		fmt.Sprintf("filtering: latitude %g to %g, longitude %g to %g", box.MinLat, box.MaxLat, box.MinLon, box.MaxLon)); err != nil {
+		return err
 	}
 	var matched []Point
 	for i := 0; i < n; i += size {
@@ -151,6 +166,10 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 		if err := d.step(ctx, 2); err != nil {
 			return err
 		}
+	}
+	if err := job.Log(ctx, fmt.Sprintf("%d places in the box", len(matched)),
+		fmt.Sprintf("aggregating %d places by category", len(matched))); err != nil {
+		return err
 	}
 	res := Result{BBox: box, Matched: len(matched)}
 	sums := map[string]*CategoryStat{}
@@ -186,6 +205,9 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 	for i := 0; i < m; i += stride {
 		p := matched[i]
 		res.Points = append(res.Points, [3]float64{p.Lat, p.Lon, float64(categoryIndex(p.Category))})
+	}
+	if err := job.Log(ctx, fmt.Sprintf("done: %d places, %d drawn", m, len(res.Points))); err != nil {
+		return err
 	}
 	return job.Succeed(ctx, res)
 }
@@ -233,6 +255,40 @@ func (d *demo) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"job": id, "topic": jobs.TopicPrefix + id, "joined": joined})
+}
+
+// serveCancel answers POST /api/demo/cancel, {"job": id}: it requests the
+// running query's cancellation as the jobs API's cancel does (Manager.Cancel),
+// and answers 202 with the job's snapshot. The query's worker then stops and
+// finishes it as cancelled. Like a query, only the demo page may ask.
+func (d *demo) serveCancel(w http.ResponseWriter, r *http.Request) {
+	if err := sameOrigin(r); err != nil {
+		httperr.LeaveBody(w, r)
+		httperr.Write(w, err)
+		return
+	}
+	var req struct {
+		Job string `json:"job"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.Job == "" {
+		httperr.Write(w, httperr.Errorf(http.StatusBadRequest, "malformed cancellation: send JSON {\"job\": \"<the query's id>\"}"))
+		return
+	}
+	d.mu.Lock()
+	running := d.running
+	d.mu.Unlock()
+	if req.Job != running {
+		httperr.Write(w, httperr.Errorf(http.StatusConflict, "job %q is not the running demo query: it has finished, or is not one", req.Job))
+		return
+	}
+	s, err := d.m.Cancel(r.Context(), req.Job)
+	if err != nil {
+		httperr.Write(w, httperr.Errorf(http.StatusConflict, "the query could not be cancelled: %v", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(s)
 }
 
 // sameOrigin returns nil if r comes from a page of the hub itself: a

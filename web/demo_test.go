@@ -245,11 +245,52 @@ func TestClosingTheSiteCancelsARunningQuery(t *testing.T) {
 	_, answer, _ := query(t, srv, "")
 	site.Close()
 	s, err := m.Get(answer["job"].(string))
-	if err != nil || s.State != jobs.Cancelled {
-		t.Fatalf("after Close the query is %s (%v), want cancelled", s.State, err)
+	if err != nil || s.State != jobs.Cancelled || s.Error != "interrupted: the hub shut down" {
+		t.Fatalf("after Close the query is %s %q (%v), want cancelled, saying it was interrupted", s.State, s.Error, err)
 	}
 	if st, _, _ := query(t, srv, ""); st != http.StatusServiceUnavailable {
 		t.Fatalf("a query after Close: %d, want 503", st)
+	}
+}
+
+func TestTheDemoCancelsOnlyItsRunningQueryForItsOwnPage(t *testing.T) {
+	_, m, _, srv := newSite(t, Config{Pace: 50 * time.Millisecond})
+	_, answer, _ := query(t, srv, "")
+	id := answer["job"].(string)
+	cancel := func(body string, header http.Header) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/demo/cancel", strings.NewReader(body))
+		req.Header = header
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	page := http.Header{"Origin": {srv.URL}}
+	for _, c := range []struct {
+		body   string
+		header http.Header
+		want   int
+	}{
+		{`{"job":"` + id + `"}`, http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{`{"job":"demo-other"}`, page, http.StatusConflict},
+		{`{"job":`, page, http.StatusBadRequest},
+	} {
+		if st, body := cancel(c.body, c.header); st != c.want {
+			t.Errorf("cancel %s: %d %q, want %d", c.body, st, body, c.want)
+		}
+	}
+	if st, body := cancel(`{"job":"`+id+`"}`, page); st != http.StatusAccepted {
+		t.Fatalf("cancel from the page: %d %q, want 202", st, body)
+	}
+	if s := waitFinished(t, m, id); s.State != jobs.Cancelled || s.Error != "" {
+		t.Fatalf("the cancelled query ended %s %q, want cancelled", s.State, s.Error)
+	}
+	lines, err := m.Lines(id, 1, 100)
+	if err != nil || len(lines.Lines) == 0 || lines.Lines[len(lines.Lines)-1].Text != "cancelled on request" {
+		t.Fatalf("the query's log %+v (%v), want it to end with the cancellation", lines, err)
 	}
 }
 

@@ -70,10 +70,12 @@ func New(cfg Config) (*Site, error) {
 		fileServer.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("POST /api/demo/query", s.demo.serveQuery)
+	mux.HandleFunc("POST /api/demo/cancel", s.demo.serveCancel)
 	return s, nil
 }
 
-// Handler serves /, /herald.js, /demo.js and POST /api/demo/query.
+// Handler serves /, /herald.js, /demo.js, POST /api/demo/query and POST
+// /api/demo/cancel.
 func (s *Site) Handler() http.Handler { return s.handler }
 
 // Close stops a running demo query and waits for it.

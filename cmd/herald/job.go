@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register("job", "report a job's progress from a shell: create, progress, log, finish, cancel, watch", runJob)
+	register("job", "report a job's progress from a shell: create, start, progress, log, finish, cancel, watch", runJob)
 }
 
 // errCancelRequested makes `herald job progress` exit with status 3, so a
@@ -27,7 +27,9 @@ var errCancelRequested = errors.New("cancel requested: stop and run \"herald job
 
 const jobUsage = `usage:
   herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N] [--private]
-                      [--parent ID [--weight W]] [--policy all-settled|fail-fast] [--callback URL]
+                      [--parent ID [--weight W]] [--policy all-settled|fail-fast]
+                      [--kind KIND] [--queue NAME] [--callback URL]
+  herald job start    ID
   herald job progress ID --done N [--total N] [--stage NAME] [--message M]
   herald job log      ID [--batch N] [--interval D] [--tee]   (lines from stdin)
   herald job finish   ID --state succeeded|failed|cancelled [--result JSON] [--error E]
@@ -35,7 +37,8 @@ const jobUsage = `usage:
   herald job watch    ID [--json]
 
 Every form takes --hub URL (env HERALD_HUB) and --token T (env HERALD_TOKEN).
-create prints the job's id; progress exits with status 3 once a cancel was requested;
+create prints the job's id (with --queue the job waits, queued, until start or its first progress);
+progress exits with status 3 once a cancel was requested;
 log posts each line of its standard input to the job's log (make 2>&1 | herald job log ID),
 in batches of up to --batch lines, at least every --interval;
 watch prints a line per state (or, with --json, each snapshot) until the job ends,
@@ -56,7 +59,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	body := map[string]any{}
 	var stages listFlag
 	var id, title, stage, message, state, result, errMsg string
-	var parent, policy, callback string
+	var parent, policy, kind, queue, callback string
 	var done, total, weight float64
 	var private, asJSON bool
 	var lf logFlags
@@ -70,6 +73,8 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&parent, "parent", "", "the job this one is a sub-job of")
 		fs.Float64Var(&weight, "weight", 0, "a sub-job's share of its parent (0: 1)")
 		fs.StringVar(&policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
+		fs.StringVar(&kind, "kind", "", "what sort of work it is (e.g. import): past runs give its ETA range")
+		fs.StringVar(&queue, "queue", "", "the queue it waits in, queued until started")
 		fs.StringVar(&callback, "callback", "", "URL the final snapshot is POSTed to, signed, when the job ends (a host the hub allows with --webhook-allow)")
 	case "progress":
 		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
@@ -84,7 +89,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.BoolVar(&asJSON, "json", false, "print each snapshot as one JSON line")
 	case "log":
 		lf.define(fs)
-	case "cancel":
+	case "cancel", "start":
 	default:
 		fmt.Fprintln(stderr, jobUsage)
 		return fmt.Errorf("unknown job command %q", verb)
@@ -117,6 +122,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case "create":
 		body["id"], body["title"], body["total"] = id, title, total
 		body["parent"], body["weight"], body["policy"] = parent, weight, policy
+		body["kind"], body["queue"] = kind, queue
 		if callback != "" {
 			body["callback"] = callback
 		}
@@ -154,6 +160,8 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	case "cancel":
 		path += "/" + id + "/cancel"
+	case "start":
+		path += "/" + id + "/start"
 	}
 	if *token == "" {
 		return errors.New("no token: pass --token or set HERALD_TOKEN")
@@ -263,8 +271,17 @@ func statusLine(s *jobs.Snapshot) string {
 	if s.Rate != nil && !s.State.Final() {
 		line += fmt.Sprintf(" %.3g/s", *s.Rate)
 	}
+	if s.QueuePosition != nil {
+		line += fmt.Sprintf(" position %d", *s.QueuePosition)
+		if s.StartsIn != nil {
+			line += fmt.Sprintf(", starts in %.0fs", *s.StartsIn)
+		}
+	}
 	if s.ETA != nil {
 		line += fmt.Sprintf(" eta %.0fs", *s.ETA)
+		if s.ETALow != nil && s.ETAHigh != nil {
+			line += fmt.Sprintf(" (%.0f–%.0fs)", *s.ETALow, *s.ETAHigh)
+		}
 	}
 	if s.CancelRequested && !s.State.Final() {
 		line += " (cancel requested)"

@@ -142,3 +142,30 @@ func TestJobWatchPrintsSnapshotsAsJSONAndFailsWithTheJob(t *testing.T) {
 		t.Fatalf("last snapshot %+v, want failed with the error", last)
 	}
 }
+
+func TestJobCommandsQueueAJobOfAKindAndStartIt(t *testing.T) {
+	srv, _ := jobNode(t)
+	for _, id := range []string{"first", "second"} {
+		code, out, errOut := runCmd(t, "job", "create", "--id", id, "--queue", "builds", "--kind", "build")
+		if code != 0 || strings.TrimSpace(out) != id {
+			t.Fatalf("create %s: exit %d, %q %q", id, code, out, errOut)
+		}
+	}
+	if s, err := srv.Jobs().Get("second"); err != nil || s.State != jobs.Queued || s.Kind != "build" || s.QueuePosition == nil || *s.QueuePosition != 2 {
+		t.Fatalf("second job: %+v, %v; want queued second in builds, of kind build", s, err)
+	}
+	code, out, errOut := runCmd(t, "job", "start", "first")
+	if code != 0 || strings.TrimSpace(out) != "running" {
+		t.Fatalf("start: exit %d, %q %q", code, out, errOut)
+	}
+	if s, _ := srv.Jobs().Get("second"); s.QueuePosition == nil || *s.QueuePosition != 1 {
+		t.Fatalf("second job after the first started: position %v, want 1", s.QueuePosition)
+	}
+	code, _, errOut = runCmd(t, "job", "create", "--queue", "no such/queue")
+	if code == 0 || !strings.Contains(errOut, "queue") {
+		t.Fatalf("create with a bad queue name: exit %d, %q; want a refusal naming the queue", code, errOut)
+	}
+	if code, _, errOut = runCmd(t, "job", "start"); code == 0 || !strings.Contains(errOut, "missing job id") {
+		t.Fatalf("start without an id: exit %d, %q", code, errOut)
+	}
+}

@@ -107,7 +107,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
 		origins = strings.Split(v, ",")
 	}
-	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser, or * (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
+	fs.Var(&origins, "cors-origin", "origin allowed to use the hub from a browser with its cookies, or * for any origin without cookies (repeatable; env HERALD_CORS_ORIGIN, comma-separated)")
 	cfg.MaxUpdateBytes = env.size("HERALD_MAX_UPDATE_BYTES", mercure.DefaultMaxUpdateBytes)
 	fs.Var(sizeFlag{&cfg.MaxUpdateBytes}, "max-update-bytes", "largest accepted publication, in bytes or with a unit such as 8MiB (env HERALD_MAX_UPDATE_BYTES)")
 	fs.DurationVar(&cfg.MaxRetry, "max-retry", env.dur("HERALD_MAX_RETRY", hub.DefaultMaxRetry), "longest reconnection delay (retry) a publication may ask browsers for; longer is refused with 400 (env HERALD_MAX_RETRY)")
@@ -133,9 +133,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", env.str("HERALD_WEBHOOK_SECRET", ""), "secret that signs job completion webhooks (HMAC-SHA256), required with --webhook-allow (env HERALD_WEBHOOK_SECRET)")
 	fs.DurationVar(&cfg.CallbackBackoff, "callback-backoff", env.dur("HERALD_CALLBACK_BACKOFF", time.Second), "wait after a failed push delivery or webhook, doubled after each further failure up to 5m (env HERALD_CALLBACK_BACKOFF)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
+	fs.BoolVar(&cfg.Dashboard, "dashboard", env.bool("HERALD_DASHBOARD", false), "serve the live dashboard at /dashboard; its data needs a publisher token (env HERALD_DASHBOARD)")
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
+	shutdownRetry := fs.Duration("shutdown-retry", env.dur("HERALD_SHUTDOWN_RETRY", 2*time.Second), "on SIGTERM or SIGINT, the least reconnection delay (retry) each stream is told before it ends, so that its client comes back to another node (env HERALD_SHUTDOWN_RETRY)")
+	retryJitter := fs.Duration("shutdown-retry-jitter", env.dur("HERALD_SHUTDOWN_RETRY_JITTER", hub.DefaultShutdownRetryJitter), "spread of those delays: each stream is told one drawn uniformly from [--shutdown-retry, --shutdown-retry + this], so the clients of a stopping node do not reconnect all at once; 0 tells every stream --shutdown-retry (env HERALD_SHUTDOWN_RETRY_JITTER)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	configFile := fs.String("config", env.str("HERALD_CONFIG", ""), "TOML (or .yaml/.yml YAML) file setting any of these flags by name, and [[issuers]] tables; flags and HERALD_* variables override it (env HERALD_CONFIG)")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration as TOML for --config, secrets masked, and exit")
@@ -161,6 +164,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *shutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %v", *shutdownTimeout)
 	}
+	switch {
+	case *shutdownRetry <= 0:
+		return fmt.Errorf("--shutdown-retry must be positive, got %v", *shutdownRetry)
+	case *retryJitter < 0:
+		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", *retryJitter)
+	case *retryJitter == 0:
+		cfg.ShutdownRetryJitter = -1 // every stream told --shutdown-retry
+	default:
+		cfg.ShutdownRetryJitter = *retryJitter
+	}
+	cfg.ShutdownRetry = *shutdownRetry
 	cfg.NoSync = !*sync
 	switch {
 	case *batch < 0:

@@ -20,6 +20,8 @@ func TestServeRefusesBadFlagsWithOneLine(t *testing.T) {
 		{"trusted proxy not a CIDR", []string{"--trusted-proxy", "proxy.example"}, `trusted proxy "proxy.example" is neither a CIDR prefix nor an address`},
 		{"stray argument", []string{"now"}, `unexpected argument "now"`},
 		{"zero shutdown timeout", []string{"--shutdown-timeout", "0s"}, "--shutdown-timeout must be positive"},
+		{"zero shutdown retry", []string{"--shutdown-retry", "0s"}, "--shutdown-retry must be positive"},
+		{"negative shutdown retry jitter", []string{"--shutdown-retry-jitter", "-1s"}, "--shutdown-retry-jitter must not be negative"},
 		{"retain age on a count-only log", []string{"--log", "memory", "--retain-age", "1h"}, "keeps a count of updates, not an age"},
 	}
 	for _, tt := range tests {

@@ -41,10 +41,11 @@ type Queue interface {
 // Config configures an Engine.
 type Config struct {
 	Policy
-	// Farewell is written to every stream, as its last chunk, when the
-	// engine closes: a reconnection hint. It is written only if the
-	// socket takes it at once.
-	Farewell []byte
+	// Farewell, if set, returns what is written to a stream, as its last
+	// chunk, when the engine closes: a reconnection hint. It is called
+	// once per stream (so each may be told a different delay), and what
+	// it returns is written only if the socket takes it at once.
+	Farewell func() []byte
 	// Writers and Flushers are how many goroutines write streams whose
 	// sockets have room again, and streams the fan-out marked. At least 1.
 	Writers, Flushers int
@@ -554,9 +555,9 @@ func (e *Engine) snapshot(dst []*Stream) []*Stream {
 	return dst
 }
 
-// Close ends every stream with the farewell chunk and the end of the
-// chunked body, then stops the engine's goroutines. The farewells are
-// written without waiting: a client whose socket cannot take its farewell
+// Close ends every stream with what its queue holds, the farewell chunk
+// and the end of the chunked body, then stops the engine's goroutines.
+// They are written without waiting: a client whose socket cannot take its farewell
 // at once is simply disconnected, so closing takes no longer with many
 // stuck clients than with none. Only the first call does anything.
 func (e *Engine) Close() { e.closeOnce.Do(e.close) }
@@ -564,12 +565,21 @@ func (e *Engine) Close() { e.closeOnce.Do(e.close) }
 func (e *Engine) close() {
 	close(e.stop)
 	e.wg.Wait()
-	final := AppendChunk(nil, e.cfg.Farewell)
-	final = append(final, LastChunk...)
+	var final []byte
 	for _, d := range e.snapshot(nil) {
 		d.mu.Lock()
 		if !d.full.Load() {
-			d.writeNow(append(d.out[d.next:], final), d.sent)
+			// What is queued goes first, then the farewell, each only as
+			// far as the socket takes it at once.
+			e.writeLocked(d)
+		}
+		if !d.ended.Load() && !d.full.Load() {
+			final = final[:0]
+			if e.cfg.Farewell != nil {
+				final = AppendChunk(final, e.cfg.Farewell())
+			}
+			final = append(final, LastChunk...)
+			d.writeNow([][]byte{final}, 0)
 		}
 		d.mu.Unlock()
 		e.finish(d, ErrClosed)

@@ -6,9 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,7 +70,7 @@ type served struct {
 // startEngine starts an engine that writes every update at once.
 func startEngine(t *testing.T, farewell string) *Engine {
 	t.Helper()
-	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: []byte(farewell), Writers: 2, Flushers: 1})
+	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: func() []byte { return []byte(farewell) }, Writers: 2, Flushers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +167,46 @@ func TestQueuedBytesAreOneChunkAndCloseSaysFarewell(t *testing.T) {
 	}
 	if err := sv.waitEnded(t); !errors.Is(err, ErrClosed) {
 		t.Fatalf("ended with %v, want ErrClosed", err)
+	}
+}
+
+// Updates still queued when the engine closes are written before the
+// farewell, and each stream gets a farewell of its own.
+func TestCloseWritesWhatIsQueuedBeforeEachFarewell(t *testing.T) {
+	n := 0
+	e, err := New(Config{
+		Policy:   Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait},
+		Farewell: func() []byte { n++; return fmt.Appendf(nil, "retry: %d\n\n", 1000+n) },
+		Writers:  2, Flushers: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	a, b := adopt(t, e, false), adopt(t, e, false)
+	a.q.push([]byte("data: pending\n\n")) // queued, never marked for a flusher
+	e.Close()
+	var farewells []string
+	for i, sv := range []*served{a, b} {
+		sv.client.SetReadDeadline(time.Now().Add(wait))
+		rest, err := io.ReadAll(sv.body)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		got := string(rest)
+		if i == 0 {
+			if !strings.HasPrefix(got, "data: pending\n\n") {
+				t.Fatalf("stream with a queued update got %q after Close, want the update before the farewell", got)
+			}
+			got = strings.TrimPrefix(got, "data: pending\n\n")
+		}
+		if !strings.HasPrefix(got, "retry: 100") {
+			t.Fatalf("stream %d got %q after Close, want a farewell", i, got)
+		}
+		farewells = append(farewells, got)
+	}
+	if farewells[0] == farewells[1] {
+		t.Fatalf("both streams got the farewell %q, want one each", farewells[0])
 	}
 }
 

@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// Policy lets pages of the listed origins ("https://app.example.com", or
-// "*" for any) call the hub from a browser, with credentials (cookies). The
-// zero Policy allows no other origin. A Policy is safe for concurrent use.
+// Policy lets pages of the listed origins ("https://app.example.com") call
+// the hub from a browser, with credentials (cookies); "*" lets pages of any
+// other origin call it without credentials. The zero Policy allows no other
+// origin. A Policy is safe for concurrent use.
 type Policy struct {
 	Origins []string
 }
@@ -25,11 +26,14 @@ func (p Policy) Allows(origin string) bool {
 	if origin == "" || len(p.Origins) == 0 {
 		return false
 	}
-	if slices.Contains(p.Origins, "*") {
-		return true
-	}
+	return slices.Contains(p.Origins, "*") || p.listed(origin)
+}
+
+// listed reports whether origin is one of p.Origins itself (not through
+// "*"): only such an origin may call the hub with credentials.
+func (p Policy) listed(origin string) bool {
 	for _, o := range p.Origins {
-		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
 			return true
 		}
 	}
@@ -50,8 +54,16 @@ func (p Policy) Apply(w http.ResponseWriter, r *http.Request) (preflight bool) {
 	if !p.Allows(origin) {
 		return preflight
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
+	if p.listed(origin) {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	} else {
+		// Allowed through "*" only: any page may call the hub, with a
+		// token in the Authorization header, but never with its cookies
+		// (Mercure 1.0 forbids credentialed CORS to a wildcard or a
+		// reflected origin).
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
 	if preflight {
 		h.Set("Access-Control-Allow-Methods", allowMethods)
 		h.Set("Access-Control-Allow-Headers", allowHeaders)

@@ -70,3 +70,31 @@ func TestPreflightAllowsQuery(t *testing.T) {
 		t.Fatalf("Access-Control-Expose-Headers = %q, want Mercure-Last-Event-ID among them", e)
 	}
 }
+
+// TestWildcardNeverAllowsCredentials checks that "*" never turns into a
+// credentialed answer: an origin allowed only through it gets
+// Access-Control-Allow-Origin: * and no Access-Control-Allow-Credentials,
+// while a listed origin is named and may send cookies.
+func TestWildcardNeverAllowsCredentials(t *testing.T) {
+	p := Policy{Origins: []string{"https://app.example", "*"}}
+	for _, tt := range []struct {
+		origin, allowOrigin, credentials string
+	}{
+		{"https://app.example", "https://app.example", "true"},
+		{"https://anyone.example", "*", ""},
+	} {
+		for _, preflight := range []bool{false, true} {
+			r := httptest.NewRequest("GET", "/.well-known/mercure", nil)
+			if preflight {
+				r = httptest.NewRequest("OPTIONS", "/.well-known/mercure", nil)
+				r.Header.Set("Access-Control-Request-Method", "GET")
+			}
+			r.Header.Set("Origin", tt.origin)
+			w := httptest.NewRecorder()
+			p.Apply(w, r)
+			if got, cred := w.Header().Get("Access-Control-Allow-Origin"), w.Header().Get("Access-Control-Allow-Credentials"); got != tt.allowOrigin || cred != tt.credentials {
+				t.Errorf("from %s (preflight %v): Allow-Origin %q, Allow-Credentials %q; want %q, %q", tt.origin, preflight, got, cred, tt.allowOrigin, tt.credentials)
+			}
+		}
+	}
+}

@@ -161,16 +161,28 @@ func (p *Proc) Exited() error {
 // Herald is a running `herald serve`.
 type Herald struct {
 	*Proc
+	// URL is the node's base URL, "http://127.0.0.1:PORT" (or https with
+	// StartHeraldTLS).
 	URL string
+	// Client talks to the node: http.DefaultClient, or one trusting the
+	// node's certificate with StartHeraldTLS.
+	Client *http.Client
 }
 
 // StartHerald runs `herald serve` on a free loopback port with args and
 // waits until it answers /healthz.
 func StartHerald(t *testing.T, args ...string) *Herald {
 	t.Helper()
+	return startHerald(t, "http", http.DefaultClient, args)
+}
+
+// startHerald runs `herald serve` on a free loopback port with args, to be
+// reached over scheme by client, and waits until it answers /healthz.
+func startHerald(t *testing.T, scheme string, client *http.Client, args []string) *Herald {
+	t.Helper()
 	port := FreePort(t)
 	args = append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port)}, args...)
-	h := &Herald{Proc: Start(t, port, HeraldBinary(t), args...), URL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	h := &Herald{Proc: Start(t, port, HeraldBinary(t), args...), URL: scheme + "://127.0.0.1:" + strconv.Itoa(port), Client: client}
 	h.WaitHealthy(t)
 	return h
 }
@@ -179,7 +191,7 @@ func StartHerald(t *testing.T, args ...string) *Herald {
 func (h *Herald) WaitHealthy(t *testing.T) {
 	t.Helper()
 	WaitTCP(t, h.Port, func() bool {
-		resp, err := http.Get(h.URL + "/healthz")
+		resp, err := h.Client.Get(h.URL + "/healthz")
 		if err != nil {
 			return false
 		}

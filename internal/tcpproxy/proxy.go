@@ -4,14 +4,17 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Proxy forwards connections from a loopback port to a target address
-// until it is cut. Its methods are safe for concurrent use.
+// (or, round-robin, to one of several) until it is cut. Its methods are
+// safe for concurrent use.
 type Proxy struct {
-	target string
-	ln     net.Listener
-	addr   string
+	targets []string
+	next    atomic.Uint64 // the target the next connection tries first
+	ln      net.Listener
+	addr    string
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -19,14 +22,33 @@ type Proxy struct {
 }
 
 // Start listens on a free loopback port and forwards to target.
-func Start(target string) (*Proxy, error) {
+func Start(target string) (*Proxy, error) { return StartRoundRobin(target) }
+
+// StartRoundRobin listens on a free loopback port and forwards each
+// connection to the next of targets in turn, as a load balancer does:
+// a target that refuses the connection is skipped for the one after it,
+// and the client's connection is closed only if every target refuses.
+func StartRoundRobin(targets ...string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, addr: ln.Addr().String(), conns: make(map[net.Conn]struct{})}
+	p := &Proxy{targets: targets, addr: ln.Addr().String(), conns: make(map[net.Conn]struct{})}
 	p.serve(ln)
 	return p, nil
+}
+
+// dial connects to the next target that accepts, trying each once.
+func (p *Proxy) dial() (net.Conn, error) {
+	first := p.next.Add(1) - 1
+	var err error
+	for i := range uint64(len(p.targets)) {
+		var c net.Conn
+		if c, err = net.Dial("tcp", p.targets[(first+i)%uint64(len(p.targets))]); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // Addr is the proxy's address, "127.0.0.1:PORT"; it stays the same across
@@ -45,7 +67,7 @@ func (p *Proxy) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", p.target)
+			up, err := p.dial()
 			if err != nil {
 				c.Close()
 				continue

@@ -3,6 +3,8 @@ package tcpproxy
 import (
 	"bufio"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,8 +13,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// echo serves a line echo on loopback until the test ends.
-func echo(t *testing.T) string {
+// serve accepts connections on loopback and hands each to handle, on the
+// accepting goroutine, until stop (or the test's end).
+func serve(t *testing.T, handle func(net.Conn)) (addr string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,21 +29,31 @@ func echo(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			}()
+			handle(c)
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
+	stop = sync.OnceFunc(func() { ln.Close(); <-done })
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+// echo serves a line echo on loopback until the test ends.
+func echo(t *testing.T) string {
+	t.Helper()
+	addr, _ := serve(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				c.Write([]byte(line))
+			}
+		}()
+	})
+	return addr
 }
 
 func roundTrip(t *testing.T, addr string) (net.Conn, error) {
@@ -111,4 +124,49 @@ func TestCutClosesConnectionsAndRestoreForwardsAgain(t *testing.T) {
 		t.Fatalf("after Restore: %v", err)
 	}
 	c2.Close()
+}
+
+// greeter serves name, one line, to every connection until stopped.
+func greeter(t *testing.T, name string) (addr string, stop func()) {
+	t.Helper()
+	return serve(t, func(c net.Conn) {
+		c.Write([]byte(name + "\n"))
+		c.Close()
+	})
+}
+
+func TestRoundRobinTakesTurnsAndSkipsATargetThatRefuses(t *testing.T) {
+	a, _ := greeter(t, "a")
+	b, stopB := greeter(t, "b")
+	c, _ := greeter(t, "c")
+	p, err := StartRoundRobin(a, b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	greet := func() string {
+		t.Helper()
+		conn, err := net.DialTimeout("tcp", p.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			t.Fatalf("through the proxy: %v", err)
+		}
+		return strings.TrimSpace(line)
+	}
+	var got []string
+	for range 3 {
+		got = append(got, greet())
+	}
+	stopB()
+	for range 3 {
+		got = append(got, greet())
+	}
+	if want := "a b c a c c"; strings.Join(got, " ") != want {
+		t.Fatalf("connections went to %v, want %s: in turn, b's turns passed to c once it refuses", got, want)
+	}
 }

@@ -79,6 +79,17 @@ func publisherToken(t *testing.T) string {
 	return s
 }
 
+// startCluster starts n nodes on the log logURL with the test's publisher
+// key, no demo, and args.
+func startCluster(t *testing.T, logURL string, n int, args ...string) []*proctest.Herald {
+	t.Helper()
+	nodes := make([]*proctest.Herald, n)
+	for i := range nodes {
+		nodes[i] = proctest.StartHerald(t, append([]string{"--log", logURL, "--publisher-key", key, "--no-demo"}, args...)...)
+	}
+	return nodes
+}
+
 // publish posts update id to one of nodes, starting with the first, and
 // reports whether the update was acknowledged (a 409 for our own id means
 // an earlier attempt was stored).
@@ -189,12 +200,9 @@ func TestEveryUpdateReachesEverySubscriberAcrossANodeLoss(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			logURL := b.url(t, sharedAddr[b.name])
-			var nodes []*proctest.Herald
+			nodes := startCluster(t, b.url(t, sharedAddr[b.name]), 3, "--heartbeat", "1s", "--max-conns-per-ip", "-1")
 			var urls []string
-			for range 3 {
-				n := proctest.StartHerald(t, "--log", logURL, "--publisher-key", key, "--no-demo", "--heartbeat", "1s", "--max-conns-per-ip", "-1")
-				nodes = append(nodes, n)
+			for _, n := range nodes {
 				urls = append(urls, n.URL)
 			}
 			const subs, updates = 300, 1000

@@ -272,6 +272,8 @@ export function describe(s, etaNow = s && s.eta) {
       return "failed: " + (s.error || "unknown error");
     case "cancelled":
       return "cancelled";
+    case "queued":
+      return describeQueued(s);
   }
   const first = s.stages && s.stages.length ? s.stages[0].name : "";
   if (s.seq <= 1 || (!s.done && (!s.stage || s.stage === first))) {
@@ -283,6 +285,21 @@ export function describe(s, etaNow = s && s.eta) {
   if (s.cancelRequested) return line + " — cancelling…";
   if (etaNow != null) line += ` — about ${formatSeconds(etaNow)} left`;
   else line += " — estimating…";
+  return line;
+}
+
+/**
+ * A queued job's line, since seconds after its snapshot arrived:
+ * "queued: position 2, starts in ~40 s" (without the wait until the queue
+ * has started a job or two).
+ */
+export function describeQueued(s, since = 0) {
+  let line = "queued";
+  if (s.queue_position != null) line += `: position ${s.queue_position}`;
+  if (s.starts_in != null) {
+    const left = s.starts_in - since;
+    line += left > 0.5 ? `, starts in ~${formatSeconds(left)}` : ", starting any moment";
+  }
   return line;
 }
 
@@ -359,6 +376,8 @@ class HeraldProgress extends HTMLElement {
         $(".hp-title").textContent = s.title || s.id;
         $(".hp-stage").textContent = FINAL.has(s.state)
           ? describe(s)
+          : s.state === "queued"
+          ? describeQueued(s, 0)
           : (s.stage || "working") + (s.state === "stalled" ? " (stalled)" : s.cancelRequested ? " (cancelling…)" : "");
         if (s.percent != null) {
           $(".hp-bar").value = s.percent;
@@ -379,11 +398,15 @@ class HeraldProgress extends HTMLElement {
     const s = this.snapshot;
     const eta = this.querySelector(".hp-eta");
     if (!s || !eta) return;
-    if (s.eta == null || FINAL.has(s.state) || s.state === "stalled") {
+    const since = (performance.now() - this.received) / 1000;
+    if (s.state === "queued") {
+      this.querySelector(".hp-stage").textContent = describeQueued(s, since);
+    }
+    if (s.eta == null || FINAL.has(s.state) || s.state === "stalled" || s.state === "queued") {
       eta.textContent = "";
       return;
     }
-    const left = s.eta - (performance.now() - this.received) / 1000;
+    const left = s.eta - since;
     eta.textContent = left > 0.5 ? `about ${formatSeconds(left)} left` : "any moment now";
   }
 }
