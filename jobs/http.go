@@ -277,6 +277,7 @@ func fromForm(r *http.Request, v any) error {
 		v.ID, v.Title = f.Get("id"), f.Get("title")
 		v.Parent, v.Policy = f.Get("parent"), Policy(f.Get("policy"))
 		v.Kind, v.Queue = f.Get("kind"), f.Get("queue")
+		v.Callback = f.Get("callback")
 		_, v.Private = f["private"]
 		for _, name := range f["stage"] {
 			n, w, _ := strings.Cut(name, ":")

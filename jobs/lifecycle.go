@@ -24,6 +24,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Snapshot, error) {
 	if err := checkSpec(spec); err != nil {
 		return Snapshot{}, err
 	}
+	if err := m.checkCallback(spec.Callback); err != nil {
+		return Snapshot{}, err
+	}
 	now := m.cfg.Now()
 	s := newSnapshot(spec, now)
 	m.mu.Lock()
@@ -55,7 +58,7 @@ func newSnapshot(spec Spec, now time.Time) Snapshot {
 	s := Snapshot{
 		ID: spec.ID, Topic: TopicPrefix + spec.ID, Title: spec.Title, State: Running,
 		Stages: stages, Total: spec.Total, Private: spec.Private,
-		Parent: spec.Parent, Policy: spec.Policy, Kind: spec.Kind, Queue: spec.Queue,
+		Parent: spec.Parent, Policy: spec.Policy, Kind: spec.Kind, Queue: spec.Queue, Callback: spec.Callback,
 		Created: now, Updated: now, StageStarted: now, Started: &now,
 	}
 	if spec.Queue != "" {
@@ -282,6 +285,9 @@ func (m *Manager) send(ctx context.Context, e *entry, s Snapshot, created bool) 
 	}
 	if s.Parent != "" {
 		m.childChanged(ctx, s)
+	}
+	if s.State.Final() && m.cfg.Ended != nil {
+		m.cfg.Ended(s)
 	}
 	return s, nil
 }

@@ -57,6 +57,13 @@ type Config struct {
 	// LogLines is how many of each job's last log lines are retained
 	// (older ones are dropped, and readers told how many). Default 1000.
 	LogLines int
+	// CheckCallback accepts or refuses a job's completion webhook URL;
+	// nil refuses every one (webhooks are off).
+	CheckCallback func(url string) error
+	// Ended, if set, is called with the final snapshot of each job this
+	// node ends, once it is published (where completion webhooks start).
+	// It must not block.
+	Ended func(Snapshot)
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives the manager's logs. Default slog.Default().
@@ -123,6 +130,21 @@ type entry struct {
 	local     bool       // this node wrote the job's latest state
 	log       lines      // the job's last log lines
 	writing   sync.Mutex // held while lines are numbered and published
+}
+
+// checkCallback refuses a callback URL that Config.CheckCallback does not
+// accept, with ErrInvalid.
+func (m *Manager) checkCallback(url string) error {
+	switch {
+	case url == "":
+		return nil
+	case m.cfg.CheckCallback == nil:
+		return fmt.Errorf("%w: callback: completion webhooks are off (start herald with --webhook-allow HOST)", ErrInvalid)
+	}
+	if err := m.cfg.CheckCallback(url); err != nil {
+		return fmt.Errorf("%w: callback: %v", ErrInvalid, err)
+	}
+	return nil
 }
 
 // NewManager starts a manager and its timer; Close stops it.

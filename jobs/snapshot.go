@@ -101,7 +101,9 @@ type Snapshot struct {
 	Weight float64 `json:"weight,omitempty"`
 	// Policy and Children are a parent's: how it ends when a child fails,
 	// and its children in the order they were created.
-	Policy   Policy     `json:"policy,omitempty"`
+	Policy Policy `json:"policy,omitempty"`
+	// Callback is the job's completion webhook URL (Spec.Callback).
+	Callback string     `json:"callback,omitempty"`
 	Children []Child    `json:"children,omitempty"`
 	Created  time.Time  `json:"created"`
 	Updated  time.Time  `json:"updated"`

@@ -40,6 +40,11 @@ type Spec struct {
 	// Queue names the queue the job waits in: it is created queued, and
 	// runs once started (Manager.Begin) or reported on.
 	Queue string `json:"queue,omitempty"`
+	// Callback is a URL the final snapshot is POSTed to, signed, when the
+	// job ends (a completion webhook); its host must be allowed
+	// (Config.CheckCallback). It is part of the snapshot: put no secret in
+	// it.
+	Callback string `json:"callback,omitempty"`
 }
 
 // Policy says how a parent job ends when one of its children fails.

@@ -147,6 +147,26 @@ type Config struct {
 	// dashboards of its cluster. Default 5s.
 	DashboardReport time.Duration
 
+	// PushAllow lists the hosts push subscriptions may call back (a host,
+	// an address, or *.domain; loopback and private addresses only when
+	// named exactly). Empty turns push subscriptions off.
+	PushAllow []string
+	// WebhookAllow lists the hosts job completion webhooks may go to, as
+	// PushAllow; WebhookSecret signs them. Empty turns webhooks off.
+	WebhookAllow  []string
+	WebhookSecret string
+	// CallbackBackoff and CallbackMaxBackoff bound the waits between the
+	// attempts of a push delivery or a webhook. Defaults 1s and 5m.
+	CallbackBackoff    time.Duration
+	CallbackMaxBackoff time.Duration
+	// PushMaxFailures pauses a push subscription after this many failed
+	// attempts in a row (default 10), or when one delivery has failed for
+	// PushDeadline (default 1h).
+	PushMaxFailures int
+	PushDeadline    time.Duration
+	// WebhookDeadline is how long a job's webhook is retried. Default 24h.
+	WebhookDeadline time.Duration
+
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -193,6 +213,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.PushDeadline <= 0 {
+		c.PushDeadline = time.Hour
+	}
 }
 
 // Server is one running Herald node.
@@ -212,6 +235,8 @@ type Server struct {
 	draining atomic.Bool
 	// dashboard is nil without Config.Dashboard.
 	dashboard atomic.Pointer[dashboard.Dashboard]
+	// callbacks are the push subscriptions and job webhooks.
+	callbacks callbacks
 	// GeneratedKey is the publisher secret New generated or loaded from
 	// DataDir because Config.PublisherKey was empty; "" otherwise.
 	GeneratedKey string
@@ -310,6 +335,9 @@ func (s *Server) build() error {
 		}
 		s.closers = append(s.closers, tracker.Close)
 	}
+	if err := s.startCallbacks(); err != nil {
+		return err
+	}
 	// The jobs manager publishes through the hub, and the hub feeds it what
 	// it follows: it is set once both exist.
 	var jm atomic.Pointer[jobs.Manager]
@@ -336,6 +364,7 @@ func (s *Server) build() error {
 			if j := jm.Load(); j != nil {
 				j.Observe(u)
 			}
+			s.callbacks.observe(u)
 		},
 		Snapshots: func(match func(string) bool) []eventlog.Update {
 			if j := jm.Load(); j != nil {
@@ -376,12 +405,14 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	manager, err := jobs.NewManager(jobs.Config{
+	jobsCfg := jobs.Config{
 		Publisher:    h,
 		StallAfter:   cfg.JobStallAfter,
 		KeepFinished: cfg.JobKeep,
 		Logger:       cfg.Logger,
-	})
+	}
+	s.callbacks.jobsConfig(&jobsCfg)
+	manager, err := jobs.NewManager(jobsCfg)
 	if err != nil {
 		return err
 	}
@@ -389,14 +420,17 @@ func (s *Server) build() error {
 	jm.Store(manager)
 	s.jobs = manager
 	s.recoverJobs(manager)
+	s.recoverCallbacks()
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, m.watch(mh, true))
 	// One cross-origin policy for everything a page of another origin
 	// uses: the Mercure handler applies it itself, the rest through it.
 	crossOrigin := cors.Policy{Origins: cfg.CORSOrigins}
-	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous, resource: cfg.ResourceIdentifier}))), false)
+	jobsAuth := authorizer{pub: pub, sub: jobsSub, noAnonymous: cfg.NoAnonymous, resource: cfg.ResourceIdentifier}
+	jobsAPI := m.watch(crossOrigin.Handler(limitWrites(limit, pub, manager.Handler(jobsAuth))), false)
 	mux.Handle("/api/jobs", jobsAPI)
 	mux.Handle("/api/jobs/", jobsAPI)
+	s.routeCallbacks(mux, func(h http.Handler) http.Handler { return m.watch(crossOrigin.Handler(h), false) }, jobsAuth)
 	if tracker != nil {
 		api := m.watch(crossOrigin.Handler(tracker.Handler(sub)), false)
 		mux.Handle(presence.Prefix, api)

@@ -28,7 +28,7 @@ var errCancelRequested = errors.New("cancel requested: stop and run \"herald job
 const jobUsage = `usage:
   herald job create   [--id ID] [--title T] [--stage NAME[:WEIGHT]]… [--total N] [--private]
                       [--parent ID [--weight W]] [--policy all-settled|fail-fast]
-                      [--kind KIND] [--queue NAME]
+                      [--kind KIND] [--queue NAME] [--callback URL]
   herald job start    ID
   herald job progress ID --done N [--total N] [--stage NAME] [--message M]
   herald job log      ID [--batch N] [--interval D] [--tee]   (lines from stdin)
@@ -59,7 +59,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	body := map[string]any{}
 	var stages listFlag
 	var id, title, stage, message, state, result, errMsg string
-	var parent, policy, kind, queue string
+	var parent, policy, kind, queue, callback string
 	var done, total, weight float64
 	var private, asJSON bool
 	var lf logFlags
@@ -75,6 +75,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
 		fs.StringVar(&kind, "kind", "", "what sort of work it is (e.g. import): past runs give its ETA range")
 		fs.StringVar(&queue, "queue", "", "the queue it waits in, queued until started")
+		fs.StringVar(&callback, "callback", "", "URL the final snapshot is POSTed to, signed, when the job ends (a host the hub allows with --webhook-allow)")
 	case "progress":
 		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
 		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
@@ -122,6 +123,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		body["id"], body["title"], body["total"] = id, title, total
 		body["parent"], body["weight"], body["policy"] = parent, weight, policy
 		body["kind"], body["queue"] = kind, queue
+		if callback != "" {
+			body["callback"] = callback
+		}
 		if private {
 			body["private"] = true
 		}

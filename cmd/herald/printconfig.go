@@ -44,6 +44,9 @@ func printConfig(w io.Writer, fs *flag.FlagSet, issuers []server.Issuer) error {
 		doc[role+"-jwks-url"] = redactURL(fs.Lookup(role + "-jwks-url").Value.String())
 	}
 	doc["log"] = redactURL(fs.Lookup("log").Value.String())
+	if f := fs.Lookup("webhook-secret"); f != nil && f.Value.String() != "" {
+		doc["webhook-secret"] = secretMask
+	}
 	if len(issuers) > 0 {
 		tables := make([]issuerTable, 0, len(issuers))
 		for _, is := range issuers {

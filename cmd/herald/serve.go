@@ -127,6 +127,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&proxies, "trusted-proxy", "CIDR (or address) of a reverse proxy whose X-Forwarded-For or Forwarded header tells the client's address (repeatable; env HERALD_TRUSTED_PROXY, comma-separated)")
 	fs.DurationVar(&cfg.JobStallAfter, "job-stall-after", env.dur("HERALD_JOB_STALL_AFTER", 30*time.Second), "mark a job stalled after this long without progress (env HERALD_JOB_STALL_AFTER)")
 	fs.DurationVar(&cfg.JobKeep, "job-keep", env.dur("HERALD_JOB_KEEP", time.Hour), "remember finished jobs this long (env HERALD_JOB_KEEP)")
+	pushAllow, webhookAllow := envList("HERALD_PUSH_ALLOW"), envList("HERALD_WEBHOOK_ALLOW")
+	fs.Var(&pushAllow, "push-allow", "host push subscriptions may call back: a name, an address (loopback and private ones only this way) or *.domain; none: push subscriptions are off (repeatable; env HERALD_PUSH_ALLOW, comma-separated)")
+	fs.Var(&webhookAllow, "webhook-allow", "host job completion webhooks may go to, as --push-allow; none: webhooks are off (repeatable; env HERALD_WEBHOOK_ALLOW, comma-separated)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", env.str("HERALD_WEBHOOK_SECRET", ""), "secret that signs job completion webhooks (HMAC-SHA256), required with --webhook-allow (env HERALD_WEBHOOK_SECRET)")
+	fs.DurationVar(&cfg.CallbackBackoff, "callback-backoff", env.dur("HERALD_CALLBACK_BACKOFF", time.Second), "wait after a failed push delivery or webhook, doubled after each further failure up to 5m (env HERALD_CALLBACK_BACKOFF)")
 	fs.BoolVar(&cfg.NoDemo, "no-demo", env.bool("HERALD_NO_DEMO", false), "turn off the demo landing page (env HERALD_NO_DEMO)")
 	fs.BoolVar(&cfg.Dashboard, "dashboard", env.bool("HERALD_DASHBOARD", false), "serve the live dashboard at /dashboard; its data needs a publisher token (env HERALD_DASHBOARD)")
 	tlsCert := fs.String("tls-cert", env.str("HERALD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (and HTTP/2) (env HERALD_TLS_CERT)")
@@ -180,6 +185,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.BatchWindow = *batch
 	}
 	cfg.CORSOrigins = origins
+	cfg.PushAllow, cfg.WebhookAllow = pushAllow, webhookAllow
 	cfg.PublicURLs = publicURLs
 	rate, err := ratelimit.ParseRate(*publishRate)
 	if err != nil {
@@ -346,4 +352,13 @@ func reloadOnHangup(srv *server.Server, logger *slog.Logger) (stop func()) {
 		close(done)
 		<-ended
 	}
+}
+
+// envList returns the comma-separated values of the environment variable
+// key, the default of a repeatable flag.
+func envList(key string) listFlag {
+	if v := os.Getenv(key); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
