@@ -96,6 +96,7 @@ type registry struct {
 	subscribers       prometheus.Gauge
 	updates, delivers prometheus.Counter
 	appends           prometheus.Histogram
+	push              *prometheus.GaugeVec
 }
 
 func newRegistry() *registry {
@@ -106,7 +107,8 @@ func newRegistry() *registry {
 		delivers:    prometheus.NewCounter(prometheus.CounterOpts{Name: metricDeliveries}),
 		appends:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricAppend, Buckets: []float64{0.001, 0.01, 0.1}}),
 	}
-	r.MustRegister(r.subscribers, r.updates, r.delivers, r.appends)
+	r.push = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPush}, []string{"state"})
+	r.MustRegister(r.subscribers, r.updates, r.delivers, r.appends, r.push)
 	return r
 }
 
@@ -119,9 +121,14 @@ func TestSamplesGiveRatesPerSecondAndKeepAnHour(t *testing.T) {
 	reg.updates.Add(20)
 	reg.delivers.Add(60)
 	reg.appends.Observe(0.005)
+	reg.push.WithLabelValues("active").Set(2)
+	reg.push.WithLabelValues("paused").Set(1)
 	c.add(2 * time.Second)
 	d.sample(&s)
 	snap, _, _ := d.state(false)
+	if snap.PushActive != 2 || snap.PushPaused != 1 {
+		t.Errorf("push subscriptions %v active and %v paused, want 2 and 1", snap.PushActive, snap.PushPaused)
+	}
 	if snap.Subscribers != 3 || snap.UpdatesTotal != 20 || snap.UpdatesPerSecond != 10 || snap.DeliveriesPerSecond != 30 {
 		t.Errorf("snapshot %+v, want 3 subscribers, 20 updates, 10 updates/s and 30 deliveries/s", *snap)
 	}

@@ -16,6 +16,7 @@ const (
 	metricStreamEnds  = "herald_stream_ends_total"
 	metricReplays     = "herald_replays_total"
 	metricAppend      = "herald_log_append_duration_seconds"
+	metricPush        = "herald_push_subscriptions"
 )
 
 // reading is what one sample reads from the node's registry: gauges and
@@ -23,6 +24,9 @@ const (
 type reading struct {
 	subscribers, updates, deliveries, slow, replays float64
 	appends                                         histogram
+	// pushActive and pushPaused count the push subscriptions this node
+	// delivers, by state.
+	pushActive, pushPaused float64
 }
 
 // histogram is a cumulative histogram: counts[i] observations at most
@@ -57,6 +61,13 @@ func read(g prometheus.Gatherer) (reading, error) {
 				}
 			case metricAppend:
 				r.appends = histogramOf(m.GetHistogram())
+			case metricPush:
+				switch label(m, "state") {
+				case "active":
+					r.pushActive += m.GetGauge().GetValue()
+				case "paused":
+					r.pushPaused += m.GetGauge().GetValue()
+				}
 			}
 		}
 	}

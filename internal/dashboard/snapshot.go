@@ -23,6 +23,11 @@ type Snapshot struct {
 	DeliveriesPerSecond float64 `json:"deliveriesPerSecond"`
 	SlowDisconnects     float64 `json:"slowDisconnects"`
 	Replays             float64 `json:"replays"`
+	// PushActive and PushPaused count the push subscriptions this node
+	// delivers, by state: a paused one stopped after repeated failures
+	// and waits to be resumed.
+	PushActive float64 `json:"pushActive"`
+	PushPaused float64 `json:"pushPaused"`
 	// AppendP50 and AppendP99 are the log append latency's quantiles over
 	// the last minute, in seconds; null without appends.
 	AppendP50 *float64     `json:"appendP50"`
@@ -106,7 +111,7 @@ type sampler struct {
 func (s *sampler) take(r reading, now time.Time) *Snapshot {
 	snap := &Snapshot{
 		Subscribers: r.subscribers, UpdatesTotal: r.updates, DeliveriesTotal: r.deliveries,
-		SlowDisconnects: r.slow, Replays: r.replays,
+		SlowDisconnects: r.slow, Replays: r.replays, PushActive: r.pushActive, PushPaused: r.pushPaused,
 	}
 	if !s.prevAt.IsZero() {
 		if dt := now.Sub(s.prevAt).Seconds(); dt > 0 {

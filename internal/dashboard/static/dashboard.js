@@ -85,6 +85,8 @@ function render(s) {
   show("deliveries-rate", s.deliveriesPerSecond, perSecond(s.deliveriesPerSecond));
   show("slow", s.slowDisconnects, count(s.slowDisconnects));
   show("replays", s.replays, count(s.replays));
+  show("push-active", s.pushActive, count(s.pushActive));
+  show("push-paused", s.pushPaused, count(s.pushPaused));
   show("append-p50", s.appendP50, ms(s.appendP50));
   show("append-p99", s.appendP99, ms(s.appendP99));
   show("jobs-running", s.jobs.running, count(s.jobs.running));
