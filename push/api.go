@@ -114,6 +114,20 @@ func (p *Pusher) Handler(subs Verifier) http.Handler {
 }
 
 func (p *Pusher) create(w http.ResponseWriter, r *http.Request, subs Verifier) {
+	// The token first: a request without a valid one costs no body read.
+	if err := authorize(r, subs, nil); err != nil {
+		httperr.LeaveBody(w, r)
+		statuses.Write(w, err)
+		return
+	}
+	p.mu.Lock()
+	full := len(p.subs) >= p.cfg.MaxSubscriptions
+	p.mu.Unlock()
+	if full {
+		httperr.LeaveBody(w, r)
+		statuses.Write(w, httperr.Errorf(http.StatusTooManyRequests, "too many push subscriptions: the limit is %d; delete unused ones", p.cfg.MaxSubscriptions))
+		return
+	}
 	req, err := ParseRequest(r.Body)
 	if err == nil {
 		err = p.engine.Allowlist().Check(req.Callback)

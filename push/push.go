@@ -31,9 +31,16 @@ type Config struct {
 	// SecretKey, 32 bytes kept by this node, seals the subscriptions'
 	// secrets in the log; nil stores them in the clear.
 	SecretKey []byte
+	// MaxSubscriptions bounds the push subscriptions the cluster holds
+	// (each has a worker on the node that created it); one more is
+	// refused with 429. Default DefaultMaxSubscriptions.
+	MaxSubscriptions int
 	// Logger receives the pusher's logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultMaxSubscriptions is Config.MaxSubscriptions' default.
+const DefaultMaxSubscriptions = 1000
 
 // Pusher keeps the push subscriptions of every node and delivers those of
 // this node. Its methods are safe for concurrent use.
@@ -71,6 +78,9 @@ func New(cfg Config) (*Pusher, error) {
 	}
 	if cfg.Allow.Empty() {
 		return nil, errors.New("push: no callback host is allowed")
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = DefaultMaxSubscriptions
 	}
 	if cfg.Policy.MaxAttempts <= 0 {
 		cfg.Policy.MaxAttempts = 10

@@ -3,10 +3,13 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/outbound"
 	"github.com/heraldhub/herald/internal/outbound/outboundtest"
@@ -59,5 +62,42 @@ func TestReusedIDsAreDeliveredOnceEachInLogOrder(t *testing.T) {
 	p.Close()
 	if got := datas(recv.Accepted()); got != "A,B,C,D" {
 		t.Fatalf("delivered %s, want A,B,C,D", got)
+	}
+}
+
+// grantAll verifies every request as a 0.x token that may subscribe to
+// everything.
+type grantAll struct{}
+
+func (grantAll) Verify(*http.Request) (*auth.Claims, error) {
+	return &auth.Claims{Subscribe: []string{"*"}}, nil
+}
+
+func TestCreatingPastMaxSubscriptionsIsRefused(t *testing.T) {
+	lg := eventlog.NewMemory(0)
+	defer lg.Close()
+	allow, _ := outbound.ParseAllowlist([]string{"127.0.0.1"})
+	p, err := New(Config{Log: lg, Allow: allow, Node: "here", MaxSubscriptions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	api := p.Handler(grantAll{})
+	create := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, Path, strings.NewReader(`{"callback": "http://127.0.0.1:9/cb", "topics": ["t"]}`)))
+		return rec
+	}
+	for i := range 2 {
+		if rec := create(); rec.Code != http.StatusCreated {
+			t.Fatalf("subscription %d: %d %s", i+1, rec.Code, rec.Body)
+		}
+	}
+	rec := create()
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "limit is 2") {
+		t.Fatalf("a third subscription: %d %s, want 429 naming the limit", rec.Code, rec.Body)
 	}
 }

@@ -163,6 +163,7 @@ func TestPushSubscriptionRefusals(t *testing.T) {
 		want int
 	}{
 		{"no token", n, "", body(ok, "orders/{id}"), http.StatusUnauthorized},
+		{"no token, and a body that is not JSON: the token is checked first", n, "", "callback=x", http.StatusUnauthorized},
 		{"a publisher's token", n, token(t, publisherKey, []string{"*"}, []string{"*"}), body(ok, "orders/{id}"), http.StatusUnauthorized},
 		{"grants that do not cover the topic", n, orders, body(ok, "invoices/1"), http.StatusForbidden},
 		{"a wider selector than the grants", n, orders, body(ok, "*"), http.StatusForbidden},
