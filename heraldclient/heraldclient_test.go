@@ -208,6 +208,14 @@ func TestJobsProgressAfterCancelSaysStopAndStartRunsAQueuedJob(t *testing.T) {
 	if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("Progress of no job: %v, want a 404 *Error", err)
 	}
+	// An id is one path segment: it cannot name another route (here the
+	// token allows no topic "jobs/later/cancel").
+	if _, err := j.Finish(ctx, "later/cancel", jobs.Outcome{State: jobs.Failed}); !errors.As(err, &he) || he.StatusCode != http.StatusForbidden {
+		t.Fatalf("Finish of an id with a slash: %v, want a 403 for that id", err)
+	}
+	if _, err := j.Start(ctx, ""); err == nil || !strings.Contains(err.Error(), "no job id") {
+		t.Fatalf("Start without an id: %v, want a refusal before sending", err)
+	}
 	if _, _, err := j.Log(ctx, "later"); err != nil {
 		t.Fatalf("Log of no lines: %v, want nothing sent", err)
 	}

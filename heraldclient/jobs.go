@@ -15,11 +15,17 @@ import (
 )
 
 // Jobs drives the jobs API of a client's hub (see jobs.Manager.Handler):
-// each method is one request, answered with the job's snapshot.
+// Create, Progress, Start, Finish and Cancel are one request each,
+// answered with the job's snapshot; Log appends to the job's log; Watch
+// follows the job's events. A job id is sent path-escaped: the hub refuses
+// one that is not a valid id.
 type Jobs struct{ c *Client }
 
 // Jobs returns the client's jobs API.
 func (c *Client) Jobs() Jobs { return Jobs{c} }
+
+// errNoID refuses a call about a job without naming it.
+var errNoID = errors.New("no job id")
 
 // maxAnswer bounds an answer's body.
 const maxAnswer = 1 << 20
@@ -27,31 +33,31 @@ const maxAnswer = 1 << 20
 // Create creates the job spec describes (an empty ID lets the hub name
 // it) and returns its first snapshot.
 func (j Jobs) Create(ctx context.Context, spec jobs.Spec) (jobs.Snapshot, error) {
-	return j.call(ctx, "", spec)
+	return j.call(ctx, "", "", spec)
 }
 
 // Progress reports progress on job id. When a cancellation is pending the
 // report is still recorded, and the error is jobs.ErrCancelRequested with
 // the snapshot: the worker should stop and Finish the job as cancelled.
 func (j Jobs) Progress(ctx context.Context, id string, r jobs.Report) (jobs.Snapshot, error) {
-	return j.call(ctx, id+"/progress", r)
+	return j.call(ctx, id, "progress", r)
 }
 
 // Start starts a queued job.
 func (j Jobs) Start(ctx context.Context, id string) (jobs.Snapshot, error) {
-	return j.call(ctx, id+"/start", nil)
+	return j.call(ctx, id, "start", nil)
 }
 
 // Finish ends job id with the outcome o. Finishing a job again with the
 // same outcome changes nothing.
 func (j Jobs) Finish(ctx context.Context, id string, o jobs.Outcome) (jobs.Snapshot, error) {
-	return j.call(ctx, id+"/finish", o)
+	return j.call(ctx, id, "finish", o)
 }
 
 // Cancel asks job id's worker to stop: the job is finished when the worker
 // finishes it as cancelled (or at once if it is queued).
 func (j Jobs) Cancel(ctx context.Context, id string) (jobs.Snapshot, error) {
-	return j.call(ctx, id+"/cancel", nil)
+	return j.call(ctx, id, "cancel", nil)
 }
 
 // Log appends lines to job id's log and returns the numbers of the first
@@ -61,7 +67,10 @@ func (j Jobs) Log(ctx context.Context, id string, lines ...string) (first, last 
 	if len(lines) == 0 {
 		return 0, 0, nil
 	}
-	body, _, err := j.c.post(ctx, j.url(id+"/log"), "text/plain; charset=utf-8", strings.Join(lines, "\n")+"\n", maxAnswer)
+	if id == "" {
+		return 0, 0, errNoID
+	}
+	body, _, err := j.c.post(ctx, j.url(id, "log"), "text/plain; charset=utf-8", strings.Join(lines, "\n")+"\n", maxAnswer)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -72,17 +81,21 @@ func (j Jobs) Log(ctx context.Context, id string, lines ...string) (first, last 
 	return n.First, n.Last, nil
 }
 
-// url is the jobs API's URL of path (relative to /api/jobs).
-func (j Jobs) url(path string) string {
-	if path == "" {
+// url is the jobs API's URL of job id's action (/api/jobs itself for
+// neither), the id path-escaped.
+func (j Jobs) url(id, action string) string {
+	if id == "" && action == "" {
 		return j.c.base + "/api/jobs"
 	}
-	return j.c.base + "/api/jobs/" + path
+	return j.c.base + "/api/jobs/" + url.PathEscape(id) + "/" + action
 }
 
-// call posts v (nothing if nil) as JSON to the jobs API's path and decodes
-// the snapshot answered.
-func (j Jobs) call(ctx context.Context, path string, v any) (jobs.Snapshot, error) {
+// call posts v (nothing if nil) as JSON to job id's action (see url) and
+// decodes the snapshot answered.
+func (j Jobs) call(ctx context.Context, id, action string, v any) (jobs.Snapshot, error) {
+	if id == "" && action != "" {
+		return jobs.Snapshot{}, errNoID
+	}
 	var body []byte
 	if v != nil {
 		var err error
@@ -90,7 +103,7 @@ func (j Jobs) call(ctx context.Context, path string, v any) (jobs.Snapshot, erro
 			return jobs.Snapshot{}, err
 		}
 	}
-	b, h, err := j.c.post(ctx, j.url(path), "application/json", string(body), maxAnswer)
+	b, h, err := j.c.post(ctx, j.url(id, action), "application/json", string(body), maxAnswer)
 	if err != nil {
 		return jobs.Snapshot{}, err
 	}
