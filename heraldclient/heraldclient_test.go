@@ -16,9 +16,13 @@ import (
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/server"
 	"github.com/heraldhub/herald/sse"
+	"go.uber.org/goleak"
 )
 
 const testKey = "heraldclient-test-key-0123456789abcdef"
+
+// Watch's subscriptions and the examples' hubs leave no goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startHub starts a node on a memory log behind a loopback server and
 // returns its URL.
