@@ -52,6 +52,7 @@ var allowed = map[string][]string{
 	"internal/outbound/outboundtest": {"webhook"},
 	"push":                           {"hub", "auth", "eventlog", "sse", "mercure", "internal/authz", "internal/httperr", "internal/outbound"},
 	"jobhook":                        {"jobs", "eventlog", "sse", "internal/outbound"},
+	"heraldclient":                   {"client", "jobs", "sse"},
 }
 
 // packages returns every package directory of the module (relative path →

@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/internal/outbound/outboundtest"
 	"github.com/heraldhub/herald/jobs"
 	"github.com/heraldhub/herald/push"
@@ -134,12 +135,13 @@ func TestKilledHubStillSendsTheWebhookOfAJobThatEnded(t *testing.T) {
 	recv := outboundtest.New(t, []byte(secret))
 	held, release := holdOnce(t, recv, 1)
 	h := startHerald(t, "--webhook-allow", "127.0.0.1", "--webhook-secret", secret, "--callback-backoff", "10ms")
-	pub := publisherToken(t, testPublisherKey)
-	if status, out := call(t, http.MethodPost, h.URL()+"/api/jobs", pub, fmt.Sprintf(`{"id": "nightly", "callback": %q}`, recv.URL)); status != http.StatusCreated {
-		t.Fatalf("create: %d %s", status, out)
+	hc, _ := heraldclient.New(h.URL(), publisherToken(t, testPublisherKey))
+	hc.HTTPClient = procRequests
+	if _, err := hc.Jobs().Create(t.Context(), jobs.Spec{ID: "nightly", Callback: recv.URL}); err != nil {
+		t.Fatalf("create: %v", err)
 	}
-	if status, out := call(t, http.MethodPost, h.URL()+"/api/jobs/nightly/finish", pub, `{"state": "succeeded", "result": {"rows": 42}}`); status != http.StatusOK {
-		t.Fatalf("finish: %d %s", status, out)
+	if _, err := hc.Jobs().Finish(t.Context(), "nightly", jobs.Outcome{State: jobs.Succeeded, Result: []byte(`{"rows": 42}`)}); err != nil {
+		t.Fatalf("finish: %v", err)
 	}
 	<-held // the webhook is in flight
 	h.Kill()

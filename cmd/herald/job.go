@@ -4,17 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/heraldhub/herald/client"
+	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/sse"
 )
 
 func init() {
@@ -44,6 +42,29 @@ in batches of up to --batch lines, at least every --interval;
 watch prints a line per state (or, with --json, each snapshot) until the job ends,
 and exits non-zero unless it succeeded.`
 
+// jobRequestTimeout bounds each request of the job commands but watch.
+const jobRequestTimeout = 30 * time.Second
+
+// jobCmd is a `herald job` command line: parseJob fills it from the
+// flags, validate completes the request from what needed checking, and
+// run sends it.
+type jobCmd struct {
+	verb, hub, token string
+	id               string // the job's (create: --id)
+	args             []string
+
+	spec    jobs.Spec    // create
+	stages  listFlag     // create, before validate
+	policy  string       // create, before validate
+	report  jobs.Report  // progress
+	total   float64      // progress --total, before validate (0: unchanged)
+	outcome jobs.Outcome // finish
+	state   string       // finish --state, before validate
+	result  string       // finish --result, before validate
+	asJSON  bool         // watch
+	log     logFlags     // log
+}
+
 func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(stderr, jobUsage)
@@ -52,207 +73,209 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	}
-	verb, args := args[0], args[1:]
-	fs := newFlags("job "+verb, stderr)
-	hubURL := fs.String("hub", envOr("HERALD_HUB", "http://127.0.0.1:8080"), "hub base URL (env HERALD_HUB)")
-	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "publisher token (env HERALD_TOKEN)")
-	body := map[string]any{}
-	var stages listFlag
-	var id, title, stage, message, state, result, errMsg string
-	var parent, policy, kind, queue, callback string
-	var done, total, weight float64
-	var private, asJSON bool
-	var lf logFlags
-	switch verb {
-	case "create":
-		fs.StringVar(&id, "id", "", "job id (default: generated)")
-		fs.StringVar(&title, "title", "", "title shown to watchers")
-		fs.Var(&stages, "stage", "stage NAME or NAME:WEIGHT, in order (repeatable)")
-		fs.Float64Var(&total, "total", 0, "amount of work of the first stage (0: unknown)")
-		fs.BoolVar(&private, "private", false, "only subscribers allowed the job's topic see it")
-		fs.StringVar(&parent, "parent", "", "the job this one is a sub-job of")
-		fs.Float64Var(&weight, "weight", 0, "a sub-job's share of its parent (0: 1)")
-		fs.StringVar(&policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
-		fs.StringVar(&kind, "kind", "", "what sort of work it is (e.g. import): past runs give its ETA range")
-		fs.StringVar(&queue, "queue", "", "the queue it waits in, queued until started")
-		fs.StringVar(&callback, "callback", "", "URL the final snapshot is POSTed to, signed, when the job ends (a host the hub allows with --webhook-allow)")
-	case "progress":
-		fs.Float64Var(&done, "done", 0, "work done so far in the stage")
-		fs.Float64Var(&total, "total", 0, "the stage's amount of work (0: unchanged)")
-		fs.StringVar(&stage, "stage", "", "the current stage (default: unchanged)")
-		fs.StringVar(&message, "message", "", "a short note for watchers")
-	case "finish":
-		fs.StringVar(&state, "state", "succeeded", "succeeded, failed or cancelled")
-		fs.StringVar(&result, "result", "", "result as JSON (succeeded only)")
-		fs.StringVar(&errMsg, "error", "", "what went wrong (failed only)")
-	case "watch":
-		fs.BoolVar(&asJSON, "json", false, "print each snapshot as one JSON line")
-	case "log":
-		lf.define(fs)
-	case "cancel", "start":
-	default:
-		fmt.Fprintln(stderr, jobUsage)
-		return fmt.Errorf("unknown job command %q", verb)
-	}
-	// The id comes first for the commands that take one.
-	if verb != "create" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("missing job id: herald job %s ID [flags]", verb)
-		}
-		id, args = args[0], args[1:]
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	base := strings.TrimSuffix(*hubURL, "/")
-	if verb == "watch" {
-		return watchJob(ctx, base, id, *token, asJSON, stdout)
-	}
-	if verb == "log" {
-		if *token == "" {
-			return errors.New("no token: pass --token or set HERALD_TOKEN")
-		}
-		return logJob(ctx, base, id, *token, lf, os.Stdin, stdout)
-	}
-	path := "/api/jobs"
-	switch verb {
-	case "create":
-		body["id"], body["title"], body["total"] = id, title, total
-		body["parent"], body["weight"], body["policy"] = parent, weight, policy
-		body["kind"], body["queue"] = kind, queue
-		if callback != "" {
-			body["callback"] = callback
-		}
-		if private {
-			body["private"] = true
-		}
-		var st []map[string]any
-		for _, s := range stages {
-			name, w, _ := strings.Cut(s, ":")
-			weight := 1.0
-			if w != "" {
-				if _, err := fmt.Sscan(w, &weight); err != nil {
-					return fmt.Errorf("invalid --stage %q: the weight after ':' must be a number", s)
-				}
-			}
-			st = append(st, map[string]any{"name": name, "weight": weight})
-		}
-		if st != nil {
-			body["stages"] = st
-		}
-	case "progress":
-		path += "/" + id + "/progress"
-		body["done"], body["stage"], body["message"] = done, stage, message
-		if total > 0 {
-			body["total"] = total
-		}
-	case "finish":
-		path += "/" + id + "/finish"
-		body["state"], body["error"] = state, errMsg
-		if result != "" {
-			if !json.Valid([]byte(result)) {
-				return fmt.Errorf("--result is not valid JSON: %s", result)
-			}
-			body["result"] = json.RawMessage(result)
-		}
-	case "cancel":
-		path += "/" + id + "/cancel"
-	case "start":
-		path += "/" + id + "/start"
-	}
-	if *token == "" {
-		return errors.New("no token: pass --token or set HERALD_TOKEN")
-	}
-	snap, cancelled, err := postJSON(ctx, base+path, *token, body)
+	c, err := parseJob(args, stderr)
 	if err != nil {
 		return err
 	}
-	switch verb {
-	case "create":
-		fmt.Fprintln(stdout, snap["id"])
-	case "progress":
-		if cancelled {
-			return errCancelRequested
-		}
-	default:
-		fmt.Fprintln(stdout, snap["state"])
+	hc, err := c.validate()
+	if err != nil {
+		return err
 	}
-	return nil
+	return c.run(ctx, hc, os.Stdin, stdout)
 }
 
-// postJSON posts body and returns the job snapshot answered, and whether
-// the hub asked the worker to stop.
-func postJSON(ctx context.Context, url, token string, body map[string]any) (map[string]any, bool, error) {
-	for k, v := range body {
-		if v == "" || v == 0.0 && k != "done" {
-			delete(body, k)
+// parseJob reads a job command line: the verb, the job's id for the verbs
+// that take one, and the verb's flags.
+func parseJob(args []string, stderr io.Writer) (*jobCmd, error) {
+	c := &jobCmd{verb: args[0]}
+	args = args[1:]
+	fs := newFlags("job "+c.verb, stderr)
+	fs.StringVar(&c.hub, "hub", envOr("HERALD_HUB", "http://127.0.0.1:8080"), "hub base URL (env HERALD_HUB)")
+	fs.StringVar(&c.token, "token", os.Getenv("HERALD_TOKEN"), "publisher token (env HERALD_TOKEN)")
+	if !c.defineFlags(fs) {
+		fmt.Fprintln(stderr, jobUsage)
+		return nil, fmt.Errorf("unknown job command %q", c.verb)
+	}
+	// The id comes first for the commands that take one.
+	if c.verb != "create" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return nil, fmt.Errorf("missing job id: herald job %s ID [flags]", c.verb)
 		}
+		c.id, args = args[0], args[1:]
 	}
-	b, _ := json.Marshal(body)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	c.args = fs.Args()
+	if c.verb == "create" {
+		c.id = c.spec.ID
+	}
+	return c, nil
+}
+
+// defineFlags defines the flags of c's verb, and reports whether the verb
+// is known.
+func (c *jobCmd) defineFlags(fs *flag.FlagSet) bool {
+	switch c.verb {
+	case "create":
+		fs.StringVar(&c.spec.ID, "id", "", "job id (default: generated)")
+		fs.StringVar(&c.spec.Title, "title", "", "title shown to watchers")
+		fs.Var(&c.stages, "stage", "stage NAME or NAME:WEIGHT, in order (repeatable)")
+		fs.Float64Var(&c.spec.Total, "total", 0, "amount of work of the first stage (0: unknown)")
+		fs.BoolVar(&c.spec.Private, "private", false, "only subscribers allowed the job's topic see it")
+		fs.StringVar(&c.spec.Parent, "parent", "", "the job this one is a sub-job of")
+		fs.Float64Var(&c.spec.Weight, "weight", 0, "a sub-job's share of its parent (0: 1)")
+		fs.StringVar(&c.policy, "policy", "", "how the job ends when a sub-job fails: all-settled (default) or fail-fast")
+		fs.StringVar(&c.spec.Kind, "kind", "", "what sort of work it is (e.g. import): past runs give its ETA range")
+		fs.StringVar(&c.spec.Queue, "queue", "", "the queue it waits in, queued until started")
+		fs.StringVar(&c.spec.Callback, "callback", "", "URL the final snapshot is POSTed to, signed, when the job ends (a host the hub allows with --webhook-allow)")
+	case "progress":
+		fs.Float64Var(&c.report.Done, "done", 0, "work done so far in the stage")
+		fs.Float64Var(&c.total, "total", 0, "the stage's amount of work (0: unchanged)")
+		fs.StringVar(&c.report.Stage, "stage", "", "the current stage (default: unchanged)")
+		fs.StringVar(&c.report.Message, "message", "", "a short note for watchers")
+	case "finish":
+		fs.StringVar(&c.state, "state", "succeeded", "succeeded, failed or cancelled")
+		fs.StringVar(&c.result, "result", "", "result as JSON (succeeded only)")
+		fs.StringVar(&c.outcome.Error, "error", "", "what went wrong (failed only)")
+	case "watch":
+		fs.BoolVar(&c.asJSON, "json", false, "print each snapshot as one JSON line")
+	case "log":
+		c.log.define(fs)
+	case "cancel", "start":
+	default:
+		return false
+	}
+	return true
+}
+
+// validate checks c, completes its request (stages, policy, total,
+// result) and returns the client to send it with. The hub checks the rest.
+func (c *jobCmd) validate() (*heraldclient.Client, error) {
+	if len(c.args) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", c.args[0])
+	}
+	var err error
+	switch c.verb {
+	case "create":
+		c.spec.Policy = jobs.Policy(c.policy)
+		c.spec.Stages, err = parseStages(c.stages)
+	case "progress":
+		if c.total > 0 {
+			c.report.Total = &c.total
+		}
+	case "finish":
+		c.outcome.State = jobs.State(c.state)
+		if c.result != "" {
+			if !json.Valid([]byte(c.result)) {
+				return nil, fmt.Errorf("--result is not valid JSON: %s", c.result)
+			}
+			c.outcome.Result = json.RawMessage(c.result)
+		}
+	case "log":
+		err = c.log.validate()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.token == "" && c.verb != "watch" {
+		return nil, errors.New("no token: pass --token or set HERALD_TOKEN")
+	}
+	return heraldclient.New(c.hub, c.token)
+}
+
+// parseStages reads --stage NAME[:WEIGHT] flags (weight 1 by default).
+func parseStages(flags []string) ([]jobs.Stage, error) {
+	var stages []jobs.Stage
+	for _, s := range flags {
+		name, w, _ := strings.Cut(s, ":")
+		weight := 1.0
+		if w != "" {
+			if _, err := fmt.Sscan(w, &weight); err != nil {
+				return nil, fmt.Errorf("invalid --stage %q: the weight after ':' must be a number", s)
+			}
+		}
+		stages = append(stages, jobs.Stage{Name: name, Weight: weight})
+	}
+	return stages, nil
+}
+
+// run sends c's request and prints the answer: create prints the job's
+// id, start, finish and cancel its state, progress nothing (it fails with
+// errCancelRequested once a cancel was requested).
+func (c *jobCmd) run(ctx context.Context, hc *heraldclient.Client, stdin io.Reader, stdout io.Writer) error {
+	j := hc.Jobs()
+	switch c.verb {
+	case "watch":
+		return watch(ctx, j, c.id, c.asJSON, stdout)
+	case "log":
+		return logJob(ctx, j, c.id, c.log, stdin, stdout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, jobRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(b)))
-	if err != nil {
-		return nil, false, err
+	var snap jobs.Snapshot
+	var err error
+	switch c.verb {
+	case "create":
+		snap, err = j.Create(ctx, c.spec)
+	case "progress":
+		_, err = j.Progress(ctx, c.id, c.report)
+	case "finish":
+		snap, err = j.Finish(ctx, c.id, c.outcome)
+	case "cancel":
+		snap, err = j.Cancel(ctx, c.id)
+	case "start":
+		snap, err = j.Start(ctx, c.id)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, false, fmt.Errorf("cannot reach the hub: %w", err)
+	switch {
+	case errors.Is(err, jobs.ErrCancelRequested):
+		return errCancelRequested
+	case err != nil:
+		return err
+	case c.verb == "create":
+		fmt.Fprintln(stdout, snap.ID)
+	case c.verb != "progress":
+		fmt.Fprintln(stdout, snap.State)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return nil, false, fmt.Errorf("hub answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	var snap map[string]any
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return nil, false, fmt.Errorf("unexpected answer from the hub: %s", data)
-	}
-	return snap, resp.Header.Get("Herald-Cancel-Requested") == "true", nil
+	return nil
 }
 
 // watchJob prints the job's states until it finishes, as status lines or
 // (asJSON) one snapshot a line; it returns an error if the job failed or
 // was cancelled. Stale and repeated snapshots are skipped.
 func watchJob(ctx context.Context, base, id, token string, asJSON bool, stdout io.Writer) error {
-	h := http.Header{}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
+	hc, err := heraldclient.New(base, token)
+	if err != nil {
+		return err
 	}
-	var applied *jobs.Snapshot
-	err := client.Subscribe(ctx, base+"/.well-known/mercure?topic="+url.QueryEscape(jobs.TopicPrefix+id), client.Options{Header: h}, func(ev sse.Event) error {
-		var s jobs.Snapshot
-		if json.Unmarshal([]byte(ev.Data), &s) != nil || s.ID != id {
-			return nil
-		}
-		if applied != nil && !s.Supersedes(applied) {
-			return nil
-		}
-		applied = &s
+	return watch(ctx, hc.Jobs(), id, asJSON, stdout)
+}
+
+// watch is watchJob with the jobs API's client.
+func watch(ctx context.Context, j heraldclient.Jobs, id string, asJSON bool, stdout io.Writer) error {
+	var last jobs.Snapshot
+	err := j.Watch(ctx, id, func(s jobs.Snapshot) error {
+		last = s
 		if asJSON {
-			fmt.Fprintln(stdout, strings.TrimSpace(ev.Data))
+			b, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, string(b))
 		} else {
 			fmt.Fprintln(stdout, statusLine(&s))
-		}
-		if s.State.Final() {
-			return errCountReached
 		}
 		return nil
 	})
 	switch {
-	case errors.Is(err, errCountReached) && applied.State == jobs.Succeeded:
-		return nil
-	case errors.Is(err, errCountReached) && applied.Error != "":
-		return fmt.Errorf("job %s %s: %s", id, applied.State, applied.Error)
-	case errors.Is(err, errCountReached):
-		return fmt.Errorf("job %s %s", id, applied.State)
-	default:
+	case err != nil:
 		return err
+	case last.State == jobs.Succeeded:
+		return nil
+	case last.Error != "":
+		return fmt.Errorf("job %s %s: %s", id, last.State, last.Error)
+	default:
+		return fmt.Errorf("job %s %s", id, last.State)
 	}
 }
 

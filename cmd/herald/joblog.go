@@ -7,10 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/jobs"
 )
 
@@ -27,23 +27,33 @@ func (f *logFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.tee, "tee", false, "copy the input to standard output too")
 }
 
-// logJob posts each line read from in to job id's log, in batches of up
-// to f.batch lines, a batch at least every f.interval while lines come,
-// and the rest at the end of the input.
-func logJob(ctx context.Context, base, id, token string, f logFlags, in io.Reader, stdout io.Writer) error {
+// validate checks the flags' values.
+func (f *logFlags) validate() error {
 	if f.batch < 1 || f.batch > jobs.MaxLinesPerRequest {
 		return fmt.Errorf("--batch %d: use 1 to %d lines", f.batch, jobs.MaxLinesPerRequest)
 	}
 	if f.interval <= 0 {
 		return fmt.Errorf("--interval %v: use a positive duration", f.interval)
 	}
+	return nil
+}
+
+// logJob posts each line read from in to job id's log, in batches of up
+// to f.batch lines, a batch at least every f.interval while lines come,
+// and the rest at the end of the input.
+func logJob(ctx context.Context, j heraldclient.Jobs, id string, f logFlags, in io.Reader, stdout io.Writer) error {
 	lines := make(chan string, f.batch)
 	readErr := make(chan error, 1)
 	go func() { // ends at the end of the input
 		defer close(lines)
 		readErr <- readInputLines(in, lines, f.tee, stdout)
 	}()
-	url := base + "/api/jobs/" + id + "/log"
+	post := func(lines []string) error {
+		ctx, cancel := context.WithTimeout(ctx, jobRequestTimeout)
+		defer cancel()
+		_, _, err := j.Log(ctx, id, lines...)
+		return err
+	}
 	var pending []string
 	tick := time.NewTicker(f.interval)
 	defer tick.Stop()
@@ -51,7 +61,7 @@ func logJob(ctx context.Context, base, id, token string, f logFlags, in io.Reade
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				if err := postLines(ctx, url, token, pending); err != nil {
+				if err := post(pending); err != nil {
 					return err
 				}
 				return <-readErr
@@ -64,7 +74,7 @@ func logJob(ctx context.Context, base, id, token string, f logFlags, in io.Reade
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if err := postLines(ctx, url, token, pending); err != nil {
+		if err := post(pending); err != nil {
 			return err
 		}
 		pending = pending[:0]
@@ -99,30 +109,4 @@ func readInputLines(in io.Reader, lines chan<- string, tee bool, stdout io.Write
 			return fmt.Errorf("read the input: %w", err)
 		}
 	}
-}
-
-// postLines posts lines to a job's log as text, one line per line.
-func postLines(ctx context.Context, url, token string, lines []string) error {
-	if len(lines) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(strings.Join(lines, "\n")+"\n"))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the hub: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("hub answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	io.Copy(io.Discard, resp.Body)
-	return nil
 }

@@ -6,12 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhub/herald/heraldclient"
 )
 
 func init() {
@@ -32,98 +31,92 @@ func envOr(key, def string) string {
 	return def
 }
 
+// pubCmd is a `herald pub` command line.
+type pubCmd struct {
+	hub, token string
+	update     heraldclient.Update
+	retryMs    int
+	timeout    time.Duration
+	args       []string // left after the flags
+}
+
 func runPub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("pub", stderr)
-	hubURL := fs.String("hub", envOr("HERALD_HUB", "http://127.0.0.1:8080"), "hub base URL (env HERALD_HUB)")
-	token := fs.String("token", os.Getenv("HERALD_TOKEN"), "publisher JWT (env HERALD_TOKEN)")
-	var topics listFlag
-	fs.Var(&topics, "topic", "topic of the update (repeatable; the first is canonical)")
-	data := fs.String("data", "", `update data; "-" reads it from standard input`)
-	id := fs.String("id", "", "update id (default: assigned by the hub)")
-	typ := fs.String("type", "", "event type (default: message)")
-	private := fs.Bool("private", false, "deliver only to subscribers authorized for the topic")
-	retry := fs.Int("retry", 0, "reconnection delay in milliseconds sent with the update")
-	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
-	if err := parseFlags(fs, args); err != nil {
+	c, err := parsePub(args, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (use --data for the payload)", fs.Arg(0))
+	hc, err := c.validate()
+	if err != nil {
+		return err
 	}
-	if len(topics) == 0 {
-		return errors.New("no topic: give at least one --topic")
+	return c.publish(ctx, hc, os.Stdin, stdout)
+}
+
+// parsePub reads the flags of `herald pub`.
+func parsePub(args []string, stderr io.Writer) (*pubCmd, error) {
+	var c pubCmd
+	fs := newFlags("pub", stderr)
+	fs.StringVar(&c.hub, "hub", envOr("HERALD_HUB", "http://127.0.0.1:8080"), "hub base URL (env HERALD_HUB)")
+	fs.StringVar(&c.token, "token", os.Getenv("HERALD_TOKEN"), "publisher JWT (env HERALD_TOKEN)")
+	fs.Var((*listFlag)(&c.update.Topics), "topic", "topic of the update (repeatable; the first is canonical)")
+	fs.StringVar(&c.update.Data, "data", "", `update data; "-" reads it from standard input`)
+	fs.StringVar(&c.update.ID, "id", "", "update id (default: assigned by the hub)")
+	fs.StringVar(&c.update.Type, "type", "", "event type (default: message)")
+	fs.BoolVar(&c.update.Private, "private", false, "deliver only to subscribers authorized for the topic")
+	fs.IntVar(&c.retryMs, "retry", 0, "reconnection delay in milliseconds sent with the update")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up after this long")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
-	if *token == "" {
-		return errors.New("no token: pass --token or set HERALD_TOKEN (mint one with \"herald token --publish '*'\")")
+	c.args = fs.Args()
+	c.update.Retry = time.Duration(c.retryMs) * time.Millisecond
+	return &c, nil
+}
+
+// validate checks the command line and returns the client to publish
+// with.
+func (c *pubCmd) validate() (*heraldclient.Client, error) {
+	if len(c.args) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (use --data for the payload)", c.args[0])
 	}
-	body := *data
-	if body == "-" {
-		b, err := io.ReadAll(os.Stdin)
+	if len(c.update.Topics) == 0 {
+		return nil, errors.New("no topic: give at least one --topic")
+	}
+	if c.token == "" {
+		return nil, errors.New("no token: pass --token or set HERALD_TOKEN (mint one with \"herald token --publish '*'\")")
+	}
+	return heraldclient.New(c.hub, c.token)
+}
+
+// publish sends the update (its data read from stdin if "-") and prints
+// the id the hub gave it.
+func (c *pubCmd) publish(ctx context.Context, hc *heraldclient.Client, stdin io.Reader, stdout io.Writer) error {
+	u := c.update
+	if u.Data == "-" {
+		b, err := io.ReadAll(stdin)
 		if err != nil {
 			return fmt.Errorf("read data from standard input: %w", err)
 		}
-		body = string(b)
+		u.Data = string(b)
 	}
-	form := url.Values{"topic": topics, "data": {body}}
-	if *id != "" {
-		form.Set("id", *id)
-	}
-	if *typ != "" {
-		form.Set("type", *typ)
-	}
-	if *private {
-		form.Set("private", "on")
-	}
-	if *retry != 0 {
-		form.Set("retry", strconv.Itoa(*retry))
-	}
-	endpoint, err := mercureURL(*hubURL)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	got, err := postForm(ctx, endpoint, *token, form)
+	id, err := hc.Publish(ctx, u)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, got)
+	fmt.Fprintln(stdout, id)
 	return nil
 }
 
 // mercureURL returns the hub's protocol endpoint for a base URL, accepting
 // the endpoint itself too.
 func mercureURL(base string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("invalid hub URL %q: want http(s)://host:port", base)
-	}
-	if !strings.HasSuffix(u.Path, "/.well-known/mercure") {
-		u.Path = strings.TrimSuffix(u.Path, "/") + "/.well-known/mercure"
-	}
-	return u.String(), nil
-}
-
-// postForm posts form with a bearer token and returns the response body,
-// or an error carrying the hub's one-line reason.
-func postForm(ctx context.Context, endpoint, token string, form url.Values) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	hc, err := heraldclient.New(base, "")
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("cannot reach the hub: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(b))
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("hub answered %s: %s", resp.Status, msg)
-	}
-	return msg, nil
+	return hc.MercureURL(), nil
 }
 
 var _ flag.Value = (*listFlag)(nil)

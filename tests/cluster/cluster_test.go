@@ -6,14 +6,12 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +20,7 @@ import (
 	"github.com/heraldhub/herald/eventlog/logtest"
 	"github.com/heraldhub/herald/eventlog/natslog"
 	"github.com/heraldhub/herald/eventlog/redislog"
+	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/internal/proctest"
 	"github.com/heraldhub/herald/sse"
 )
@@ -95,18 +94,15 @@ func startCluster(t *testing.T, logURL string, n int, args ...string) []*proctes
 // an earlier attempt was stored).
 func publish(tok, id string, nodes []string) bool {
 	for _, node := range nodes {
-		form := url.Values{"topic": {"cluster"}, "id": {id}, "data": {id}}
-		req, _ := http.NewRequest(http.MethodPost, node+"/.well-known/mercure", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+		c, err := heraldclient.New(node, tok)
+		if err != nil {
+			return false
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = c.Publish(ctx, heraldclient.Update{Topics: []string{"cluster"}, ID: id, Data: id})
 		cancel()
-		if err == nil && (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusConflict) {
+		var refused *heraldclient.Error
+		if err == nil || errors.As(err, &refused) && refused.StatusCode == http.StatusConflict {
 			return true
 		}
 	}
