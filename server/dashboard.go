@@ -3,17 +3,15 @@ package server
 import (
 	"net/http"
 
-	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/dashboard"
 	"github.com/heraldhub/herald/mercure"
 	"github.com/heraldhub/herald/presence"
 )
 
-// mountDashboard serves the live dashboard on mux if Config.Dashboard is
-// set; its data needs a token pub accepts. Without it /dashboard is not
-// served at all (404). The node reports under the id of its presence
-// tracker, if any.
-func (s *Server) mountDashboard(mux *http.ServeMux, pub mercure.Verifier, tracker *presence.Tracker) error {
+// newDashboard makes the live dashboard if Config.Dashboard is set; its
+// data needs a token pub accepts. The node reports under the id of its
+// presence tracker, if any. It needs the hub and the jobs manager.
+func (s *Server) newDashboard(pub mercure.Verifier, tracker *presence.Tracker) error {
 	if !s.cfg.Dashboard {
 		return nil
 	}
@@ -34,25 +32,25 @@ func (s *Server) mountDashboard(mux *http.ServeMux, pub mercure.Verifier, tracke
 	if err != nil {
 		return err
 	}
-	s.dashboard.Store(d)
+	s.dashboard = d
 	s.closers = append(s.closers, d.Close)
-	h := s.metrics.watch(d.Handler(), false)
-	mux.Handle(dashboard.Path, h)
-	mux.Handle(dashboard.Path+"/", h)
 	return nil
 }
 
-// observeDashboard tells the dashboard, if any, of an update read from the
-// log's tail.
-func (s *Server) observeDashboard(u eventlog.Update) {
-	if d := s.dashboard.Load(); d != nil {
-		d.Observe(u)
+// mountDashboard serves the dashboard on mux, if there is one. Without it
+// /dashboard is not served at all (404).
+func (s *Server) mountDashboard(mux *http.ServeMux) {
+	if s.dashboard == nil {
+		return
 	}
+	h := s.metrics.watch(s.dashboard.Handler(), false)
+	mux.Handle(dashboard.Path, h)
+	mux.Handle(dashboard.Path+"/", h)
 }
 
 // closeDashboard ends the dashboard's streams, if any.
 func (s *Server) closeDashboard() {
-	if d := s.dashboard.Load(); d != nil {
-		d.Close()
+	if s.dashboard != nil {
+		s.dashboard.Close()
 	}
 }

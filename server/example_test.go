@@ -18,8 +18,9 @@ import (
 // checks, metrics) in your own net/http server: New, then mount its
 // Handler. Here a subscriber opens a stream at /.well-known/mercure and a
 // publisher POSTs an update with a publisher token; the subscriber
-// receives it. Shutdown ends the streams before the HTTP server stops,
-// and Close releases the log.
+// receives it. Drain ends the streams before the HTTP server stops, and
+// Close releases the log. (To run the node's own HTTP server instead,
+// with its timeouts and shutdown order, call Serve and Shutdown.)
 func Example() {
 	const secret = "an example publisher secret, 32+ bytes"
 	srv, err := server.New(context.Background(), server.Config{
@@ -40,7 +41,7 @@ func Example() {
 	mux.Handle("/", srv.Handler())
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
-	defer srv.Shutdown() // streams end before the HTTP server closes
+	defer srv.Drain() // streams end before the HTTP server closes
 
 	// Subscribe: once the response headers arrive, the subscriber
 	// receives every update published after.

@@ -46,7 +46,7 @@ func newFuzzNode(tb testing.TB, cfg Config) *Server {
 }
 
 func closeFuzzNode(srv *Server) {
-	srv.Shutdown()
+	srv.Drain()
 	srv.Close()
 }
 

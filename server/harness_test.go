@@ -51,11 +51,11 @@ func startNode(t *testing.T, cfg Config) *node {
 func serveNode(t *testing.T, srv *Server) *node {
 	t.Helper()
 	n := &node{srv: srv, http: httptest.NewUnstartedServer(srv.Handler())}
-	n.http.Config.RegisterOnShutdown(srv.Shutdown)
+	n.http.Config.RegisterOnShutdown(srv.Drain)
 	n.http.Config.ConnState = srv.ConnState
 	n.http.Start()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		n.http.Close()
 		srv.Close()
 	})

@@ -19,7 +19,7 @@ func TestStreamsWorkOverHTTP2(t *testing.T) {
 	ts.EnableHTTP2 = true
 	ts.StartTLS()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})

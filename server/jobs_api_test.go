@@ -162,7 +162,7 @@ func TestRestartedNodeRecoversRunningJobs(t *testing.T) {
 	if err := job.Progress(ctx, "", 4, 0, "row 4"); err != nil {
 		t.Fatal(err)
 	}
-	first.Shutdown()
+	first.Drain()
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}

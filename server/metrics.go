@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/auth"
+	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/jobs"
@@ -171,6 +172,12 @@ func (m *metrics) appended(d time.Duration, err error) {
 		m.appendErrors.Inc()
 	}
 }
+
+// Observe counts an update the hub read from the log's tail.
+func (m *metrics) Observe(eventlog.Update) { m.updates.Inc() }
+
+// observeLag records the delivery lag of one update.
+func (m *metrics) observeLag(d time.Duration) { m.lag.Observe(d.Seconds()) }
 
 // streamEnded counts a stream's end by its reason.
 func (m *metrics) streamEnded(err error) {

@@ -74,8 +74,8 @@ func (s *Server) startCallbacks() error {
 	return nil
 }
 
-// observe passes an update the hub read from the log to the deliveries.
-func (c callbacks) observe(u eventlog.Update) {
+// Observe passes an update the hub read from the log to the deliveries.
+func (c callbacks) Observe(u eventlog.Update) {
 	if c.push != nil {
 		c.push.Observe(u)
 	}

@@ -89,7 +89,7 @@ func TestAShuttingDownNodeIsNotReady(t *testing.T) {
 	if st, body := n.readyz(t); st != http.StatusOK {
 		t.Fatalf("before Shutdown: %d %s, want 200", st, body)
 	}
-	n.srv.Shutdown()
+	n.srv.Drain()
 	if st, body := n.readyz(t); st != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
 		t.Fatalf("after Shutdown: %d %q, want 503 saying the node is shutting down", st, body)
 	}

@@ -106,9 +106,10 @@ type Config struct {
 	MaxRetry time.Duration
 	// MaxRequestConnsPerIP bounds the concurrent connections from one
 	// address that are not subscriptions (idle keep-alive ones included);
-	// one over it is closed as it is accepted. It needs ConnState set on
-	// the http.Server. 0, the default, means no limit: behind a reverse
-	// proxy every connection comes from the proxy.
+	// one over it is closed as it is accepted. Serve applies it; an
+	// http.Server of one's own needs Server.ConnState as its ConnState.
+	// 0, the default, means no limit: behind a reverse proxy every
+	// connection comes from the proxy.
 	MaxRequestConnsPerIP int
 	// PublishRate bounds publications (Mercure and jobs API writes) per
 	// second, for each token subject and each client address; 0 means no
@@ -231,10 +232,14 @@ type Server struct {
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	keys    nodeVerifiers // replaced by Reload
-	// draining is set by Shutdown: readiness fails from then on.
+	// draining is set by Drain: readiness fails from then on.
 	draining atomic.Bool
 	// dashboard is nil without Config.Dashboard.
-	dashboard atomic.Pointer[dashboard.Dashboard]
+	dashboard *dashboard.Dashboard
+	// http serves the handler (Serve, Shutdown); fresh are its
+	// connections that have not sent a request yet.
+	http  *http.Server
+	fresh freshConns
 	// callbacks are the push subscriptions and job webhooks.
 	callbacks callbacks
 	// GeneratedKey is the publisher secret New generated or loaded from
@@ -268,6 +273,7 @@ func start(cfg Config, lg eventlog.Log) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.http = s.newHTTPServer()
 	return s, nil
 }
 
@@ -277,15 +283,16 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // Jobs returns the node's jobs manager, for reporting progress from Go.
 func (s *Server) Jobs() *jobs.Manager { return s.jobs }
 
-// Handler returns the node's HTTP handler.
+// Handler returns the node's HTTP handler, for serving it from an
+// http.Server of one's own (Serve runs the node's).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Shutdown ends every stream with a reconnection hint (the queued
-// updates first), and has /readyz answer 503 from then on so that load
-// balancers send no more requests; call it before, or from,
-// http.Server.Shutdown, whose wait for idle connections an SSE stream
-// never satisfies otherwise.
-func (s *Server) Shutdown() {
+// Drain ends every stream with a reconnection hint (the queued updates
+// first), and has /readyz answer 503 from then on so that load balancers
+// send no more requests. Shutdown calls it; with an http.Server of one's
+// own, call it before, or from (RegisterOnShutdown), its Shutdown, whose
+// wait for idle connections an SSE stream never satisfies otherwise.
+func (s *Server) Drain() {
 	s.draining.Store(true)
 	if s.site != nil {
 		s.site.Close() // a running demo query ends first
@@ -338,9 +345,10 @@ func (s *Server) build() error {
 	if err := s.startCallbacks(); err != nil {
 		return err
 	}
-	// The jobs manager publishes through the hub, and the hub feeds it what
-	// it follows: it is set once both exist.
-	var jm atomic.Pointer[jobs.Manager]
+	// The jobs manager and the dashboard publish through the hub, and the
+	// hub feeds them what it reads: it is built first, on a tail that
+	// starts feeding them once they exist.
+	tail := newTail()
 	h, err := hub.New(hub.Config{
 		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
@@ -355,29 +363,18 @@ func (s *Server) build() error {
 		// Delivery lag is sampled once per update, by the first stream
 		// that writes it (see hub.Config.OnDeliveryLag): never per
 		// delivery, which is the hot path.
-		OnDeliveryLag: func(d time.Duration) { m.lag.Observe(d.Seconds()) },
+		OnDeliveryLag: m.observeLag,
 		OnStreamEnd:   m.streamEnded,
 		OnReplay:      m.replayed,
-		Observe: func(u eventlog.Update) {
-			m.updates.Inc()
-			s.observeDashboard(u)
-			if j := jm.Load(); j != nil {
-				j.Observe(u)
-			}
-			s.callbacks.observe(u)
-		},
-		Snapshots: func(match func(string) bool) []eventlog.Update {
-			if j := jm.Load(); j != nil {
-				return j.Snapshots(match)
-			}
-			return nil
-		},
+		Observe:       tail.Observe,
+		Snapshots:     tail.Snapshots,
 	})
 	if err != nil {
 		return err
 	}
 	s.hub = h
-	s.closers = append(s.closers, h.Close)
+	// On a failed start the hub may wait in the tail: release it first.
+	s.closers = append(s.closers, h.Close, tail.release)
 	limit := ratelimit.NewPublish(cfg.PublishRate, cfg.PublishBurst)
 	var mlimit mercure.Limiter
 	if limit != nil {
@@ -417,8 +414,15 @@ func (s *Server) build() error {
 		return err
 	}
 	s.closers = append(s.closers, manager.Close)
-	jm.Store(manager)
 	s.jobs = manager
+	if err := s.newDashboard(pub, tracker); err != nil {
+		return err
+	}
+	followers := []follower{m, manager, s.callbacks}
+	if s.dashboard != nil {
+		followers = []follower{m, s.dashboard, manager, s.callbacks}
+	}
+	tail.start(manager, followers...)
 	s.recoverJobs(manager)
 	s.recoverCallbacks()
 	mux := http.NewServeMux()
@@ -441,9 +445,7 @@ func (s *Server) build() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	if err := s.mountDashboard(mux, pub, tracker); err != nil {
-		return err
-	}
+	s.mountDashboard(mux)
 	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
 	if err != nil {
 		return err

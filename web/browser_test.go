@@ -38,10 +38,10 @@ func startNodeAt(t *testing.T, pace time.Duration) (*server.Server, *httptest.Se
 		t.Fatal(err)
 	}
 	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.Config.RegisterOnShutdown(srv.Shutdown)
+	ts.Config.RegisterOnShutdown(srv.Drain)
 	ts.Start()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})

@@ -21,10 +21,10 @@ func TestDoctorExitsZeroOnHeraldServedDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Config.RegisterOnShutdown(srv.Shutdown)
+	hs.Config.RegisterOnShutdown(srv.Drain)
 	hs.Start()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		hs.Close()
 		srv.Close()
 	})

@@ -40,7 +40,7 @@ func testNode(t *testing.T, cfg server.Config) (*server.Server, *httptest.Server
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})

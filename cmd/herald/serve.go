@@ -7,12 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -224,25 +222,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute, // bodies only; streams are responses
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	// SSE streams never go idle, so Shutdown would wait for them forever:
-	// end them first, each with a reconnection hint. Connections that have
-	// not sent a request yet would hold Shutdown for five seconds: close
-	// them too.
-	var fresh freshConns
-	hs.ConnState = func(c net.Conn, state http.ConnState) {
-		srv.ConnState(c, state) // the cap on connections that are not subscriptions
-		fresh.track(c, state)
-	}
-	hs.RegisterOnShutdown(srv.Shutdown)
-	hs.RegisterOnShutdown(fresh.close)
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
@@ -252,10 +231,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
-			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
 			return
 		}
-		errc <- hs.Serve(ln)
+		errc <- srv.Serve(ln)
 	}()
 	select {
 	case err := <-errc:
@@ -265,51 +244,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-	}
+	srv.Shutdown(sctx) // past the timeout, the remaining connections are closed
 	<-errc
 	return nil
-}
-
-// freshConns tracks the connections that have not sent a byte of a
-// request yet (browsers open them ahead of time). net/http's Shutdown
-// waits five seconds for such a connection's first request; during a
-// shutdown they are closed at once instead, which loses nothing: the
-// client has sent nothing, and opens another connection when it needs one.
-type freshConns struct {
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closing bool
-}
-
-// track is the server's ConnState hook.
-func (f *freshConns) track(c net.Conn, state http.ConnState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case state != http.StateNew:
-		delete(f.conns, c)
-	case f.closing:
-		c.Close()
-	default:
-		if f.conns == nil {
-			f.conns = make(map[net.Conn]struct{})
-		}
-		f.conns[c] = struct{}{}
-	}
-}
-
-// close closes the connections that have sent nothing yet, and those that
-// arrive from now on.
-func (f *freshConns) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closing = true
-	for c := range f.conns {
-		c.Close()
-	}
-	clear(f.conns)
 }
 
 func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {

@@ -40,7 +40,7 @@ func startHerald(t *testing.T, tls bool) *httptest.Server {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Config.RegisterOnShutdown(srv.Shutdown)
+	hs.Config.RegisterOnShutdown(srv.Drain)
 	hs.Config.ErrorLog = discardLog
 	if tls {
 		hs.EnableHTTP2 = true
@@ -49,7 +49,7 @@ func startHerald(t *testing.T, tls bool) *httptest.Server {
 		hs.Start()
 	}
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		hs.CloseClientConnections()
 		hs.Close()
 		srv.Close()
