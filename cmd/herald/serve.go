@@ -18,8 +18,8 @@ import (
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/mercure"
+	"github.com/heraldhub/herald/node"
 	"github.com/heraldhub/herald/presence"
-	"github.com/heraldhub/herald/server"
 )
 
 func init() {
@@ -75,7 +75,7 @@ func (e *envDefaults) bool(key string, def bool) bool {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var env envDefaults
-	var cfg server.Config
+	var cfg node.Config
 	addr := fs.String("addr", env.str("HERALD_ADDR", ":8080"), "listen address (env HERALD_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env.str("HERALD_DATA_DIR", "./herald-data"), "directory for the embedded log and the generated publisher key (env HERALD_DATA_DIR)")
 	fs.StringVar(&cfg.Log, "log", env.str("HERALD_LOG", ""), "event log: memory, bolt:PATH, redis://HOST:PORT/DB?stream=NAME or nats://HOST:PORT?stream=NAME (default bolt:<data-dir>/herald.db; env HERALD_LOG)")
@@ -96,7 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURLs = strings.Split(v, ",")
 	}
 	fs.Var(&publicURLs, "public-url", "origin the hub is reached at, e.g. https://example.com; requests for other hosts get 421 (repeatable; env HERALD_PUBLIC_URL, comma-separated)")
-	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", server.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
+	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", node.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
 	fs.BoolVar(&cfg.Subscriptions, "subscriptions", env.bool("HERALD_SUBSCRIPTIONS", false), "publish subscription events and serve the subscriptions API (presence) (env HERALD_SUBSCRIPTIONS)")
 	fs.DurationVar(&cfg.SubscriptionsHeartbeat, "subscriptions-heartbeat", env.dur("HERALD_SUBSCRIPTIONS_HEARTBEAT", presence.DefaultHeartbeat), "with --subscriptions, interval of the node's presence heartbeat; a node silent for 3 is reported gone within 4 (env HERALD_SUBSCRIPTIONS_HEARTBEAT)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
@@ -211,7 +211,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
 
-	srv, err := server.New(ctx, cfg)
+	srv, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
+func logStart(logger *slog.Logger, scheme, addr string, srv *node.Node) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
@@ -262,10 +262,10 @@ func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
 	}
 }
 
-// reloadOnHangup reloads the node's keys (server.Server.Reload) on each
+// reloadOnHangup reloads the node's keys (node.Node.Reload) on each
 // SIGHUP, logging the outcome, until the returned stop is called; stop
 // waits for a reload under way.
-func reloadOnHangup(srv *server.Server, logger *slog.Logger) (stop func()) {
+func reloadOnHangup(srv *node.Node, logger *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done, ended := make(chan struct{}), make(chan struct{})
