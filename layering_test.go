@@ -14,7 +14,7 @@ import (
 const module = "github.com/heraldhub/herald"
 
 // allowed lists, for each package, the module's packages it may import
-// (non-test files). Arrows point one way: cmd → server → mercure/jobs/web →
+// (non-test files). Arrows point one way: cmd → node → mercure/jobs/web →
 // hub → eventlog → sse, and hub → hub/detach (its connection engine). A backend never imports the hub.
 var allowed = map[string][]string{
 	"sse":                            {},
@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	"internal/ratelimit":             {"internal/httperr", "internal/clientaddr"},
 	"internal/browsertest":           {},
 	"internal/proctest":              {},
-	"server":                         {"*"},
+	"node":                           {"*"},
 	"cmd/herald":                     {"*"},
 	".":                              {},
 	"internal/clientaddr":            {},

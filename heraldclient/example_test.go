@@ -9,7 +9,7 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // exampleSecret is the examples' hub key; a real one comes from the hub's
@@ -19,7 +19,7 @@ const exampleSecret = "an example publisher secret, 32+ bytes"
 // exampleHub starts a hub on loopback and returns its URL, a publisher
 // token for topics, and how to stop it.
 func exampleHub(topics ...string) (string, string, func()) {
-	srv, err := server.New(context.Background(), server.Config{Log: "memory", PublisherKey: exampleSecret, SubscriberKey: exampleSecret, NoDemo: true})
+	srv, err := node.New(context.Background(), node.Config{Log: "memory", PublisherKey: exampleSecret, SubscriberKey: exampleSecret, NoDemo: true})
 	if err != nil {
 		panic(err)
 	}
@@ -29,7 +29,7 @@ func exampleHub(topics ...string) (string, string, func()) {
 	if err != nil {
 		panic(err)
 	}
-	return ts.URL, token, func() { srv.Shutdown(); ts.Close(); srv.Close() }
+	return ts.URL, token, func() { srv.Drain(); ts.Close(); srv.Close() }
 }
 
 // Publish an update with a publisher token; the hub answers its id.

@@ -14,7 +14,7 @@ import (
 	"github.com/heraldhub/herald/client"
 	"github.com/heraldhub/herald/heraldclient"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
 )
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // returns its URL.
 func startHub(t testing.TB) string {
 	t.Helper()
-	srv, err := server.New(context.Background(), server.Config{
+	srv, err := node.New(context.Background(), node.Config{
 		Log: "memory", DataDir: t.TempDir(), NoDemo: true,
 		PublisherKey: testKey, SubscriberKey: testKey,
 	})
@@ -37,7 +37,7 @@ func startHub(t testing.TB) string {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})

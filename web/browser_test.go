@@ -17,20 +17,20 @@ import (
 	"github.com/heraldhub/herald/internal/browsertest"
 	"github.com/heraldhub/herald/internal/tcpproxy"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // startNode runs a complete node with a fast demo behind a loopback server.
-func startNode(t *testing.T) (*server.Server, *httptest.Server) {
+func startNode(t *testing.T) (*node.Node, *httptest.Server) {
 	t.Helper()
 	return startNodeAt(t, 15*time.Millisecond)
 }
 
 // startNodeAt runs a complete node whose demo query goes at pace (see
-// server.Config.DemoPace) behind a loopback server.
-func startNodeAt(t *testing.T, pace time.Duration) (*server.Server, *httptest.Server) {
+// node.Config.DemoPace) behind a loopback server.
+func startNodeAt(t *testing.T, pace time.Duration) (*node.Node, *httptest.Server) {
 	t.Helper()
-	srv, err := server.New(context.Background(), server.Config{
+	srv, err := node.New(context.Background(), node.Config{
 		Log: "memory", PublisherKey: "browser-test-key-0123456789abcdef", DataDir: t.TempDir(),
 		DemoPace: pace,
 	})
@@ -38,10 +38,10 @@ func startNodeAt(t *testing.T, pace time.Duration) (*server.Server, *httptest.Se
 		t.Fatal(err)
 	}
 	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.Config.RegisterOnShutdown(srv.Shutdown)
+	ts.Config.RegisterOnShutdown(srv.Drain)
 	ts.Start()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})
@@ -66,7 +66,7 @@ func statusLog(t *testing.T, tab context.Context) []string {
 }
 
 // waitSubscribers waits until n streams are connected to the node.
-func waitSubscribers(t *testing.T, srv *server.Server, n int) {
+func waitSubscribers(t *testing.T, srv *node.Node, n int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for srv.Hub().Subscribers() < n {
@@ -145,7 +145,7 @@ func isStageLine(line string) bool {
 
 // startQueryAtFiltering starts a demo query that stays at 42% of its
 // filtering stage (61% of the whole).
-func startQueryAtFiltering(t *testing.T, srv *server.Server) {
+func startQueryAtFiltering(t *testing.T, srv *node.Node) {
 	t.Helper()
 	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: "demo-1", Title: "Data query", Stages: []jobs.Stage{{Name: "loading"}, {Name: "filtering", Weight: 2}}})
 	if err != nil {
@@ -320,7 +320,7 @@ func TestHeraldProgressCountsTheETADownBetweenEvents(t *testing.T) {
 // startSteadyJob starts job id of total units and reports steady progress,
 // about 10 units a second, for a little over a second: long enough for an
 // estimate, which it checks.
-func startSteadyJob(t *testing.T, srv *server.Server, id string, total float64) {
+func startSteadyJob(t *testing.T, srv *node.Node, id string, total float64) {
 	t.Helper()
 	job, err := srv.Jobs().Start(t.Context(), jobs.Spec{ID: id, Title: "Steady", Total: total})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/internal/browsertest"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // tabsPage follows the topic "tabs" with herald.js and keeps what it hears.
@@ -32,7 +32,7 @@ window.sub = watch(location.origin, params.get("topic") || "tabs", {
 </script>`
 
 // startTabsFront serves tabsPage at /tabs.html in front of a node.
-func startTabsFront(t *testing.T) (*server.Server, *httptest.Server) {
+func startTabsFront(t *testing.T) (*node.Node, *httptest.Server) {
 	t.Helper()
 	srv, _ := startNode(t)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,7 +48,7 @@ func startTabsFront(t *testing.T) (*server.Server, *httptest.Server) {
 }
 
 // publishRange publishes the data from, from+1, …, to-1 on topic.
-func publishRange(t *testing.T, srv *server.Server, topic string, from, to int) {
+func publishRange(t *testing.T, srv *node.Node, topic string, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		if _, err := srv.Hub().Publish(t.Context(), eventlog.Update{Topics: []string{topic}, Data: strconv.Itoa(i)}); err != nil {
@@ -58,7 +58,7 @@ func publishRange(t *testing.T, srv *server.Server, topic string, from, to int) 
 }
 
 // waitExactlySubscribers waits until exactly n streams are connected.
-func waitExactlySubscribers(t *testing.T, srv *server.Server, n int) {
+func waitExactlySubscribers(t *testing.T, srv *node.Node, n int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for srv.Hub().Subscribers() != n {

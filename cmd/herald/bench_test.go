@@ -11,14 +11,14 @@ import (
 
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/internal/loadgen"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // herald bench against a real node: every update reaches every subscriber
 // once, and the node's own count of writes says how many writes that took.
 func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
-	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	_, ts := testNode(t, node.Config{PublisherKey: key, MaxConnsPerIP: -1})
 	k, _ := auth.SecretKey(key)
 	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
 
@@ -45,7 +45,7 @@ func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 
 func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
-	_, ts := testNode(t, server.Config{PublisherKey: key})
+	_, ts := testNode(t, node.Config{PublisherKey: key})
 	k, _ := auth.SecretKey(key)
 	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
 	code, out, errOut := runCmd(t, "bench", "--publish-only", "--hub", ts.URL, "--token", tok, "--updates", "20", "--rate", "1000")
@@ -83,7 +83,7 @@ func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 // the node is sampled from start to end.
 func TestBenchSoakFindsEveryUpdateOnceAcrossResumes(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
-	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	_, ts := testNode(t, node.Config{PublisherKey: key, MaxConnsPerIP: -1})
 	k, _ := auth.SecretKey(key)
 	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
 	code, out, errOut := runCmd(t, "bench", "--soak", "--hub", ts.URL, "--token", tok, "--pid", strconv.Itoa(os.Getpid()),

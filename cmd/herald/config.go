@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // A configuration file (herald serve --config) sets flags by their names:
@@ -125,7 +125,7 @@ func describe(v any) string {
 // applyConfigFile reads the configuration file at path and sets from it
 // every flag of fs given neither on the command line nor in its HERALD_*
 // variable. It returns the file's issuers.
-func applyConfigFile(fs *flag.FlagSet, path string) ([]server.Issuer, error) {
+func applyConfigFile(fs *flag.FlagSet, path string) ([]node.Issuer, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--config: %w", err)
@@ -187,7 +187,7 @@ func unknownSetting(fs *flag.FlagSet, key string) string {
 
 // issuerFields returns the settings of an [[issuers]] table, each with
 // the field of is it sets: a *string or a *[]string.
-func issuerFields(is *server.Issuer) map[string]any {
+func issuerFields(is *node.Issuer) map[string]any {
 	return map[string]any{
 		"id":                  &is.ID,
 		"publisher-keys":      &is.PublisherKeys,
@@ -200,11 +200,11 @@ func issuerFields(is *server.Issuer) map[string]any {
 }
 
 // issuerList reads the file's [[issuers]] tables.
-func (c *configFile) issuerList() ([]server.Issuer, error) {
-	var list []server.Issuer
+func (c *configFile) issuerList() ([]node.Issuer, error) {
+	var list []node.Issuer
 	seen := map[string]bool{}
 	for _, t := range c.issuers {
-		var is server.Issuer
+		var is node.Issuer
 		for _, s := range t.settings {
 			if err := c.setIssuerField(&is, s); err != nil {
 				return nil, err
@@ -224,7 +224,7 @@ func (c *configFile) issuerList() ([]server.Issuer, error) {
 	return list, nil
 }
 
-func (c *configFile) setIssuerField(is *server.Issuer, s fileSetting) error {
+func (c *configFile) setIssuerField(is *node.Issuer, s fileSetting) error {
 	fields := issuerFields(is)
 	field, ok := fields[s.key]
 	if !ok {
@@ -249,7 +249,7 @@ func (c *configFile) setIssuerField(is *server.Issuer, s fileSetting) error {
 
 // checkIssuers refuses an issuer named both by --issuer and by a table,
 // whose keys would then be in two places.
-func checkIssuers(issuer string, issuers []server.Issuer) error {
+func checkIssuers(issuer string, issuers []node.Issuer) error {
 	for _, is := range issuers {
 		if issuer != "" && is.ID == issuer {
 			return fmt.Errorf("issuer %q is both --issuer and an [[%s]] table: give its keys in one place", issuer, issuersKey)
@@ -260,7 +260,7 @@ func checkIssuers(issuer string, issuers []server.Issuer) error {
 
 // checkUnmasked refuses to serve with a key that is the mask
 // --print-config writes in place of a secret.
-func checkUnmasked(cfg *server.Config) error {
+func checkUnmasked(cfg *node.Config) error {
 	keys := map[string][]string{"--publisher-key": {cfg.PublisherKey}, "--subscriber-key": {cfg.SubscriberKey}}
 	for _, is := range cfg.Issuers {
 		keys["the keys of issuer "+strconv.Quote(is.ID)] = append(append([]string{}, is.PublisherKeys...), is.SubscriberKeys...)

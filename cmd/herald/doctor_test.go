@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 func TestDoctorExitsZeroOnHeraldServedDirectly(t *testing.T) {
-	srv, err := server.New(context.Background(), server.Config{
+	srv, err := node.New(context.Background(), node.Config{
 		Log: "memory", DataDir: t.TempDir(), PublisherKey: testPublisherKey, NoDemo: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -21,10 +21,10 @@ func TestDoctorExitsZeroOnHeraldServedDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Config.RegisterOnShutdown(srv.Shutdown)
+	hs.Config.RegisterOnShutdown(srv.Drain)
 	hs.Start()
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		hs.Close()
 		srv.Close()
 	})

@@ -13,15 +13,15 @@ import (
 
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // jobNode starts a node without the demo and points the job commands at
 // it with a token to publish and watch every job.
-func jobNode(t *testing.T) (*server.Server, string) {
+func jobNode(t *testing.T) (*node.Node, string) {
 	t.Helper()
 	const key = "job-cli-test-key-0123456789abcdef"
-	srv, ts := testNode(t, server.Config{PublisherKey: key, SubscriberKey: key})
+	srv, ts := testNode(t, node.Config{PublisherKey: key, SubscriberKey: key})
 	k, _ := auth.SecretKey(key)
 	tok, _ := k.Sign(auth.Claims{Publish: []string{"jobs/{id}"}, Subscribe: []string{"jobs/{id}"}})
 	t.Setenv("HERALD_HUB", ts.URL)
@@ -31,16 +31,16 @@ func jobNode(t *testing.T) (*server.Server, string) {
 
 // testNode starts a node on a memory log, without the demo, behind a
 // loopback HTTP server that the test closes.
-func testNode(t *testing.T, cfg server.Config) (*server.Server, *httptest.Server) {
+func testNode(t *testing.T, cfg node.Config) (*node.Node, *httptest.Server) {
 	t.Helper()
 	cfg.Log, cfg.DataDir, cfg.NoDemo = "memory", t.TempDir(), true
-	srv, err := server.New(context.Background(), cfg)
+	srv, err := node.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		ts.Close()
 		srv.Close()
 	})

@@ -11,7 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 // secretMask stands in for a secret in --print-config's output.
@@ -31,7 +31,7 @@ type issuerTable struct {
 // printConfig writes every setting of fs, as the command line, the
 // environment and the configuration file left it, and issuers, as a TOML
 // file that --config reads back. Secrets are masked.
-func printConfig(w io.Writer, fs *flag.FlagSet, issuers []server.Issuer) error {
+func printConfig(w io.Writer, fs *flag.FlagSet, issuers []node.Issuer) error {
 	doc := map[string]any{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if !notInFile[f.Name] {

@@ -7,12 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -20,8 +18,8 @@ import (
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/mercure"
+	"github.com/heraldhub/herald/node"
 	"github.com/heraldhub/herald/presence"
-	"github.com/heraldhub/herald/server"
 )
 
 func init() {
@@ -77,7 +75,7 @@ func (e *envDefaults) bool(key string, def bool) bool {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var env envDefaults
-	var cfg server.Config
+	var cfg node.Config
 	addr := fs.String("addr", env.str("HERALD_ADDR", ":8080"), "listen address (env HERALD_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env.str("HERALD_DATA_DIR", "./herald-data"), "directory for the embedded log and the generated publisher key (env HERALD_DATA_DIR)")
 	fs.StringVar(&cfg.Log, "log", env.str("HERALD_LOG", ""), "event log: memory, bolt:PATH, redis://HOST:PORT/DB?stream=NAME or nats://HOST:PORT?stream=NAME (default bolt:<data-dir>/herald.db; env HERALD_LOG)")
@@ -98,7 +96,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURLs = strings.Split(v, ",")
 	}
 	fs.Var(&publicURLs, "public-url", "origin the hub is reached at, e.g. https://example.com; requests for other hosts get 421 (repeatable; env HERALD_PUBLIC_URL, comma-separated)")
-	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", server.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
+	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", node.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
 	fs.BoolVar(&cfg.Subscriptions, "subscriptions", env.bool("HERALD_SUBSCRIPTIONS", false), "publish subscription events and serve the subscriptions API (presence) (env HERALD_SUBSCRIPTIONS)")
 	fs.DurationVar(&cfg.SubscriptionsHeartbeat, "subscriptions-heartbeat", env.dur("HERALD_SUBSCRIPTIONS_HEARTBEAT", presence.DefaultHeartbeat), "with --subscriptions, interval of the node's presence heartbeat; a node silent for 3 is reported gone within 4 (env HERALD_SUBSCRIPTIONS_HEARTBEAT)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
@@ -213,7 +211,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = logger
 
-	srv, err := server.New(ctx, cfg)
+	srv, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -224,25 +222,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute, // bodies only; streams are responses
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	// SSE streams never go idle, so Shutdown would wait for them forever:
-	// end them first, each with a reconnection hint. Connections that have
-	// not sent a request yet would hold Shutdown for five seconds: close
-	// them too.
-	var fresh freshConns
-	hs.ConnState = func(c net.Conn, state http.ConnState) {
-		srv.ConnState(c, state) // the cap on connections that are not subscriptions
-		fresh.track(c, state)
-	}
-	hs.RegisterOnShutdown(srv.Shutdown)
-	hs.RegisterOnShutdown(fresh.close)
 	scheme := "http"
 	if *tlsCert != "" {
 		scheme = "https"
@@ -252,10 +231,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	errc := make(chan error, 1)
 	go func() {
 		if *tlsCert != "" {
-			errc <- hs.ServeTLS(ln, *tlsCert, *tlsKey)
+			errc <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
 			return
 		}
-		errc <- hs.Serve(ln)
+		errc <- srv.Serve(ln)
 	}()
 	select {
 	case err := <-errc:
@@ -265,54 +244,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-	}
+	srv.Shutdown(sctx) // past the timeout, the remaining connections are closed
 	<-errc
 	return nil
 }
 
-// freshConns tracks the connections that have not sent a byte of a
-// request yet (browsers open them ahead of time). net/http's Shutdown
-// waits five seconds for such a connection's first request; during a
-// shutdown they are closed at once instead, which loses nothing: the
-// client has sent nothing, and opens another connection when it needs one.
-type freshConns struct {
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closing bool
-}
-
-// track is the server's ConnState hook.
-func (f *freshConns) track(c net.Conn, state http.ConnState) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case state != http.StateNew:
-		delete(f.conns, c)
-	case f.closing:
-		c.Close()
-	default:
-		if f.conns == nil {
-			f.conns = make(map[net.Conn]struct{})
-		}
-		f.conns[c] = struct{}{}
-	}
-}
-
-// close closes the connections that have sent nothing yet, and those that
-// arrive from now on.
-func (f *freshConns) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closing = true
-	for c := range f.conns {
-		c.Close()
-	}
-	clear(f.conns)
-}
-
-func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
+func logStart(logger *slog.Logger, scheme, addr string, srv *node.Node) {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
@@ -325,10 +262,10 @@ func logStart(logger *slog.Logger, scheme, addr string, srv *server.Server) {
 	}
 }
 
-// reloadOnHangup reloads the node's keys (server.Server.Reload) on each
+// reloadOnHangup reloads the node's keys (node.Node.Reload) on each
 // SIGHUP, logging the outcome, until the returned stop is called; stop
 // waits for a reload under way.
-func reloadOnHangup(srv *server.Server, logger *slog.Logger) (stop func()) {
+func reloadOnHangup(srv *node.Node, logger *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done, ended := make(chan struct{}), make(chan struct{})

@@ -8,7 +8,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// The metrics a sample reads, by name (see server/metrics.go).
+// The metrics a sample reads, by name (see node/metrics.go).
 const (
 	metricSubscribers = "herald_subscribers"
 	metricUpdates     = "herald_updates_total"

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldhub/herald/internal/doctor"
-	"github.com/heraldhub/herald/server"
+	"github.com/heraldhub/herald/node"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -31,7 +31,7 @@ var discardLog = log.New(io.Discard, "", 0)
 // HTTP/2 with TLS if tls is set, until the test ends.
 func startHerald(t *testing.T, tls bool) *httptest.Server {
 	t.Helper()
-	srv, err := server.New(context.Background(), server.Config{
+	srv, err := node.New(context.Background(), node.Config{
 		Log: "memory", DataDir: t.TempDir(), PublisherKey: publisherKey,
 		CORSOrigins: []string{appOrigin}, NoDemo: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -40,7 +40,7 @@ func startHerald(t *testing.T, tls bool) *httptest.Server {
 		t.Fatal(err)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Config.RegisterOnShutdown(srv.Shutdown)
+	hs.Config.RegisterOnShutdown(srv.Drain)
 	hs.Config.ErrorLog = discardLog
 	if tls {
 		hs.EnableHTTP2 = true
@@ -49,7 +49,7 @@ func startHerald(t *testing.T, tls bool) *httptest.Server {
 		hs.Start()
 	}
 	t.Cleanup(func() {
-		srv.Shutdown()
+		srv.Drain()
 		hs.CloseClientConnections()
 		hs.Close()
 		srv.Close()
