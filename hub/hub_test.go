@@ -287,6 +287,33 @@ func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
 	}
 }
 
+// TestZeroTurnsOffTheSettingsThatCanBeOff checks that zero means off for
+// Heartbeat, BatchWindow and ShutdownRetryJitter, as on the command line:
+// New does not replace it with a default, and a zero jitter tells every
+// stream ShutdownRetry exactly.
+func TestZeroTurnsOffTheSettingsThatCanBeOff(t *testing.T) {
+	var c Config
+	c.setDefaults()
+	if c.Heartbeat != 0 || c.BatchWindow != 0 || c.ShutdownRetryJitter != 0 {
+		t.Fatalf("zero Config became heartbeat %v, batch window %v, jitter %v; want all zero (off)", c.Heartbeat, c.BatchWindow, c.ShutdownRetryJitter)
+	}
+	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
+	readers := make([]*bufio.Reader, 5)
+	for i := range readers {
+		readers[i] = th.rawStream(t, "topic=t")
+	}
+	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
+	for _, r := range readers {
+		readUntil(t, r, "data: x\n\n")
+	}
+	th.h.Close()
+	for _, r := range readers {
+		if rest := readUntil(t, r, "\n\n"); !strings.Contains(rest, "retry: 1500\n\n") {
+			t.Fatalf("stream ended with %q, want exactly retry: 1500", rest)
+		}
+	}
+}
+
 // TestCloseSpreadsTheRetryHints checks that the streams of a closing hub
 // are told reconnection delays spread over [ShutdownRetry, ShutdownRetry +
 // ShutdownRetryJitter], after the updates queued for them, so that they do

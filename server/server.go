@@ -83,19 +83,21 @@ type Config struct {
 	// gone within four. Default presence.DefaultHeartbeat (5s).
 	SubscriptionsHeartbeat time.Duration
 
-	// Heartbeat is the idle interval between keep-alive comments. Default
-	// 15s.
+	// Heartbeat is the idle interval between keep-alive comments; zero
+	// sends none (usually hub.DefaultHeartbeat). Zero means off for
+	// Heartbeat, ShutdownRetryJitter and BatchWindow, as in hub.Config and
+	// on the command line.
 	Heartbeat time.Duration
 	// ShutdownRetry and ShutdownRetryJitter are the reconnection delays
 	// streams are told when the node shuts down: each one drawn uniformly
 	// from [ShutdownRetry, ShutdownRetry + ShutdownRetryJitter] (see
-	// hub.Config). Defaults 2s and hub.DefaultShutdownRetryJitter;
-	// a negative jitter tells every stream ShutdownRetry.
+	// hub.Config). ShutdownRetry defaults to 2s; a zero jitter tells every
+	// stream ShutdownRetry (usually hub.DefaultShutdownRetryJitter).
 	ShutdownRetry       time.Duration
 	ShutdownRetryJitter time.Duration
 	// BatchWindow is the longest an update may wait to share a write with
-	// the next ones while updates keep coming (see hub.Config). Default
-	// 10ms; negative writes every update at once.
+	// the next ones while updates keep coming (see hub.Config). Zero
+	// writes every update at once (usually hub.DefaultBatchWindow).
 	BatchWindow time.Duration
 	// CORSOrigins lists origins allowed to call the hub from a browser.
 	CORSOrigins []string
