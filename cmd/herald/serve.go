@@ -161,20 +161,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
-	if *shutdownTimeout <= 0 {
-		return fmt.Errorf("--shutdown-timeout must be positive, got %v", *shutdownTimeout)
-	}
-	switch {
-	case *shutdownRetry <= 0:
-		return fmt.Errorf("--shutdown-retry must be positive, got %v", *shutdownRetry)
-	case cfg.ShutdownRetryJitter < 0:
-		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", cfg.ShutdownRetryJitter)
-	case cfg.BatchWindow < 0:
-		return fmt.Errorf("--batch-window must not be negative, got %v", cfg.BatchWindow)
-	case cfg.Heartbeat < 0:
-		return fmt.Errorf("--heartbeat must not be negative, got %v", cfg.Heartbeat)
-	}
 	cfg.ShutdownRetry = *shutdownRetry
+	if err := checkDurations(&cfg, *shutdownTimeout); err != nil {
+		return err
+	}
 	cfg.NoSync = !*sync
 	cfg.CORSOrigins = origins
 	cfg.PushAllow, cfg.WebhookAllow = pushAllow, webhookAllow
@@ -261,6 +251,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		hs.Close()
 	}
 	<-errc
+	return nil
+}
+
+// checkDurations refuses the durations `herald serve` cannot run with:
+// a shutdown that cannot wait or tells no delay, and negative settings
+// (zero is how each is turned off).
+func checkDurations(cfg *server.Config, shutdownTimeout time.Duration) error {
+	switch {
+	case shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive, got %v", shutdownTimeout)
+	case cfg.ShutdownRetry <= 0:
+		return fmt.Errorf("--shutdown-retry must be positive, got %v", cfg.ShutdownRetry)
+	case cfg.ShutdownRetryJitter < 0:
+		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", cfg.ShutdownRetryJitter)
+	case cfg.BatchWindow < 0:
+		return fmt.Errorf("--batch-window must not be negative, got %v", cfg.BatchWindow)
+	case cfg.Heartbeat < 0:
+		return fmt.Errorf("--heartbeat must not be negative, got %v", cfg.Heartbeat)
+	}
 	return nil
 }
 
