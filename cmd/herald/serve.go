@@ -241,7 +241,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
