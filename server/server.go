@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/internal/dashboard"
+	"github.com/heraldhub/herald/internal/demo"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
@@ -229,7 +230,7 @@ type Server struct {
 	metrics *metrics
 	hub     *hub.Hub
 	jobs    *jobs.Manager
-	site    *web.Site
+	site    *demo.Site
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	keys    nodeVerifiers // replaced by Reload
@@ -446,13 +447,16 @@ func (s *Server) build() error {
 	if err := s.mountDashboard(mux, pub, tracker); err != nil {
 		return err
 	}
-	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
-	if err != nil {
-		return err
+	mux.Handle("GET /herald.js", crossOrigin.Handler(web.Handler()))
+	if !cfg.NoDemo {
+		site, err := demo.New(demo.Config{Jobs: manager, Pace: cfg.DemoPace, Logger: cfg.Logger})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, site.Close)
+		s.site = site
+		mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	}
-	s.closers = append(s.closers, site.Close)
-	s.site = site
-	mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	mux.Handle("GET /metrics", m.handler())
 	metadata := crossOrigin.Handler(http.HandlerFunc(s.metadata))
 	mux.Handle(metadataPrefix, metadata)
