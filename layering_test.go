@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"mercure":                        {"hub", "auth", "eventlog", "sse", "internal/httperr", "internal/cors", "internal/clientaddr", "internal/authz"},
 	"jobs":                           {"eventlog", "sse", "auth", "internal/httperr"},
 	"web":                            {},
+	"hub/hubtest":                    {"sse"},
 	"internal/demo":                  {"jobs", "internal/httperr"},
 	"internal/loadgen":               {"sse", "client"},
 	"internal/tcpproxy":              {},
