@@ -2,10 +2,7 @@ package herald_test
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"io/fs"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -32,24 +29,7 @@ func TestErrorMessagesFollowOnePrefixStyle(t *testing.T) {
 		sentinel      bool
 	}
 	var calls []call
-	fset := token.NewFileSet()
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "bench") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
+	walkSource(t, func(_ string, f *ast.File, fset *token.FileSet) {
 		pkgs[f.Name.Name] = true
 		sentinels := map[ast.Expr]bool{}
 		ast.Inspect(f, func(n ast.Node) bool {
@@ -75,11 +55,7 @@ func TestErrorMessagesFollowOnePrefixStyle(t *testing.T) {
 			calls = append(calls, call{f.Name.Name, fset.Position(ce.Pos()).String(), msg, sentinels[ce]})
 			return true
 		})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	prefix := regexp.MustCompile(`^([a-z]+): `)
 	for _, c := range calls {
 		if m := prefix.FindStringSubmatch(c.msg); m != nil && pkgs[m[1]] {

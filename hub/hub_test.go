@@ -287,6 +287,26 @@ func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
 	}
 }
 
+// closeWithStreams opens n streams on th, publishes an update they all
+// receive, closes the hub, and returns what each stream ended with.
+func closeWithStreams(t *testing.T, th *testHub, n int) []string {
+	t.Helper()
+	readers := make([]*bufio.Reader, n)
+	for i := range readers {
+		readers[i] = th.rawStream(t, "topic=t")
+	}
+	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
+	for _, r := range readers {
+		readUntil(t, r, "data: x\n\n")
+	}
+	th.h.Close()
+	ends := make([]string, n)
+	for i, r := range readers {
+		ends[i] = readUntil(t, r, "\n\n")
+	}
+	return ends
+}
+
 // TestZeroTurnsOffTheSettingsThatCanBeOff checks that zero means off for
 // Heartbeat, BatchWindow and ShutdownRetryJitter, as on the command line:
 // New does not replace it with a default, and a zero jitter tells every
@@ -298,17 +318,8 @@ func TestZeroTurnsOffTheSettingsThatCanBeOff(t *testing.T) {
 		t.Fatalf("zero Config became heartbeat %v, batch window %v, jitter %v; want all zero (off)", c.Heartbeat, c.BatchWindow, c.ShutdownRetryJitter)
 	}
 	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
-	readers := make([]*bufio.Reader, 5)
-	for i := range readers {
-		readers[i] = th.rawStream(t, "topic=t")
-	}
-	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
-	for _, r := range readers {
-		readUntil(t, r, "data: x\n\n")
-	}
-	th.h.Close()
-	for _, r := range readers {
-		if rest := readUntil(t, r, "\n\n"); !strings.Contains(rest, "retry: 1500\n\n") {
+	for _, rest := range closeWithStreams(t, th, 5) {
+		if !strings.Contains(rest, "retry: 1500\n\n") {
 			t.Fatalf("stream ended with %q, want exactly retry: 1500", rest)
 		}
 	}
@@ -322,18 +333,8 @@ func TestCloseSpreadsTheRetryHints(t *testing.T) {
 	const streams = 20
 	base, jitter := time.Second, 2*time.Second
 	th := startHub(t, Config{ShutdownRetry: base, ShutdownRetryJitter: jitter})
-	readers := make([]*bufio.Reader, streams)
-	for i := range readers {
-		readers[i] = th.rawStream(t, "topic=t")
-	}
-	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
-	for _, r := range readers {
-		readUntil(t, r, "data: x\n\n")
-	}
-	th.h.Close()
 	seen := map[time.Duration]bool{}
-	for i, r := range readers {
-		rest := readUntil(t, r, "\n\n")
+	for i, rest := range closeWithStreams(t, th, streams) {
 		var ms int64
 		at := strings.Index(rest, "retry: ")
 		if at < 0 {
