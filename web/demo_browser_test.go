@@ -11,9 +11,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/heraldhub/herald/internal/browsertest"
+	"github.com/heraldhub/herald/internal/demo"
 	"github.com/heraldhub/herald/internal/tcpproxy"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/internal/demo"
 )
 
 const statusText = `document.getElementById("status").textContent`

@@ -297,8 +297,8 @@ func TestTheDemoCancelsOnlyItsRunningQueryForItsOwnPage(t *testing.T) {
 func TestThePagesAreServed(t *testing.T) {
 	_, _, _, srv := newSite(t, Config{})
 	for path, want := range map[string][]string{
-		"/":          {"text/html", `<button id="update">Update Data</button>`, `Status: <em id="status">`, "#status { color: red; font-weight: bold; }"},
-		"/demo.js":   {"javascript", "/api/demo/query"},
+		"/":        {"text/html", `<button id="update">Update Data</button>`, `Status: <em id="status">`, "#status { color: red; font-weight: bold; }"},
+		"/demo.js": {"javascript", "/api/demo/query"},
 	} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
