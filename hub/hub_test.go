@@ -276,7 +276,7 @@ func TestHeartbeatWhenIdle(t *testing.T) {
 }
 
 func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
-	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond, ShutdownRetryJitter: -1})
+	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
 	r := th.rawStream(t, "topic=t")
 	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
 	readUntil(t, r, "data: x\n\n")
