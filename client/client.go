@@ -125,15 +125,8 @@ func Subscribe(ctx context.Context, rawURL string, opts Options, fn func(sse.Eve
 	if header == nil {
 		header = http.Header{}
 	}
-	for name, values := range header {
-		if !validHeaderName(name) {
-			return fmt.Errorf("invalid header name %q", name)
-		}
-		for _, v := range values {
-			if !validHeaderValue(v) {
-				return fmt.Errorf("invalid value for header %s: %q", name, v)
-			}
-		}
+	if err := checkHeader(header); err != nil {
+		return err
 	}
 	s := &subscription{url: u.String(), opts: &opts, header: header, fn: fn}
 	if h := header.Get("Host"); h != "" {
@@ -202,6 +195,22 @@ func Subscribe(ctx context.Context, rawURL string, opts Options, fn func(sse.Eve
 		case <-t.C:
 		}
 	}
+}
+
+// checkHeader refuses a header that cannot be sent: a name that is not a
+// token, or a value with control characters.
+func checkHeader(header http.Header) error {
+	for name, values := range header {
+		if !validHeaderName(name) {
+			return fmt.Errorf("invalid header name %q", name)
+		}
+		for _, v := range values {
+			if !validHeaderValue(v) {
+				return fmt.Errorf("invalid value for header %s: %q", name, v)
+			}
+		}
+	}
+	return nil
 }
 
 // newTransport returns a transport for one subscription: the default

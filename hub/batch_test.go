@@ -12,7 +12,7 @@ import (
 // follow it within the batch window reach the stream in one write.
 func TestUpdatesWithinTheBatchWindowShareOneWrite(t *testing.T) {
 	const window = time.Second
-	th := startHub(t, Config{BatchWindow: window, Heartbeat: -1})
+	th := startHub(t, Config{BatchWindow: window})
 	sub := th.subscribe(t, "", "topic=t")
 
 	start := time.Now()
@@ -49,7 +49,7 @@ func TestDetachedStreamWritesAtOnceLongAfterItsReplay(t *testing.T) {
 		t.Skip("detached streams only")
 	}
 	const writeTimeout = 50 * time.Millisecond
-	th := startHub(t, Config{WriteTimeout: writeTimeout, Heartbeat: -1, BatchWindow: -1})
+	th := startHub(t, Config{WriteTimeout: writeTimeout})
 	sub := th.subscribe(t, "", "topic=t")
 	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "first"})
 	if got := sub.next(t).Data; got != "first" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
 )
@@ -93,9 +94,9 @@ func (th *testHub) publish(t *testing.T, u eventlog.Update) eventlog.Update {
 
 // testSub is one subscriber's stream, decoded by a goroutine into events.
 type testSub struct {
+	*hubtest.Stream
 	resp   *http.Response
-	events chan sse.Event
-	done   chan struct{}
+	events <-chan sse.Event
 }
 
 // subscribe opens a stream for query (e.g. "topic=a&allow=b") and waits
@@ -115,42 +116,17 @@ func (th *testHub) subscribe(t *testing.T, lastID, query string) *testSub {
 		resp.Body.Close()
 		t.Fatalf("subscribe %q: %s: %s", query, resp.Status, b)
 	}
-	s := &testSub{resp: resp, events: make(chan sse.Event, 100000), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer close(s.events)
-		dec := sse.NewDecoder(resp.Body)
-		for {
-			ev, err := dec.Next()
-			if err != nil {
-				return
-			}
-			s.events <- ev
-		}
-	}()
-	t.Cleanup(s.close)
-	return s
+	hs := hubtest.Read(t, resp, hubtest.Options{Buffer: 100000, Wait: wait})
+	return &testSub{Stream: hs, resp: hs.Resp, events: hs.Events}
 }
 
-func (s *testSub) close() {
-	s.resp.Body.Close()
-	<-s.done
-}
+func (s *testSub) close() { s.Close() }
 
 // next returns the next event, failing the test if none comes in time or
 // the stream ends.
 func (s *testSub) next(t *testing.T) sse.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("stream ended, want another event")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatal("no event in time")
-	}
-	return sse.Event{}
+	return s.Next(t)
 }
 
 // waitEnded returns the reason the next stream ended.

@@ -21,12 +21,26 @@ import (
 // delay an update may ask for.
 const DefaultMaxRetry = time.Minute
 
-// DefaultShutdownRetryJitter is Config.ShutdownRetryJitter's default: how
-// widely the reconnection delays told to subscribers at shutdown are spread.
-const DefaultShutdownRetryJitter = 3 * time.Second
+// Defaults for the settings that zero turns off. New does not fill them
+// in: a caller that wants them sets them, as `herald serve` does from its
+// flags' defaults.
+const (
+	// DefaultHeartbeat is the usual Config.Heartbeat: often enough for
+	// the proxies that close a connection silent for 30 or 60 seconds.
+	DefaultHeartbeat = 15 * time.Second
+	// DefaultBatchWindow is the usual Config.BatchWindow.
+	DefaultBatchWindow = 10 * time.Millisecond
+	// DefaultShutdownRetryJitter is the usual Config.ShutdownRetryJitter:
+	// how widely the reconnection delays told to subscribers at shutdown
+	// are spread.
+	DefaultShutdownRetryJitter = 3 * time.Second
+)
 
-// Config configures a Hub. The zero value of every field but Log means the
-// default given in its comment.
+// Config configures a Hub. Zero has one meaning per field, the same as on
+// `herald serve`'s command line: for a setting that can be turned off
+// (Heartbeat, BatchWindow, ShutdownRetryJitter), zero (or a negative value)
+// turns it off, and its usual value is the exported Default* constant; for
+// every other field, zero means the default given in its comment.
 type Config struct {
 	// Log stores and orders updates; the hub follows its tail. Required.
 	Log eventlog.Log
@@ -37,8 +51,8 @@ type Config struct {
 	// is disconnected as too slow. Default 4 MiB.
 	QueueBytes int
 	// Heartbeat is how long a stream may stay silent before the hub sends a
-	// comment to keep proxies from closing it. Default 15s; negative
-	// disables heartbeats.
+	// comment to keep proxies from closing it. Zero sends no heartbeats;
+	// usually DefaultHeartbeat.
 	Heartbeat time.Duration
 	// WriteTimeout bounds each write to a subscriber; a client that does not
 	// read for this long is disconnected. Default 10s.
@@ -50,8 +64,8 @@ type Config struct {
 	// ShutdownRetryJitter spreads those reconnections: each stream is told
 	// a delay drawn uniformly from [ShutdownRetry, ShutdownRetry +
 	// ShutdownRetryJitter], in milliseconds, so that the subscribers of a
-	// node that stops do not all reach the next one at once. Default 3s;
-	// negative tells every stream ShutdownRetry exactly.
+	// node that stops do not all reach the next one at once. Zero tells
+	// every stream ShutdownRetry exactly; usually DefaultShutdownRetryJitter.
 	ShutdownRetryJitter time.Duration
 	// MaxDataBytes bounds an update's data. Default 1 MiB.
 	MaxDataBytes int
@@ -73,7 +87,7 @@ type Config struct {
 	// once; while updates keep coming, each stream is written at most once
 	// per window, with everything queued for it, which divides
 	// the system calls per delivery (the server's and the client's) under
-	// load. Default 10ms; negative writes every update at once.
+	// load. Zero writes every update at once; usually DefaultBatchWindow.
 	BatchWindow time.Duration
 	// OnStreamEnd, if set, is called once for every stream Stream accepted,
 	// when it ends, with its reason: ErrSlowSubscriber, ErrClosed,
@@ -110,21 +124,15 @@ func (c *Config) setDefaults() {
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = 4 << 20
 	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = 15 * time.Second
-	}
+	c.Heartbeat = max(c.Heartbeat, 0)
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	if c.BatchWindow == 0 {
-		c.BatchWindow = 10 * time.Millisecond
-	}
+	c.BatchWindow = max(c.BatchWindow, 0)
 	if c.ShutdownRetry <= 0 {
 		c.ShutdownRetry = 2 * time.Second
 	}
-	if c.ShutdownRetryJitter == 0 {
-		c.ShutdownRetryJitter = DefaultShutdownRetryJitter
-	}
+	c.ShutdownRetryJitter = max(c.ShutdownRetryJitter, 0)
 	if c.MaxDataBytes <= 0 {
 		c.MaxDataBytes = 1 << 20
 	}

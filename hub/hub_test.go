@@ -276,7 +276,7 @@ func TestHeartbeatWhenIdle(t *testing.T) {
 }
 
 func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
-	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond, ShutdownRetryJitter: -1})
+	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
 	r := th.rawStream(t, "topic=t")
 	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
 	readUntil(t, r, "data: x\n\n")
@@ -284,6 +284,44 @@ func TestCloseEndsStreamsWithRetryHint(t *testing.T) {
 	readUntil(t, r, "retry: 1500\n")
 	if _, err := th.h.Publish(t.Context(), eventlog.Update{Topics: []string{"t"}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("publish after Close: %v, want ErrClosed", err)
+	}
+}
+
+// closeWithStreams opens n streams on th, publishes an update they all
+// receive, closes the hub, and returns what each stream ended with.
+func closeWithStreams(t *testing.T, th *testHub, n int) []string {
+	t.Helper()
+	readers := make([]*bufio.Reader, n)
+	for i := range readers {
+		readers[i] = th.rawStream(t, "topic=t")
+	}
+	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
+	for _, r := range readers {
+		readUntil(t, r, "data: x\n\n")
+	}
+	th.h.Close()
+	ends := make([]string, n)
+	for i, r := range readers {
+		ends[i] = readUntil(t, r, "\n\n")
+	}
+	return ends
+}
+
+// TestZeroTurnsOffTheSettingsThatCanBeOff checks that zero means off for
+// Heartbeat, BatchWindow and ShutdownRetryJitter, as on the command line:
+// New does not replace it with a default, and a zero jitter tells every
+// stream ShutdownRetry exactly.
+func TestZeroTurnsOffTheSettingsThatCanBeOff(t *testing.T) {
+	var c Config
+	c.setDefaults()
+	if c.Heartbeat != 0 || c.BatchWindow != 0 || c.ShutdownRetryJitter != 0 {
+		t.Fatalf("zero Config became heartbeat %v, batch window %v, jitter %v; want all zero (off)", c.Heartbeat, c.BatchWindow, c.ShutdownRetryJitter)
+	}
+	th := startHub(t, Config{ShutdownRetry: 1500 * time.Millisecond})
+	for _, rest := range closeWithStreams(t, th, 5) {
+		if !strings.Contains(rest, "retry: 1500\n\n") {
+			t.Fatalf("stream ended with %q, want exactly retry: 1500", rest)
+		}
 	}
 }
 
@@ -295,18 +333,8 @@ func TestCloseSpreadsTheRetryHints(t *testing.T) {
 	const streams = 20
 	base, jitter := time.Second, 2*time.Second
 	th := startHub(t, Config{ShutdownRetry: base, ShutdownRetryJitter: jitter})
-	readers := make([]*bufio.Reader, streams)
-	for i := range readers {
-		readers[i] = th.rawStream(t, "topic=t")
-	}
-	th.publish(t, eventlog.Update{Topics: []string{"t"}, Data: "x"})
-	for _, r := range readers {
-		readUntil(t, r, "data: x\n\n")
-	}
-	th.h.Close()
 	seen := map[time.Duration]bool{}
-	for i, r := range readers {
-		rest := readUntil(t, r, "\n\n")
+	for i, rest := range closeWithStreams(t, th, streams) {
 		var ms int64
 		at := strings.Index(rest, "retry: ")
 		if at < 0 {

@@ -3,6 +3,7 @@ package jobhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -57,7 +58,7 @@ type record struct {
 // New returns a sender; Close stops it.
 func New(cfg Config) (*Sender, error) {
 	if cfg.Log == nil || len(cfg.Secret) == 0 {
-		return nil, fmt.Errorf("jobhook: Config.Log and Config.Secret are required")
+		return nil, errors.New("jobhook: Config.Log and Config.Secret are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

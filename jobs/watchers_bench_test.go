@@ -68,7 +68,7 @@ func benchPerWatcher(b *testing.B, topic, typ string, op func(ctx context.Contex
 			defer m.Close()
 			// Each report is waited for before the next, so the batch window
 			// would only add idle time: every update is written at once.
-			h, err := hub.New(hub.Config{Log: eventlog.NewMemory(1024), Observe: m.Observe, Heartbeat: -1, BatchWindow: -1})
+			h, err := hub.New(hub.Config{Log: eventlog.NewMemory(1024), Observe: m.Observe})
 			if err != nil {
 				b.Fatal(err)
 			}

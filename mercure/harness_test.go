@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/eventlog"
 	"github.com/heraldhub/herald/hub"
+	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -151,8 +152,8 @@ func (th *testHub) request(t *testing.T, method, query, body string, hdr http.He
 
 // stream is an open subscription's events.
 type stream struct {
-	resp   *http.Response
-	events chan sse.Event
+	*hubtest.Stream
+	resp *http.Response
 }
 
 // subscribe opens a subscription and fails the test unless it streams.
@@ -163,36 +164,13 @@ func (th *testHub) subscribe(t *testing.T, method, query, body string, hdr http.
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("%s ?%s: %d %s", method, query, resp.StatusCode, b)
 	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 64)}
-	go func() {
-		defer close(s.events)
-		d := sse.NewDecoder(resp.Body)
-		for {
-			ev, err := d.Next()
-			if err != nil {
-				return
-			}
-			if ev.Data != "" {
-				s.events <- ev
-			}
-		}
-	}()
-	return s
+	return &stream{Stream: hubtest.Read(t, resp, hubtest.Options{Wait: 5 * time.Second, SkipEmpty: true}), resp: resp}
 }
 
-// next returns the stream's next event.
+// next returns the stream's next event with data.
 func (s *stream) next(t *testing.T) sse.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("the stream ended")
-		}
-		return ev
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5 s")
-	}
-	return sse.Event{}
+	return s.Next(t)
 }
 
 // expect fails unless the stream's next events have ids.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
 )
@@ -108,9 +109,10 @@ func (n *node) mustPublish(t *testing.T, form url.Values) string {
 
 // stream is one subscriber's decoded event stream.
 type stream struct {
+	*hubtest.Stream
 	resp   *http.Response
-	events chan sse.Event
-	done   chan struct{}
+	events <-chan sse.Event
+	done   <-chan struct{}
 }
 
 // subscribe opens a subscription with the given query and headers and
@@ -139,38 +141,13 @@ func (n *node) trySubscribe(t *testing.T, query string, header http.Header) (*st
 		resp.Body.Close()
 		return nil, resp.StatusCode, strings.TrimSpace(string(b))
 	}
-	s := &stream{resp: resp, events: make(chan sse.Event, 4096), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer close(s.events)
-		dec := sse.NewDecoder(resp.Body)
-		for {
-			ev, err := dec.Next()
-			if err != nil {
-				return
-			}
-			s.events <- ev
-		}
-	}()
-	t.Cleanup(s.close)
-	return s, resp.StatusCode, ""
+	hs := hubtest.Read(t, resp, hubtest.Options{Wait: wait})
+	return &stream{Stream: hs, resp: resp, events: hs.Events, done: hs.Done}, resp.StatusCode, ""
 }
 
-func (s *stream) close() {
-	s.resp.Body.Close()
-	<-s.done
-}
+func (s *stream) close() { s.Close() }
 
 func (s *stream) next(t *testing.T) sse.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-s.events:
-		if !ok {
-			t.Fatal("stream ended, want another event")
-		}
-		return ev
-	case <-time.After(wait):
-		t.Fatal("no event in time")
-	}
-	return sse.Event{}
+	return s.Next(t)
 }

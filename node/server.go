@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhub/herald/internal/clientaddr"
 	"github.com/heraldhub/herald/internal/cors"
 	"github.com/heraldhub/herald/internal/dashboard"
+	"github.com/heraldhub/herald/internal/demo"
 	"github.com/heraldhub/herald/internal/httperr"
 	"github.com/heraldhub/herald/internal/ratelimit"
 	"github.com/heraldhub/herald/jobs"
@@ -83,19 +84,21 @@ type Config struct {
 	// gone within four. Default presence.DefaultHeartbeat (5s).
 	SubscriptionsHeartbeat time.Duration
 
-	// Heartbeat is the idle interval between keep-alive comments. Default
-	// 15s.
+	// Heartbeat is the idle interval between keep-alive comments; zero
+	// sends none (usually hub.DefaultHeartbeat). Zero means off for
+	// Heartbeat, ShutdownRetryJitter and BatchWindow, as in hub.Config and
+	// on the command line.
 	Heartbeat time.Duration
 	// ShutdownRetry and ShutdownRetryJitter are the reconnection delays
 	// streams are told when the node shuts down: each one drawn uniformly
 	// from [ShutdownRetry, ShutdownRetry + ShutdownRetryJitter] (see
-	// hub.Config). Defaults 2s and hub.DefaultShutdownRetryJitter;
-	// a negative jitter tells every stream ShutdownRetry.
+	// hub.Config). ShutdownRetry defaults to 2s; a zero jitter tells every
+	// stream ShutdownRetry (usually hub.DefaultShutdownRetryJitter).
 	ShutdownRetry       time.Duration
 	ShutdownRetryJitter time.Duration
 	// BatchWindow is the longest an update may wait to share a write with
-	// the next ones while updates keep coming (see hub.Config). Default
-	// 10ms; negative writes every update at once.
+	// the next ones while updates keep coming (see hub.Config). Zero
+	// writes every update at once (usually hub.DefaultBatchWindow).
 	BatchWindow time.Duration
 	// CORSOrigins lists origins allowed to call the hub from a browser.
 	CORSOrigins []string
@@ -228,7 +231,7 @@ type Node struct {
 	metrics *metrics
 	hub     *hub.Hub
 	jobs    *jobs.Manager
-	site    *web.Site
+	site    *demo.Site
 	origins *origins // the origin of requests; the public URLs
 	handler http.Handler
 	keys    nodeVerifiers // replaced by Reload
@@ -446,13 +449,16 @@ func (s *Node) build() error {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	s.mountDashboard(mux)
-	site, err := web.New(web.Config{Jobs: manager, NoDemo: cfg.NoDemo, Pace: cfg.DemoPace, Logger: cfg.Logger})
-	if err != nil {
-		return err
+	mux.Handle("GET /herald.js", crossOrigin.Handler(web.Handler()))
+	if !cfg.NoDemo {
+		site, err := demo.New(demo.Config{Jobs: manager, Pace: cfg.DemoPace, Logger: cfg.Logger})
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, site.Close)
+		s.site = site
+		mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	}
-	s.closers = append(s.closers, site.Close)
-	s.site = site
-	mux.Handle("/", crossOrigin.Handler(site.Handler()))
 	mux.Handle("GET /metrics", m.handler())
 	metadata := crossOrigin.Handler(http.HandlerFunc(s.metadata))
 	mux.Handle(metadataPrefix, metadata)

@@ -16,7 +16,7 @@ const DefaultMaxEventBytes = 16 << 20
 // ErrEventTooLarge reports an event or line larger than the decoder's
 // limit. The standard sets no limit; a decoder without one could be made to
 // hold an endless stream in memory.
-var ErrEventTooLarge = errors.New("sse: event exceeds the decoder's size limit")
+var ErrEventTooLarge = errors.New("event exceeds the decoder's size limit")
 
 // maxRetry is the largest reconnection time a retry field can set: larger
 // values saturate instead of overflowing time.Duration.

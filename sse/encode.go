@@ -10,11 +10,11 @@ import (
 // Errors returned by the encoder for values the format cannot carry.
 var (
 	// ErrInvalidID reports an id containing CR, LF or NUL.
-	ErrInvalidID = errors.New("sse: event id must not contain CR, LF or NUL")
+	ErrInvalidID = errors.New("event id must not contain CR, LF or NUL")
 	// ErrInvalidType reports an event type containing CR or LF.
-	ErrInvalidType = errors.New("sse: event type must not contain CR or LF")
+	ErrInvalidType = errors.New("event type must not contain CR or LF")
 	// ErrInvalidRetry reports a negative retry duration.
-	ErrInvalidRetry = errors.New("sse: retry must not be negative")
+	ErrInvalidRetry = errors.New("retry must not be negative")
 )
 
 // ValidID reports whether id can be sent in an id field.

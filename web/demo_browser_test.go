@@ -11,9 +11,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/heraldhub/herald/internal/browsertest"
+	"github.com/heraldhub/herald/internal/demo"
 	"github.com/heraldhub/herald/internal/tcpproxy"
 	"github.com/heraldhub/herald/jobs"
-	"github.com/heraldhub/herald/web"
 )
 
 const statusText = `document.getElementById("status").textContent`
@@ -80,11 +80,11 @@ func TestCancelStopsTheQueryAndSaysSoWithoutThePreviousResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cats := make([]web.CategoryStat, len(web.Categories))
-	for i, c := range web.Categories {
-		cats[i] = web.CategoryStat{Category: c}
+	cats := make([]demo.CategoryStat, len(demo.Categories))
+	for i, c := range demo.Categories {
+		cats[i] = demo.CategoryStat{Category: c}
 	}
-	if err := earlier.Succeed(ctx, web.Result{BBox: web.Europe, Matched: 1, Categories: cats, Points: [][3]float64{{48.8, 2.3, 0}}}); err != nil {
+	if err := earlier.Succeed(ctx, demo.Result{BBox: demo.Europe, Matched: 1, Categories: cats, Points: [][3]float64{{48.8, 2.3, 0}}}); err != nil {
 		t.Fatal(err)
 	}
 	tab := openDemo(t, ts.URL+"/")
@@ -206,7 +206,7 @@ func TestADemoQueryShowsItsLogItsStagesAndAPlotWithAxesAndLegend(t *testing.T) {
 	if page.X != "longitude" || page.Y != "latitude" || len(page.XTicks) != 5 || page.XTicks[0] != "-12" || page.XTicks[4] != "32" {
 		t.Fatalf("axes: x %q with ticks %q, y %q; want longitude from -12 to 32 and latitude", page.X, page.XTicks, page.Y)
 	}
-	if strings.Join(page.Legend, ",") != strings.Join(web.Categories, ",") || len(page.Fills) != len(web.Categories) {
+	if strings.Join(page.Legend, ",") != strings.Join(demo.Categories, ",") || len(page.Fills) != len(demo.Categories) {
 		t.Fatalf("legend %q with colours %q, want every category with its colour", page.Legend, page.Fills)
 	}
 }

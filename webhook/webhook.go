@@ -21,12 +21,12 @@ const DefaultTolerance = 5 * time.Minute
 // Errors Verify returns, wrapped.
 var (
 	// ErrMalformed reports a header that is not t=<unix>,v1=<hex>.
-	ErrMalformed = errors.New("webhook: malformed signature header")
+	ErrMalformed = errors.New("malformed signature header")
 	// ErrMismatch reports a signature that the secret did not make over
 	// this body and timestamp.
-	ErrMismatch = errors.New("webhook: signature does not match")
+	ErrMismatch = errors.New("signature does not match")
 	// ErrExpired reports a timestamp outside the tolerance.
-	ErrExpired = errors.New("webhook: signature timestamp out of tolerance")
+	ErrExpired = errors.New("signature timestamp out of tolerance")
 )
 
 // Sign returns the Herald-Signature header value for body sent at t.

@@ -82,12 +82,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if target == "" {
 		target = endpoint
 	}
-	if !cfg.AllowRemote {
-		for _, u := range []string{cfg.SubscribeURL, target} {
-			if err := loadgen.Loopback(u); err != nil {
-				return err
-			}
-		}
+	if err := checkLoopback(cfg, target); err != nil {
+		return err
 	}
 	cfg.Publish = func(ctx context.Context, data string) error {
 		body := url.Values{"topic": {*topic}, "data": {data}}.Encode()
@@ -128,6 +124,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
+	return printBench(stdout, rep, cfg)
+}
+
+// checkLoopback refuses a subscribe or publish target off this machine's
+// loopback, unless cfg allows remote targets.
+func checkLoopback(cfg loadgen.Config, publishTarget string) error {
+	if cfg.AllowRemote {
+		return nil
+	}
+	for _, u := range []string{cfg.SubscribeURL, publishTarget} {
+		if err := loadgen.Loopback(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printBench prints a bench report as a table; the server's resources
+// only when cfg named its process.
+func printBench(stdout io.Writer, rep *loadgen.Report, cfg loadgen.Config) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 	row("subscribers connected", fmt.Sprintf("%d of %d (%d failed)", rep.Connected, rep.Subscribers, rep.ConnectFailed))
@@ -256,11 +272,8 @@ func runSoak(ctx context.Context, fs *flag.FlagSet, o *soakOptions, hubs, topic,
 	if !set["drain"] {
 		cfg.Drain = 30 * time.Second
 	}
-	if cfg.Subscribers <= 0 || cfg.Rate <= 0 || o.duration <= 0 || o.holdMin <= 0 || o.holdMax < o.holdMin || o.move < 0 || o.move > 1 {
-		return errors.New("--subscribers, --rate, --duration and --hold-min must be positive, --hold-max at least --hold-min, --move between 0 and 1")
-	}
-	if o.killAfter > 0 && len(pids) == 0 {
-		return errors.New("--kill-after needs the process to kill: the last --pid")
+	if err := checkSoak(&cfg, o, pids); err != nil {
+		return err
 	}
 	for _, h := range strings.Split(hubs, ",") {
 		endpoint, err := mercureURL(strings.TrimSpace(h))
@@ -309,6 +322,17 @@ func runSoak(ctx context.Context, fs *flag.FlagSet, o *soakOptions, hubs, topic,
 	}
 	if !rep.Exact() {
 		return fmt.Errorf("exactly once broken: %d duplicates, %d missing, %d out of order, %d subscribers received nothing", rep.Duplicates, rep.Gaps, rep.OutOfOrder, rep.Silent)
+	}
+	return nil
+}
+
+// checkSoak refuses soak settings out of their range.
+func checkSoak(cfg *loadgen.SoakConfig, o *soakOptions, pids pidList) error {
+	if cfg.Subscribers <= 0 || cfg.Rate <= 0 || o.duration <= 0 || o.holdMin <= 0 || o.holdMax < o.holdMin || o.move < 0 || o.move > 1 {
+		return errors.New("--subscribers, --rate, --duration and --hold-min must be positive, --hold-max at least --hold-min, --move between 0 and 1")
+	}
+	if o.killAfter > 0 && len(pids) == 0 {
+		return errors.New("--kill-after needs the process to kill: the last --pid")
 	}
 	return nil
 }

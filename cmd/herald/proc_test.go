@@ -1,32 +1,27 @@
 package main
 
-// A harness for tests that run real `herald serve` processes: it builds the
-// binary once per test run, starts nodes on free loopback ports, waits for
-// them to answer /healthz, kills, stops and restarts them by PID, keeps
-// their output for failure messages, and reads their streams.
+// Helpers for tests that run real `herald serve` processes: the nodes are
+// internal/proctest's (one binary per test run, -race when the tests are,
+// SIGTERM must end them with status 0); here are the defaults the CLI
+// tests give them, publishing, and the reading of their streams.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
+	"github.com/heraldhub/herald/internal/proctest"
 	"github.com/heraldhub/herald/sse"
 )
 
@@ -34,20 +29,9 @@ import (
 // unless the test passes its own --publisher-key.
 const testPublisherKey = "herald-process-test-publisher-key-0123456789"
 
-// Bounds of the harness's waits, generous for a loaded 2-core machine
-// running the race detector.
-const (
-	healthTimeout = 20 * time.Second // a start until /healthz answers 200
-	stopTimeout   = 15 * time.Second // a SIGTERM until the process exits
-)
-
-// heraldBin is the herald binary built for this test run.
-var heraldBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// healthTimeout bounds a wait for a node to come back to a state, generous
+// for a loaded 2-core machine running the race detector.
+const healthTimeout = 20 * time.Second
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "bench" && os.Args[2] == "--publish-only" {
@@ -56,50 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	code := m.Run()
-	if heraldBin.dir != "" {
-		os.RemoveAll(heraldBin.dir)
-	}
+	proctest.RemoveBinary()
 	os.Exit(code)
-}
-
-// heraldBinary returns the path of a herald binary built from this package,
-// once per test run, with the race detector if the tests run with it (the
-// packages are then already compiled that way).
-func heraldBinary(t *testing.T) string {
-	t.Helper()
-	heraldBin.once.Do(func() {
-		heraldBin.dir, heraldBin.err = os.MkdirTemp("", "herald-proc-test-")
-		if heraldBin.err != nil {
-			return
-		}
-		heraldBin.path = filepath.Join(heraldBin.dir, "herald")
-		args := []string{"build", "-o", heraldBin.path}
-		if raceEnabled() {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			heraldBin.err = fmt.Errorf("go %s .: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	})
-	if heraldBin.err != nil {
-		t.Fatalf("building herald: %v", heraldBin.err)
-	}
-	return heraldBin.path
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // Clients for the harness's requests: procRequests for short answers,
@@ -123,27 +65,20 @@ func checkGoroutines(t *testing.T) {
 	})
 }
 
-// proc is a `herald serve` process that a test started, and restarts on
-// the same address and arguments. Its methods are for the test's goroutine;
-// URL may be called from any.
+// proc is a `herald serve` process that a test started (a proctest.Herald,
+// built with -race when the tests are), and restarts on the same address
+// and arguments.
 type proc struct {
+	h    *proctest.Herald
 	t    *testing.T
-	args []string // after "serve"
-	addr string   // 127.0.0.1:port, kept across restarts
-	out  *syncBuffer
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	err  error         // cmd.Wait's result, set before done is closed
-	runs int
+	addr string // 127.0.0.1:port, kept across restarts
 }
 
 // startHerald starts `herald serve` on a free loopback port with args and
 // returns once it answers /healthz. Unless args say otherwise, the node
 // gets its own data directory (so the default bolt log), testPublisherKey
 // and no demo page. The process is killed, if it still runs, when the test
-// ends; if the test failed, its output is logged.
+// ends; a data race it reports fails the test.
 func startHerald(t *testing.T, args ...string) *proc {
 	t.Helper()
 	if !hasFlag(args, "data-dir") {
@@ -155,30 +90,9 @@ func startHerald(t *testing.T, args ...string) *proc {
 	if !hasFlag(args, "no-demo") {
 		args = append(args, "--no-demo")
 	}
-	p := &proc{t: t, args: args, out: &syncBuffer{}}
-	t.Cleanup(func() {
-		p.Kill()
-		out := p.out.String()
-		if strings.Contains(out, "WARNING: DATA RACE") {
-			t.Errorf("herald at %s reported a data race:\n%s", p.addr, out)
-		} else if t.Failed() {
-			t.Logf("output of herald at %s:\n%s", p.addr, tail(out, 8000))
-		}
-	})
-	// Another process may take the free port before herald binds it: then
-	// try another.
-	for attempt := 1; ; attempt++ {
-		p.addr = freeAddr(t)
-		p.start()
-		err := p.waitHealthy()
-		if err == nil {
-			return p
-		}
-		if attempt < 3 && !p.running() && strings.Contains(p.out.String(), "address already in use") {
-			continue
-		}
-		t.Fatalf("%v\n%s", err, tail(p.out.String(), 4000))
-	}
+	h := proctest.StartHerald(t, args...)
+	h.Client = procRequests
+	return &proc{h: h, t: t, addr: strings.TrimPrefix(h.URL, "http://")}
 }
 
 // hasFlag reports whether args set the flag name (as -name or --name,
@@ -190,161 +104,26 @@ func hasFlag(args []string, name string) bool {
 	})
 }
 
-// freeAddr returns a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// start runs the binary once more with p's arguments, without waiting.
-func (p *proc) start() {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.runs++
-	cmd := exec.Command(heraldBinary(p.t), append([]string{"serve", "--addr", p.addr}, p.args...)...)
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "HERALD_") })
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	fmt.Fprintf(p.out, "--- run %d: herald serve --addr %s %s\n", p.runs, p.addr, strings.Join(p.args, " "))
-	if err := cmd.Start(); err != nil {
-		p.t.Fatalf("start herald: %v", err)
-	}
-	done := make(chan struct{})
-	p.cmd, p.done = cmd, done
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		fmt.Fprintf(p.out, "--- pid %d exited: %v\n", cmd.Process.Pid, cmdStatus(err))
-		close(done)
-	}()
-}
-
-// cmdStatus describes how a process ended.
-func cmdStatus(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// waitHealthy waits until the node answers 200 on /healthz, or fails with
-// why it did not: it exited, or healthTimeout passed.
-func (p *proc) waitHealthy() error {
-	p.mu.Lock()
-	done := p.done
-	p.mu.Unlock()
-	deadline := time.Now().Add(healthTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/healthz", nil)
-		resp, err := procRequests.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		cancel()
-		if err == nil && resp.StatusCode == http.StatusOK {
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("herald at %s exited before it answered /healthz: %s", p.addr, cmdStatus(p.exitErr()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("herald at %s did not answer /healthz with 200 within %v (last: %v)", p.addr, healthTimeout, errOrStatus(err, resp))
-		}
-		time.Sleep(10 * time.Millisecond) // polling: the node sends no readiness signal of its own
-	}
-}
-
-func errOrStatus(err error, resp *http.Response) string {
-	if err != nil {
-		return err.Error()
-	}
-	return resp.Status
-}
-
 // URL returns the node's base URL, such as http://127.0.0.1:41234; it
 // stays the same across restarts.
-func (p *proc) URL() string { return "http://" + p.addr }
+func (p *proc) URL() string { return p.h.URL }
 
 // PID returns the process id of the current run.
-func (p *proc) PID() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cmd.Process.Pid
-}
+func (p *proc) PID() int { return p.h.PID() }
 
 // Output returns everything the node has written to stdout and stderr, in
 // all its runs.
-func (p *proc) Output() string { return p.out.String() }
-
-func (p *proc) running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *proc) exitErr() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
+func (p *proc) Output() string { return p.h.Output() }
 
 // Kill ends the node with SIGKILL, as a crash would, and waits until it
 // has exited. It does nothing if the node is not running.
-func (p *proc) Kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	select {
-	case <-done:
-		return
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
-}
+func (p *proc) Kill() { p.h.Kill() }
 
-// Stop ends the node with SIGTERM and waits until it has exited. It fails
-// the test if the node does not exit within stopTimeout (it is then
-// killed) or exits with a status other than 0.
+// Stop ends the node with SIGTERM and fails the test unless it exits with
+// status 0 in time.
 func (p *proc) Stop() {
 	p.t.Helper()
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.mu.Unlock()
-	select {
-	case <-done:
-		p.t.Fatalf("herald at %s had already exited (%s) when asked to stop", p.addr, cmdStatus(p.exitErr()))
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(stopTimeout):
-		p.Kill()
-		p.t.Fatalf("herald at %s did not exit within %v of SIGTERM; killed it", p.addr, stopTimeout)
-	}
-	if err := p.exitErr(); err != nil {
-		p.t.Fatalf("herald at %s ended with %v after SIGTERM, want exit status 0", p.addr, err)
-	}
+	p.h.StopCleanly(p.t)
 }
 
 // Restart starts the node again with the same address and arguments, after
@@ -352,39 +131,10 @@ func (p *proc) Stop() {
 // once it answers /healthz.
 func (p *proc) Restart() {
 	p.t.Helper()
-	if p.running() {
+	if p.h.Running() {
 		p.Stop()
 	}
-	p.start()
-	if err := p.waitHealthy(); err != nil {
-		p.t.Fatalf("restart: %v\n%s", err, tail(p.out.String(), 4000))
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// tail returns the last n bytes of s.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
+	p.h.Restart(p.t)
 }
 
 // publisherToken returns a token, signed with HS256 and key, that may

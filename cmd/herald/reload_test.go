@@ -35,8 +35,8 @@ func TestServeReloadsKeysOnSIGHUP(t *testing.T) {
 	}
 	deadline := time.Now().Add(healthTimeout)
 	for !strings.Contains(p.Output(), "keys reloaded") {
-		if time.Now().After(deadline) || !p.running() {
-			t.Fatalf("no reload logged after SIGHUP (running: %v)", p.running())
+		if time.Now().After(deadline) || !p.h.Running() {
+			t.Fatalf("no reload logged after SIGHUP (running: %v)", p.h.Running())
 		}
 		time.Sleep(20 * time.Millisecond) // polls the process's log; no event to wait on
 	}

@@ -99,8 +99,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.AccessTokenCookie, "cookie-name", env.str("HERALD_COOKIE_NAME", node.DefaultAccessTokenCookie), "cookie a Mercure 1.0 access token may come in; mercureAuthorization is still read for 0.x tokens (env HERALD_COOKIE_NAME)")
 	fs.BoolVar(&cfg.Subscriptions, "subscriptions", env.bool("HERALD_SUBSCRIPTIONS", false), "publish subscription events and serve the subscriptions API (presence) (env HERALD_SUBSCRIPTIONS)")
 	fs.DurationVar(&cfg.SubscriptionsHeartbeat, "subscriptions-heartbeat", env.dur("HERALD_SUBSCRIPTIONS_HEARTBEAT", presence.DefaultHeartbeat), "with --subscriptions, interval of the node's presence heartbeat; a node silent for 3 is reported gone within 4 (env HERALD_SUBSCRIPTIONS_HEARTBEAT)")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", 15*time.Second), "keep-alive comment interval on idle streams (env HERALD_HEARTBEAT)")
-	batch := fs.Duration("batch-window", env.dur("HERALD_BATCH_WINDOW", 10*time.Millisecond), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", hub.DefaultHeartbeat), "keep-alive comment interval on idle streams; 0 sends none (env HERALD_HEARTBEAT)")
+	fs.DurationVar(&cfg.BatchWindow, "batch-window", env.dur("HERALD_BATCH_WINDOW", hub.DefaultBatchWindow), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
 	var origins listFlag
 	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
 		origins = strings.Split(v, ",")
@@ -136,7 +136,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", env.str("HERALD_TLS_KEY", ""), "PEM private key file for --tls-cert (env HERALD_TLS_KEY)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", env.dur("HERALD_SHUTDOWN_TIMEOUT", 10*time.Second), "on SIGTERM or SIGINT, the longest the drain may take (streams told when to reconnect, requests finished) before the remaining connections are closed (env HERALD_SHUTDOWN_TIMEOUT)")
 	shutdownRetry := fs.Duration("shutdown-retry", env.dur("HERALD_SHUTDOWN_RETRY", 2*time.Second), "on SIGTERM or SIGINT, the least reconnection delay (retry) each stream is told before it ends, so that its client comes back to another node (env HERALD_SHUTDOWN_RETRY)")
-	retryJitter := fs.Duration("shutdown-retry-jitter", env.dur("HERALD_SHUTDOWN_RETRY_JITTER", hub.DefaultShutdownRetryJitter), "spread of those delays: each stream is told one drawn uniformly from [--shutdown-retry, --shutdown-retry + this], so the clients of a stopping node do not reconnect all at once; 0 tells every stream --shutdown-retry (env HERALD_SHUTDOWN_RETRY_JITTER)")
+	fs.DurationVar(&cfg.ShutdownRetryJitter, "shutdown-retry-jitter", env.dur("HERALD_SHUTDOWN_RETRY_JITTER", hub.DefaultShutdownRetryJitter), "spread of those delays: each stream is told one drawn uniformly from [--shutdown-retry, --shutdown-retry + this], so the clients of a stopping node do not reconnect all at once; 0 tells every stream --shutdown-retry (env HERALD_SHUTDOWN_RETRY_JITTER)")
 	logLevel := fs.String("log-level", env.str("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error (env HERALD_LOG_LEVEL)")
 	configFile := fs.String("config", env.str("HERALD_CONFIG", ""), "TOML (or .yaml/.yml YAML) file setting any of these flags by name, and [[issuers]] tables; flags and HERALD_* variables override it (env HERALD_CONFIG)")
 	printCfg := fs.Bool("print-config", false, "print the effective configuration as TOML for --config, secrets masked, and exit")
@@ -159,29 +159,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
-	if *shutdownTimeout <= 0 {
-		return fmt.Errorf("--shutdown-timeout must be positive, got %v", *shutdownTimeout)
-	}
-	switch {
-	case *shutdownRetry <= 0:
-		return fmt.Errorf("--shutdown-retry must be positive, got %v", *shutdownRetry)
-	case *retryJitter < 0:
-		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", *retryJitter)
-	case *retryJitter == 0:
-		cfg.ShutdownRetryJitter = -1 // every stream told --shutdown-retry
-	default:
-		cfg.ShutdownRetryJitter = *retryJitter
-	}
 	cfg.ShutdownRetry = *shutdownRetry
-	cfg.NoSync = !*sync
-	switch {
-	case *batch < 0:
-		return fmt.Errorf("--batch-window must not be negative, got %v", *batch)
-	case *batch == 0:
-		cfg.BatchWindow = -1 // write every update at once
-	default:
-		cfg.BatchWindow = *batch
+	if err := checkDurations(&cfg, *shutdownTimeout); err != nil {
+		return err
 	}
+	cfg.NoSync = !*sync
 	cfg.CORSOrigins = origins
 	cfg.PushAllow, cfg.WebhookAllow = pushAllow, webhookAllow
 	cfg.PublicURLs = publicURLs
@@ -238,7 +220,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
@@ -246,6 +228,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	srv.Shutdown(sctx) // past the timeout, the remaining connections are closed
 	<-errc
+	return nil
+}
+
+// checkDurations refuses the durations `herald serve` cannot run with:
+// a shutdown that cannot wait or tells no delay, and negative settings
+// (zero is how each is turned off).
+func checkDurations(cfg *node.Config, shutdownTimeout time.Duration) error {
+	switch {
+	case shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive, got %v", shutdownTimeout)
+	case cfg.ShutdownRetry <= 0:
+		return fmt.Errorf("--shutdown-retry must be positive, got %v", cfg.ShutdownRetry)
+	case cfg.ShutdownRetryJitter < 0:
+		return fmt.Errorf("--shutdown-retry-jitter must not be negative, got %v", cfg.ShutdownRetryJitter)
+	case cfg.BatchWindow < 0:
+		return fmt.Errorf("--batch-window must not be negative, got %v", cfg.BatchWindow)
+	case cfg.Heartbeat < 0:
+		return fmt.Errorf("--heartbeat must not be negative, got %v", cfg.Heartbeat)
+	}
 	return nil
 }
 

@@ -188,8 +188,8 @@ func TestHangupKeepsTheNodeServing(t *testing.T) {
 	}
 	deadline := time.Now().Add(healthTimeout)
 	for !strings.Contains(p.Output(), "keys reloaded") {
-		if time.Now().After(deadline) || !p.running() {
-			t.Fatalf("no SIGHUP answer in the output (running: %v)", p.running())
+		if time.Now().After(deadline) || !p.h.Running() {
+			t.Fatalf("no SIGHUP answer in the output (running: %v)", p.h.Running())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

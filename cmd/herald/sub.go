@@ -51,25 +51,12 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *token == "" {
 		*token = os.Getenv("HERALD_TOKEN")
 	}
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid URL %q: want http(s)://host/path", target)
+	if err := checkSubArgs(target, *format, *count, *timeout); err != nil {
+		return err
 	}
-	if *format != "text" && *format != "json" {
-		return fmt.Errorf("invalid --format %q: use text or json", *format)
-	}
-	if *count < 0 || *timeout < 0 {
-		return errors.New("--count and --timeout must not be negative")
-	}
-	h := http.Header{}
-	for _, line := range headers {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(name) == "" {
-			return fmt.Errorf("invalid --header %q: want 'Name: value'", line)
-		}
-		h.Add(textproto.TrimString(name), textproto.TrimString(value))
-	}
-	if *token != "" {
-		h.Set("Authorization", "Bearer "+*token)
+	h, err := subHeader(headers, *token)
+	if err != nil {
+		return err
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
@@ -160,4 +147,36 @@ func printer(format string, w io.Writer) func(sse.Event) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
+}
+
+// checkSubArgs refuses a target that is not an http(s) URL and flags out
+// of their range.
+func checkSubArgs(target, format string, count int, timeout time.Duration) error {
+	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid URL %q: want http(s)://host/path", target)
+	}
+	if format != "text" && format != "json" {
+		return fmt.Errorf("invalid --format %q: use text or json", format)
+	}
+	if count < 0 || timeout < 0 {
+		return errors.New("--count and --timeout must not be negative")
+	}
+	return nil
+}
+
+// subHeader is the request header of `herald sub`: each --header line,
+// and the bearer token if there is one.
+func subHeader(lines []string, token string) (http.Header, error) {
+	h := http.Header{}
+	for _, line := range lines {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("invalid --header %q: want 'Name: value'", line)
+		}
+		h.Add(textproto.TrimString(name), textproto.TrimString(value))
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return h, nil
 }

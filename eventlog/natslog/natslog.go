@@ -108,7 +108,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("nats log at %s: %w", redacted(server), unavailable(err))
+		return nil, fmt.Errorf("natslog: connect to %s: %w", redacted(server), unavailable(err))
 	}
 	if l.js, err = jetstream.New(l.nc); err != nil {
 		l.nc.Close()
@@ -126,7 +126,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 	})
 	if err != nil {
 		l.nc.Close()
-		return nil, fmt.Errorf("nats log: create stream %s (is JetStream enabled? nats-server -js): %w", opts.Stream, err)
+		return nil, fmt.Errorf("natslog: create stream %s (is JetStream enabled? nats-server -js): %w", opts.Stream, err)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
@@ -137,22 +137,22 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 func parseURL(rawURL string, opts Options) (string, Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", opts, fmt.Errorf("nats log URL: %w", err)
+		return "", opts, fmt.Errorf("natslog: URL: %w", err)
 	}
 	switch u.Scheme {
 	case "nats", "tls":
 	default:
-		return "", opts, fmt.Errorf("nats log URL %q: the scheme must be nats or tls", u.Redacted())
+		return "", opts, fmt.Errorf("natslog: URL %q: the scheme must be nats or tls", u.Redacted())
 	}
 	if u.Host == "" {
-		return "", opts, fmt.Errorf("nats log URL %q: no host", u.Redacted())
+		return "", opts, fmt.Errorf("natslog: URL %q: no host", u.Redacted())
 	}
 	q := u.Query()
 	for k := range q {
 		switch k {
 		case "stream", "retain", "retain_age":
 		default:
-			return "", opts, fmt.Errorf("nats log URL %q: unknown parameter %q (stream, retain and retain_age are known)", u.Redacted(), k)
+			return "", opts, fmt.Errorf("natslog: URL %q: unknown parameter %q (stream, retain and retain_age are known)", u.Redacted(), k)
 		}
 	}
 	if opts.Stream == "" {
@@ -162,11 +162,11 @@ func parseURL(rawURL string, opts Options) (string, Options, error) {
 		opts.Stream = "HERALD"
 	}
 	if !validStreamName(opts.Stream) {
-		return "", opts, fmt.Errorf("nats log: stream name %q: use 1 to 200 letters, digits, '-' and '_'", opts.Stream)
+		return "", opts, fmt.Errorf("natslog: stream name %q: use 1 to 200 letters, digits, '-' and '_'", opts.Stream)
 	}
 	if opts.Retain <= 0 && q.Has("retain") {
 		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
-			return "", opts, fmt.Errorf("nats log URL %q: retain must be a positive integer", u.Redacted())
+			return "", opts, fmt.Errorf("natslog: URL %q: retain must be a positive integer", u.Redacted())
 		}
 	}
 	if opts.Retain <= 0 {
@@ -174,7 +174,7 @@ func parseURL(rawURL string, opts Options) (string, Options, error) {
 	}
 	if opts.RetainAge <= 0 && q.Has("retain_age") {
 		if opts.RetainAge, err = time.ParseDuration(q.Get("retain_age")); err != nil || opts.RetainAge <= 0 {
-			return "", opts, fmt.Errorf("nats log URL %q: retain_age must be a positive duration such as 24h", u.Redacted())
+			return "", opts, fmt.Errorf("natslog: URL %q: retain_age must be a positive duration such as 24h", u.Redacted())
 		}
 	}
 	if opts.Logger == nil {
@@ -544,7 +544,7 @@ func headerID(h nats.Header) string {
 func decode(msg jetstream.Msg) (eventlog.Update, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return eventlog.Update{}, fmt.Errorf("nats log message: %w", err)
+		return eventlog.Update{}, fmt.Errorf("natslog: message: %w", err)
 	}
 	return decodeHeader(meta.Sequence.Stream, msg.Headers(), msg.Data(), meta.Timestamp)
 }
@@ -556,13 +556,13 @@ func decodeHeader(seq uint64, h nats.Header, data []byte, stamp time.Time) (even
 	u := eventlog.Update{Seq: seq, Data: string(data), Private: h.Get(hPrivate) == "1", Time: stamp}
 	var err error
 	if u.ID, err = url.PathUnescape(h.Get(hID)); err != nil || u.ID == "" {
-		return eventlog.Update{}, fmt.Errorf("nats log message %d: no valid id", seq)
+		return eventlog.Update{}, fmt.Errorf("natslog: message %d: no valid id", seq)
 	}
 	if u.Type, err = url.PathUnescape(h.Get(hType)); err != nil {
-		return eventlog.Update{}, fmt.Errorf("nats log message %d: type: %w", seq, err)
+		return eventlog.Update{}, fmt.Errorf("natslog: message %d: type: %w", seq, err)
 	}
 	if err := json.Unmarshal([]byte(h.Get(hTopics)), &u.Topics); err != nil {
-		return eventlog.Update{}, fmt.Errorf("nats log message %d: topics: %w", seq, err)
+		return eventlog.Update{}, fmt.Errorf("natslog: message %d: topics: %w", seq, err)
 	}
 	if ns, err := strconv.ParseInt(h.Get(hTime), 10, 64); err == nil {
 		u.Time = time.Unix(0, ns)

@@ -90,7 +90,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 	if err := l.Ping(ctx); err != nil {
 		l.cancel()
 		l.rdb.Close()
-		return nil, fmt.Errorf("redis log at %s: %w", ro.Addr, err)
+		return nil, fmt.Errorf("redislog: connect to %s: %w", ro.Addr, err)
 	}
 	return l, nil
 }
@@ -100,10 +100,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Log, error) {
 func parseURL(rawURL string, opts Options) (*redis.Options, Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, opts, fmt.Errorf("redis log URL: %w", err)
+		return nil, opts, fmt.Errorf("redislog: URL: %w", err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, opts, fmt.Errorf("redis log URL %q: the scheme must be redis or rediss", u.Redacted())
+		return nil, opts, fmt.Errorf("redislog: URL %q: the scheme must be redis or rediss", u.Redacted())
 	}
 	q := u.Query()
 	if opts.Stream == "" {
@@ -114,7 +114,7 @@ func parseURL(rawURL string, opts Options) (*redis.Options, Options, error) {
 	}
 	if opts.Retain <= 0 && q.Has("retain") {
 		if opts.Retain, err = strconv.Atoi(q.Get("retain")); err != nil || opts.Retain <= 0 {
-			return nil, opts, fmt.Errorf("redis log URL %q: retain must be a positive integer", u.Redacted())
+			return nil, opts, fmt.Errorf("redislog: URL %q: retain must be a positive integer", u.Redacted())
 		}
 	}
 	if opts.Retain <= 0 {
@@ -133,7 +133,7 @@ func parseURL(rawURL string, opts Options) (*redis.Options, Options, error) {
 	u.RawQuery = q.Encode()
 	ro, err := redis.ParseURL(u.String())
 	if err != nil {
-		return nil, opts, fmt.Errorf("redis log URL %q: %w", u.Redacted(), err)
+		return nil, opts, fmt.Errorf("redislog: URL %q: %w", u.Redacted(), err)
 	}
 	ro.MaxRetries = -1 // a resent append could be stored twice
 	if !timeouts["dial_timeout"] {
@@ -252,7 +252,7 @@ func (l *Log) Append(ctx context.Context, u eventlog.Update) (eventlog.Update, e
 		case strings.HasPrefix(reply, "DUPLICATE"):
 			return eventlog.Update{}, fmt.Errorf("%w: %q", eventlog.ErrDuplicateID, u.ID)
 		case strings.HasPrefix(reply, "SEQRANGE"):
-			return eventlog.Update{}, fmt.Errorf("redis log: %s", reply)
+			return eventlog.Update{}, fmt.Errorf("redislog: %s", reply)
 		}
 		return eventlog.Update{}, l.failed(ctx, err)
 	}
@@ -469,7 +469,7 @@ func decode(m redis.XMessage) (eventlog.Update, error) {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	u := eventlog.Update{Seq: seq, Time: t, ID: str("id"), Data: str("data"), Type: str("type"), Private: str("private") == "1"}
 	if err := json.Unmarshal([]byte(str("topics")), &u.Topics); err != nil {
-		return eventlog.Update{}, fmt.Errorf("redis log entry %s: topics: %w", m.ID, err)
+		return eventlog.Update{}, fmt.Errorf("redislog: entry %s: topics: %w", m.ID, err)
 	}
 	if ms, err := strconv.ParseInt(str("retry"), 10, 64); err == nil && ms > 0 && ms <= math.MaxInt64/int64(time.Millisecond) {
 		u.Retry = time.Duration(ms) * time.Millisecond
@@ -485,7 +485,7 @@ func parseEntryID(id string) (uint64, time.Time, error) {
 	ms, err1 := strconv.ParseUint(msPart, 10, 64)
 	n, err2 := strconv.ParseUint(nPart, 10, 64)
 	if !ok || err1 != nil || err2 != nil || ms >= 1<<44 || n >= 1<<20 {
-		return 0, time.Time{}, fmt.Errorf("redis log: unexpected stream id %q", id)
+		return 0, time.Time{}, fmt.Errorf("redislog: unexpected stream id %q", id)
 	}
 	return ms<<20 | n, time.UnixMilli(int64(ms)), nil
 }

@@ -124,8 +124,9 @@ type sub struct {
 	count int64
 }
 
-// Run performs the run described by cfg.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+// setDefaults fills in cfg's unset fields and refuses a target off the
+// loopback unless cfg allows it.
+func (cfg *Config) setDefaults() error {
 	orDefault(&cfg.Subscribers, 100)
 	orDefault(&cfg.Rate, 100)
 	if cfg.Size < 32 {
@@ -136,9 +137,63 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	orDefault(&cfg.PerSource, 10000)
 	orDefault(&cfg.ConnectRate, 5000)
 	if !cfg.AllowRemote {
-		if err := Loopback(cfg.SubscribeURL); err != nil {
-			return nil, err
+		return Loopback(cfg.SubscribeURL)
+	}
+	return nil
+}
+
+// awaitConnected waits for each of cfg.Subscribers to report on ready
+// (connected, or failed). Some servers send no response headers until
+// their first event: it nudges them with warm-up updates (which the tally
+// ignores) while waiting.
+func awaitConnected(ctx context.Context, cfg Config, ready <-chan struct{}) error {
+	nudge := time.NewTicker(2 * time.Second)
+	defer nudge.Stop()
+	for n := 0; n < cfg.Subscribers; {
+		select {
+		case <-ready:
+			n++
+		case <-nudge.C:
+			cfg.Publish(ctx, "warm-up")
+		case <-ctx.Done():
+			return fmt.Errorf("subscribers did not connect within the time limit")
 		}
+	}
+	return nil
+}
+
+// holdIdle keeps the connected subscribers idle for cfg.Idle and records
+// the server's memory per subscriber in rep.
+func holdIdle(ctx context.Context, cfg Config, rep *Report, rssBefore int64) {
+	select {
+	case <-time.After(cfg.Idle):
+	case <-ctx.Done():
+	}
+	if cfg.PID > 0 {
+		rep.IdleRSSBeforeKB, rep.IdleRSSAfterKB = rssBefore, rssKB(cfg.PID)
+		if rep.Connected > 0 {
+			rep.IdleKBPerSubscriber = float64(rep.IdleRSSAfterKB-rssBefore) / float64(rep.Connected)
+		}
+	}
+}
+
+// publish publishes the run's updates at the offered rate, with
+// cfg.PublishUpdates if set.
+func (cfg *Config) publish(ctx context.Context) (*Publication, error) {
+	if cfg.PublishUpdates == nil {
+		return PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish), nil
+	}
+	pub, err := cfg.PublishUpdates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return pub, nil
+}
+
+// Run performs the run described by cfg.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
 	}
 	raiseFileLimit()
 	ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
@@ -185,21 +240,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	tick.Stop()
-	// Some servers send no response headers until their first event: nudge
-	// them with warm-up updates (which the tally ignores) while waiting.
-	nudge := time.NewTicker(2 * time.Second)
-	for n := 0; n < cfg.Subscribers; {
-		select {
-		case <-ready:
-			n++
-		case <-nudge.C:
-			cfg.Publish(ctx, "warm-up")
-		case <-ctx.Done():
-			nudge.Stop()
-			return nil, fmt.Errorf("subscribers did not connect within the time limit")
-		}
+	if err := awaitConnected(ctx, cfg, ready); err != nil {
+		return nil, err
 	}
-	nudge.Stop()
 	rep.ConnectFailed = int(failed.Load())
 	connected.Store(int64(cfg.Subscribers) - failed.Load())
 	rep.Connected = int(connected.Load())
@@ -207,16 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("no subscriber could connect to %s: %s", cfg.SubscribeURL, rep.ConnectError)
 	}
 	if cfg.Idle > 0 {
-		select {
-		case <-time.After(cfg.Idle):
-		case <-ctx.Done():
-		}
-		if cfg.PID > 0 {
-			rep.IdleRSSBeforeKB, rep.IdleRSSAfterKB = rssBefore, rssKB(cfg.PID)
-			if rep.Connected > 0 {
-				rep.IdleKBPerSubscriber = float64(rep.IdleRSSAfterKB-rssBefore) / float64(rep.Connected)
-			}
-		}
+		holdIdle(ctx, cfg, rep, rssBefore)
 		cpuBefore = cpuSeconds(cfg.PID)
 	}
 
@@ -224,14 +258,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	// Publish at the offered rate.
 	pubStart := time.Now()
-	var pub *Publication
-	if cfg.PublishUpdates != nil {
-		pub, err = cfg.PublishUpdates(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("publish: %w", err)
-		}
-	} else {
-		pub = PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish)
+	pub, err := cfg.publish(ctx)
+	if err != nil {
+		return nil, err
 	}
 	rep.Publication = *pub
 	// Wait for every delivery, or the drain time.

@@ -9,7 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,7 +26,9 @@ var build struct {
 }
 
 // HeraldBinary returns the path of a herald binary built from this module for
-// the whole test run.
+// the whole test run, with the race detector if the tests run with it (the
+// packages are then already compiled that way), so that a race in a node
+// shows in its output, which Start's cleanup checks.
 func HeraldBinary(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -35,16 +40,34 @@ func HeraldBinary(t *testing.T) string {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
 		build.path = filepath.Join(dir, "herald")
-		cmd := exec.Command("go", "build", "-o", build.path, "./cmd/herald")
+		args := []string{"build", "-o", build.path}
+		if RaceEnabled() {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/herald")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build ./cmd/herald: %v\n%s", err, out)
+			build.err = fmt.Errorf("go %s ./cmd/herald: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	})
 	if build.err != nil {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+// RaceEnabled reports whether this test binary was built with -race.
+func RaceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // FreePort returns a loopback port nothing listens on right now.
@@ -68,6 +91,7 @@ type Proc struct {
 	done   chan struct{}
 	Port   int
 	exited error
+	env    []string // nil: this process's environment
 }
 
 type lockedBuffer struct {
@@ -92,21 +116,35 @@ func (l *lockedBuffer) String() string {
 func Start(t *testing.T, port int, name string, args ...string) *Proc {
 	t.Helper()
 	p := &Proc{t: t, name: name, args: args, Port: port}
+	start(t, p)
+	return p
+}
+
+// start starts p and registers its end, and the check of its output, at
+// t's cleanup.
+func start(t *testing.T, p *Proc) {
+	t.Helper()
+	name, port := p.name, p.Port
 	p.start()
 	t.Cleanup(func() {
 		p.Kill()
-		if t.Failed() {
+		if out := p.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("%s (port %d) reported a data race:\n%s", filepath.Base(name), port, out)
+		} else if t.Failed() {
 			t.Logf("output of %s (port %d):\n%s", filepath.Base(name), port, tail(p.out.String(), 4000))
 		}
 	})
-	return p
 }
 
 func (p *Proc) start() {
 	p.t.Helper()
-	p.out = &lockedBuffer{}
+	if p.out == nil {
+		p.out = &lockedBuffer{}
+	}
 	p.cmd = exec.Command(p.name, p.args...)
+	p.cmd.Env = p.env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	fmt.Fprintf(p.out, "--- %s %s\n", filepath.Base(p.name), strings.Join(p.args, " "))
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start %s: %v", p.name, err)
 	}
@@ -146,6 +184,41 @@ func (p *Proc) signal(sig syscall.Signal, wait time.Duration) {
 	}
 }
 
+// StopCleanly ends the process with SIGTERM, as an orchestrator does, and
+// fails t unless it exits with status 0 within 15 s (it is then killed).
+func (p *Proc) StopCleanly(t *testing.T) {
+	t.Helper()
+	if !p.Running() {
+		t.Fatalf("%s (port %d) had already exited (%v) when asked to stop", filepath.Base(p.name), p.Port, p.exited)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.Kill()
+		t.Fatalf("%s (port %d) did not exit within 15s of SIGTERM; killed it", filepath.Base(p.name), p.Port)
+	}
+	if p.exited != nil {
+		t.Fatalf("%s (port %d) ended with %v after SIGTERM, want exit status 0", filepath.Base(p.name), p.Port, p.exited)
+	}
+}
+
+// Running reports whether the process's latest start still runs.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// withoutHeraldEnv is this process's environment without HERALD_*
+// variables, so that a node runs with its arguments' settings only.
+func withoutHeraldEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "HERALD_") })
+}
+
 // Restart starts the process again with the same arguments.
 func (p *Proc) Restart() {
 	p.Kill()
@@ -182,7 +255,9 @@ func startHerald(t *testing.T, scheme string, client *http.Client, args []string
 	t.Helper()
 	port := FreePort(t)
 	args = append([]string{"serve", "--addr", "127.0.0.1:" + strconv.Itoa(port)}, args...)
-	h := &Herald{Proc: Start(t, port, HeraldBinary(t), args...), URL: scheme + "://127.0.0.1:" + strconv.Itoa(port), Client: client}
+	p := &Proc{t: t, name: HeraldBinary(t), args: args, Port: port, env: withoutHeraldEnv()}
+	start(t, p)
+	h := &Herald{Proc: p, URL: scheme + "://127.0.0.1:" + strconv.Itoa(port), Client: client}
 	h.WaitHealthy(t)
 	return h
 }

@@ -1,4 +1,4 @@
-package web
+package demo
 
 import (
 	"context"
@@ -297,9 +297,8 @@ func TestTheDemoCancelsOnlyItsRunningQueryForItsOwnPage(t *testing.T) {
 func TestThePagesAreServed(t *testing.T) {
 	_, _, _, srv := newSite(t, Config{})
 	for path, want := range map[string][]string{
-		"/":          {"text/html", `<button id="update">Update Data</button>`, `Status: <em id="status">`, "#status { color: red; font-weight: bold; }"},
-		"/herald.js": {"javascript", "export function subscribe(", "customElements.define(\"herald-progress\""},
-		"/demo.js":   {"javascript", "/api/demo/query"},
+		"/":        {"text/html", `<button id="update">Update Data</button>`, `Status: <em id="status">`, "#status { color: red; font-weight: bold; }"},
+		"/demo.js": {"javascript", "/api/demo/query"},
 	} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
@@ -316,42 +315,19 @@ func TestThePagesAreServed(t *testing.T) {
 			}
 		}
 	}
-	resp, err := srv.Client().Get(srv.URL + "/nothing-here")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Errorf("an unknown page: %s, want 404", resp.Status)
-	}
-}
-
-func TestWithoutTheDemoOnlyTheHelperIsServed(t *testing.T) {
-	site, err := New(Config{NoDemo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	srv := httptest.NewServer(site.Handler())
-	defer srv.Close()
-	for path, want := range map[string]int{"/herald.js": 200, "/": 404, "/demo.js": 404} {
+	for _, path := range []string{"/nothing-here", "/herald.js"} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		if resp.StatusCode != 404 {
+			t.Errorf("%s: %s, want 404 (herald.js is package web's)", path, resp.Status)
 		}
 	}
-	resp, err := srv.Client().Post(srv.URL+"/api/demo/query", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 404 && resp.StatusCode != 405 {
-		t.Errorf("demo query without the demo: %s", resp.Status)
-	}
+}
+
+func TestTheDemoNeedsAJobsManager(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("the demo without a jobs manager was accepted")
 	}

@@ -1,4 +1,4 @@
-package web
+package demo
 
 import (
 	"context"
@@ -156,7 +156,7 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 	var matched []Point
 	for i := 0; i < n; i += size {
 		for _, p := range loaded[i:min(i+size, n)] {
-			if p.Lat >= box.MinLat && p.Lat <= box.MaxLat && p.Lon >= box.MinLon && p.Lon <= box.MaxLon {
+			if box.contains(p) {
 				matched = append(matched, p)
 			}
 		}
@@ -210,6 +210,11 @@ func (d *demo) run(ctx context.Context, job *jobs.Job, box BBox) error {
 		return err
 	}
 	return job.Succeed(ctx, res)
+}
+
+// contains reports whether p lies in b, edges included.
+func (b BBox) contains(p Point) bool {
+	return p.Lat >= b.MinLat && p.Lat <= b.MaxLat && p.Lon >= b.MinLon && p.Lon <= b.MaxLon
 }
 
 func categoryIndex(c string) int {
