@@ -164,9 +164,22 @@ type observation struct {
 // selectors match. Updates reach each subscriber in log order, so once the
 // marker has arrived, anything the update was going to deliver has
 // arrived too: absence is observed without waiting out a timeout.
+//
+// Without c.cookie the selectors go in topic= (Mercure 0.x) and the
+// authorized EventSource carries its token in the authorization query
+// parameter. With it (Mercure 1.0) they go in c.param, and the token in
+// that cookie, set only while the authorized EventSource connects so that
+// the anonymous one stays anonymous.
 const publishAndObserve = `async (c) => {
-  const anonymous = await subscribe(c.selectors, "");
-  const authorized = await subscribe(c.selectors, c.subscriberToken);
+  const anonymous = await subscribe(c.selectors, "", c.param);
+  let authorized;
+  if (c.cookie) {
+    document.cookie = c.cookie + "=" + c.subscriberToken + "; path=/";
+    authorized = await subscribe(c.selectors, "", c.param);
+    document.cookie = c.cookie + "=; path=/; max-age=0";
+  } else {
+    authorized = await subscribe(c.selectors, c.subscriberToken);
+  }
   const fields = { id: c.id, data: c.data };
   if (c.private) fields.private = "on";
   const t0 = performance.now();

@@ -45,28 +45,6 @@ func suiteToken(t *testing.T, key string, actions ...string) string {
 	return s
 }
 
-// publishAndObserve10 is publishAndObserve for Mercure 1.0 subscribers:
-// selectors go in c.param (match or match_urlpattern), and the authorized
-// EventSource carries its access token in the access-token cookie, set only
-// while it connects so that the anonymous one stays anonymous.
-const publishAndObserve10 = `async (c) => {
-  const anonymous = await subscribe(c.selectors, "", c.param);
-  document.cookie = c.cookie + "=" + c.subscriberToken + "; path=/";
-  const authorized = await subscribe(c.selectors, "", c.param);
-  document.cookie = c.cookie + "=; path=/; max-age=0";
-  const fields = { id: c.id, data: c.data };
-  if (c.private) fields.private = "on";
-  const t0 = performance.now();
-  const update = await publish(c.publisherToken, c.topics, fields);
-  const marker = await publish(c.publisherToken, [c.marker], { id: c.markerID, data: "marker" });
-  const hasMarker = (rec) => rec.seen.some((e) => e.id === c.markerID);
-  const markerArrived = (await anonymous.until(hasMarker, 5000)) && (await authorized.until(hasMarker, 5000));
-  anonymous.es.close();
-  authorized.es.close();
-  const rel = (rec) => rec.seen.map((e) => ({ type: e.type, id: e.id, data: e.data, at: e.at - t0 }));
-  return { update, marker, markerArrived, anonymous: rel(anonymous), authorized: rel(authorized) };
-}`
-
 // TestBrowserMercure10Conformance runs, in headless Chromium, the cases of
 // the public Mercure 1.0 conformance suite against a hub configured as the
 // suite expects (issuer https://localhost, its resource identifier, one
@@ -112,7 +90,7 @@ func TestBrowserMercure10Conformance(t *testing.T) {
 			id := "id-" + string(topics) // the private cases reuse their public twin's id
 			data := "data for\n\n        " + tc.name
 			markerID := fmt.Sprintf("marker10-%d", i)
-			got := runJS[observation](t, tab, jsCall(t, publishAndObserve10, map[string]any{
+			got := runJS[observation](t, tab, jsCall(t, publishAndObserve, map[string]any{
 				"param": tc.param, "selectors": tc.selectors, "topics": []string{tc.topic}, "marker": tc.marker,
 				"id": id, "markerID": markerID, "data": data, "private": tc.private, "cookie": accessCookie,
 				"publisherToken": publisherToken, "subscriberToken": subscriberToken,
