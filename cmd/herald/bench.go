@@ -43,6 +43,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.PerSource, "per-source", 10000, "connections per loopback source address (127.0.0.2, 127.0.0.3, …)")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait this long for the last deliveries")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
+	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux) or goroutines (one per connection)")
+	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default GOMAXPROCS)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")
@@ -147,6 +149,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rep.ServerWrites > 0 {
 		row("server writes", fmt.Sprintf("%.0f, %.2f per delivery", rep.ServerWrites, rep.WritesPerDelivery))
 	}
+	row("generator CPU", fmt.Sprintf("%.2f s (user %.2f, system %.2f), %.2f µs per delivery (%s reader)",
+		rep.GeneratorCPUSeconds, rep.GeneratorUserSeconds, rep.GeneratorSystemSeconds, rep.GeneratorCPUPerDeliver, rep.Reader))
 	if cfg.PID > 0 {
 		row("server peak RSS", fmt.Sprintf("%.1f MiB", float64(rep.ServerPeakRSSKB)/1024))
 		row("server CPU", fmt.Sprintf("%.2f s (user %.2f, system %.2f), %.2f µs per delivery",

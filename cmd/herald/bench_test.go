@@ -43,6 +43,35 @@ func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 	}
 }
 
+// Both readers against a real node with many connections: every update
+// counted once, and the generator's own CPU reported.
+func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
+	const key = "bench-cli-test-key-0123456789abcdef"
+	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	for _, reader := range []string{"epoll", "goroutines"} {
+		code, out, errOut := runCmd(t, "bench", "--hub", ts.URL, "--token", tok, "--subscribers", "300", "--updates", "40",
+			"--rate", "200", "--reader", reader, "--reader-workers", "2", "--drain", "10s", "--max-duration", "1m", "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", reader, code, errOut)
+		}
+		var rep loadgen.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("report %q: %v", out, err)
+		}
+		if rep.Reader != reader || rep.Connected != 300 || rep.Deliveries != 300*40 || rep.Lost != 0 || rep.Duplicated != 0 {
+			t.Fatalf("%s: report %+v, want 12,000 deliveries, none lost or duplicated", reader, rep)
+		}
+		if rep.GeneratorCPUPerDeliver <= 0 {
+			t.Fatalf("%s: generator CPU per delivery %v, not measured", reader, rep.GeneratorCPUPerDeliver)
+		}
+	}
+	if code, _, errOut := runCmd(t, "bench", "--hub", ts.URL, "--reader", "threads"); code == 0 || !strings.Contains(errOut, "unknown reader") {
+		t.Fatalf("exit %d, %q; want the unknown reader refused", code, errOut)
+	}
+}
+
 func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
 	_, ts := testNode(t, server.Config{PublisherKey: key})

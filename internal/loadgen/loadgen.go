@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,14 @@ type Config struct {
 	AllowRemote bool
 	// ConnectRate bounds new connections per second. Default 5,000.
 	ConnectRate float64
+	// Reader is how subscribers' streams are read: ReaderGoroutines (a
+	// goroutine and a buffered decoder per connection) or ReaderEpoll (a
+	// few goroutines, each owning an epoll set of raw sockets, parsing in
+	// place; Linux only). Default ReaderEpoll where it is available.
+	Reader string
+	// ReaderWorkers is how many goroutines ReaderEpoll reads with.
+	// Default GOMAXPROCS.
+	ReaderWorkers int
 	// ServerWrites, if set, reads the server's count of writes to streams
 	// (Herald's herald_stream_writes_total), before publishing and after
 	// the drain, to report how many writes the deliveries took.
@@ -97,7 +106,20 @@ type Report struct {
 	// and per delivery (below 1 when updates shared writes).
 	ServerWrites      float64 `json:"server_writes,omitempty"`
 	WritesPerDelivery float64 `json:"server_writes_per_delivery,omitempty"`
+	// The generator's own CPU time (this process, getrusage), over the
+	// same interval as the server's, and per delivery.
+	Reader                 string  `json:"reader"`
+	GeneratorUserSeconds   float64 `json:"generator_user_seconds"`
+	GeneratorSystemSeconds float64 `json:"generator_system_seconds"`
+	GeneratorCPUSeconds    float64 `json:"generator_cpu_seconds"`
+	GeneratorCPUPerDeliver float64 `json:"generator_cpu_us_per_delivery,omitempty"`
 }
+
+// The ways Run reads streams (Config.Reader).
+const (
+	ReaderGoroutines = "goroutines"
+	ReaderEpoll      = "epoll"
+)
 
 // Loopback reports whether rawURL's host is a loopback address.
 func Loopback(rawURL string) error {
@@ -119,9 +141,26 @@ func Loopback(rawURL string) error {
 
 // sub is one subscriber's tally.
 type sub struct {
-	next  int64 // the next sequence number expected
+	seen  []uint64 // bit n is set once update n arrived
 	dups  int64
 	count int64
+}
+
+// newSub returns the tally of a subscriber to a run of n updates.
+func newSub(n int) *sub { return &sub{seen: make([]uint64, (n+63)/64)} }
+
+// tally counts the delivery of update seq, and whether it is a duplicate.
+// Order does not matter: concurrent publishers' updates may arrive in any.
+func (s *sub) tally(seq int64) {
+	s.count++
+	if seq < 0 || seq >= int64(len(s.seen))*64 {
+		return
+	}
+	word, bit := seq/64, uint64(1)<<(seq%64)
+	if s.seen[word]&bit != 0 {
+		s.dups++
+	}
+	s.seen[word] |= bit
 }
 
 // Run performs the run described by cfg.
@@ -135,6 +174,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	orDefault(&cfg.MaxDuration, 5*time.Minute)
 	orDefault(&cfg.PerSource, 10000)
 	orDefault(&cfg.ConnectRate, 5000)
+	orDefault(&cfg.ReaderWorkers, runtime.GOMAXPROCS(0))
+	if cfg.Reader == "" {
+		cfg.Reader = defaultReader
+	}
+	if cfg.Reader != ReaderGoroutines && cfg.Reader != ReaderEpoll {
+		return nil, fmt.Errorf("unknown reader %q: %s or %s", cfg.Reader, ReaderEpoll, ReaderGoroutines)
+	}
 	if !cfg.AllowRemote {
 		if err := Loopback(cfg.SubscribeURL); err != nil {
 			return nil, err
@@ -147,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Subscribers: cfg.Subscribers, Updates: cfg.Updates, OfferedRate: cfg.Rate}
+	rep := &Report{Subscribers: cfg.Subscribers, Updates: cfg.Updates, OfferedRate: cfg.Rate, Reader: cfg.Reader}
 	var hist histogram
 	var deliveries atomic.Int64
 	subs := make([]*sub, cfg.Subscribers)
@@ -162,23 +208,38 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.PID > 0 {
 		rssBefore = rssKB(cfg.PID)
 	}
-	cpuBefore := cpuSeconds(cfg.PID)
+	cpuBefore, selfBefore := cpuSeconds(cfg.PID), selfCPU()
 	peak := startPeakSampler(streamCtx, cfg.PID, &wg)
 	start := time.Now()
+	fail := func(err error) {
+		firstConnectErr.Do(func() { rep.ConnectError = err.Error() })
+		failed.Add(1)
+		ready <- struct{}{}
+	}
+	var er *epollReader
+	if cfg.Reader == ReaderEpoll {
+		if er, err = newEpollReader(cfg.ReaderWorkers, cfg.Subscribers, &hist, &deliveries, ready, fail); err != nil {
+			return nil, err
+		}
+		defer er.close()
+	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.ConnectRate))
 	for i := range subs {
-		subs[i] = &sub{}
+		subs[i] = newSub(cfg.Updates)
 		src := sourceAddr(cfg.SourceAddrs, cfg.PerSource, i)
 		wg.Add(1)
-		go func(s *sub) {
+		go func(i int, s *sub) {
 			defer wg.Done()
-			err := stream(streamCtx, u, src, s, &hist, &deliveries, ready)
-			if err != nil && streamCtx.Err() == nil {
-				firstConnectErr.Do(func() { rep.ConnectError = err.Error() })
-				failed.Add(1)
-				ready <- struct{}{}
+			var err error
+			if er != nil {
+				err = er.open(streamCtx, i, u, src, s)
+			} else {
+				err = stream(streamCtx, u, src, s, &hist, &deliveries, ready)
 			}
-		}(subs[i])
+			if err != nil && streamCtx.Err() == nil {
+				fail(err)
+			}
+		}(i, subs[i])
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -217,7 +278,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				rep.IdleKBPerSubscriber = float64(rep.IdleRSSAfterKB-rssBefore) / float64(rep.Connected)
 			}
 		}
-		cpuBefore = cpuSeconds(cfg.PID)
+		cpuBefore, selfBefore = cpuSeconds(cfg.PID), selfCPU()
 	}
 
 	writesBefore, writesErr := serverWrites(ctx, cfg)
@@ -244,11 +305,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Updates == 0 {
 		rep.Seconds = time.Since(start).Seconds()
 	}
-	cpuAfter := cpuSeconds(cfg.PID)
+	cpuAfter, selfAfter := cpuSeconds(cfg.PID), selfCPU()
 	writesAfter, err := serverWrites(ctx, cfg)
 	writesErr = errors.Join(writesErr, err)
 	stopStreams()
 	wg.Wait()
+	if er != nil {
+		er.close()
+	}
 
 	rep.Deliveries = deliveries.Load()
 	rep.Expected = want
@@ -264,6 +328,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.ServerWrites != nil && writesErr == nil && rep.Deliveries > 0 {
 		rep.ServerWrites = writesAfter - writesBefore
 		rep.WritesPerDelivery = rep.ServerWrites / float64(rep.Deliveries)
+	}
+	rep.GeneratorUserSeconds = selfAfter.user - selfBefore.user
+	rep.GeneratorSystemSeconds = selfAfter.system - selfBefore.system
+	rep.GeneratorCPUSeconds = rep.GeneratorUserSeconds + rep.GeneratorSystemSeconds
+	if rep.Deliveries > 0 {
+		rep.GeneratorCPUPerDeliver = rep.GeneratorCPUSeconds * 1e6 / float64(rep.Deliveries)
 	}
 	if cfg.PID > 0 {
 		rep.ServerPeakRSSKB = peak()
@@ -318,15 +388,7 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 		if !ok {
 			continue // not one of ours
 		}
-		switch {
-		case seq < s.next:
-			s.dups++
-		case seq > s.next:
-			s.next = seq + 1 // a gap: counted as lost at the end
-		default:
-			s.next++
-		}
-		s.count++
+		s.tally(seq)
 		deliveries.Add(1)
 		hist.add(now.Sub(time.Unix(0, ts)))
 	}
@@ -337,29 +399,12 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 // if lastID is not empty, and returns a decoder of the stream once the
 // response is a 200. The caller closes conn, which ends the stream.
 func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.Decoder, conn net.Conn, err error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
-		d.LocalAddr = &net.TCPAddr{IP: ip}
-		d.Control = bindLate
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	conn, err = d.DialContext(ctx, "tcp", host)
+	conn, err = dialStream(ctx, u, src, lastID)
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
-	if lastID != "" {
-		req += "Last-Event-ID: " + lastID + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 2048), nil)
 	if err != nil {
 		conn.Close()
@@ -370,6 +415,36 @@ func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.D
 		return nil, nil, fmt.Errorf("subscribe: %s", resp.Status)
 	}
 	return sse.NewDecoderSize(resp.Body, 1024), conn, nil
+}
+
+// dialStream dials u from the loopback source address src (when u is on
+// loopback) and sends a GET for an event stream, with a Last-Event-ID
+// header if lastID is not empty.
+func dialStream(ctx context.Context, u *url.URL, src, lastID string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindLate
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // parseData reads the sequence number and the Unix-nanosecond send time

@@ -82,10 +82,16 @@ func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func run(t *testing.T, b *broadcaster, subs, updates int) *Report {
 	t.Helper()
 	b.subs = map[chan string]struct{}{}
+	return runWith(t, b, subs, updates, "")
+}
+
+// runWith runs against b, reading the streams with reader.
+func runWith(t *testing.T, b *broadcaster, subs, updates int, reader string) *Report {
+	t.Helper()
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	rep, err := Run(context.Background(), Config{
-		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200,
+		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200, Reader: reader,
 		Drain: 2 * time.Second, MaxDuration: 30 * time.Second,
 		Publish: func(ctx context.Context, data string) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("data="+strings.ReplaceAll(data, " ", "+")))
