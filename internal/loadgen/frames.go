@@ -100,8 +100,8 @@ func (p *streamParser) headerBytes(b []byte, sink frameSink) ([]byte, error) {
 	from := max(0, len(p.partial)-3)
 	p.partial = append(p.partial, b...)
 	end, sep := bytes.Index(p.partial[from:], []byte("\r\n\r\n")), 4
-	if end < 0 {
-		end, sep = bytes.Index(p.partial[from:], []byte("\n\n")), 2
+	if lf := bytes.Index(p.partial[from:], []byte("\n\n")); lf >= 0 && (end < 0 || lf < end) {
+		end, sep = lf, 2
 	}
 	if end < 0 {
 		if len(p.partial) > maxHeaderBytes {
