@@ -45,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
 	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux) or goroutines (one per connection)")
 	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default GOMAXPROCS)")
+	fs.DurationVar(&cfg.ReaderCoalesce, "reader-coalesce", 0, "with the epoll reader: sleep this long after a wait that found few sockets readable (fewer system calls, latencies up to this much longer)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")

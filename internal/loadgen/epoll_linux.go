@@ -30,6 +30,9 @@ type epollReader struct {
 	stop    atomic.Bool
 	wg      sync.WaitGroup
 	closing sync.Once
+	// coalesce is how long a worker waits after a wait that found less
+	// than a full set of events.
+	coalesce time.Duration
 }
 
 // epollWorker is one goroutine's epoll set and read buffer.
@@ -51,12 +54,13 @@ type epollConn struct {
 	closed bool
 }
 
-// newEpollReader starts workers goroutines reading up to n subscribers.
+// newEpollReader starts workers goroutines reading up to n subscribers;
+// after a wait that found few sockets readable, a worker sleeps coalesce.
 // Each delivery is tallied in its sub, hist and total; ready receives once
 // per subscriber whose response headers arrived with a 200, fail is called
 // for each that failed before.
-func newEpollReader(workers, n int, hist *histogram, total *atomic.Int64, ready chan<- struct{}, fail func(error)) (*epollReader, error) {
-	r := &epollReader{conns: make([]atomic.Pointer[epollConn], n), hist: hist, total: total, ready: ready, fail: fail}
+func newEpollReader(workers, n int, coalesce time.Duration, hist *histogram, total *atomic.Int64, ready chan<- struct{}, fail func(error)) (*epollReader, error) {
+	r := &epollReader{conns: make([]atomic.Pointer[epollConn], n), hist: hist, total: total, ready: ready, fail: fail, coalesce: coalesce}
 	for range max(1, workers) {
 		fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 		if err != nil {
@@ -124,6 +128,11 @@ func (w *epollWorker) run() {
 		if w.delivered > 0 {
 			w.r.total.Add(w.delivered)
 			w.delivered = 0
+		}
+		if n < len(events) && w.r.coalesce > 0 {
+			// Let more sockets become readable: one wait then finds them
+			// all, instead of one wait and wake-up for each.
+			time.Sleep(w.r.coalesce)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"sync/atomic"
+	"time"
 )
 
 const defaultReader = ReaderGoroutines
@@ -14,7 +15,7 @@ const defaultReader = ReaderGoroutines
 // epollReader is Linux only.
 type epollReader struct{}
 
-func newEpollReader(int, int, *histogram, *atomic.Int64, chan<- struct{}, func(error)) (*epollReader, error) {
+func newEpollReader(int, int, time.Duration, *histogram, *atomic.Int64, chan<- struct{}, func(error)) (*epollReader, error) {
 	return nil, errors.New("the epoll reader needs Linux: use the goroutines reader")
 }
 

@@ -67,6 +67,11 @@ type Config struct {
 	// ReaderWorkers is how many goroutines ReaderEpoll reads with.
 	// Default GOMAXPROCS.
 	ReaderWorkers int
+	// ReaderCoalesce, with ReaderEpoll, is how long a reading goroutine
+	// sleeps after a wait that found few sockets readable, so that its
+	// next wait finds more: fewer system calls per delivery, latencies up
+	// to this much longer. Default 0.
+	ReaderCoalesce time.Duration
 	// ServerWrites, if set, reads the server's count of writes to streams
 	// (Herald's herald_stream_writes_total), before publishing and after
 	// the drain, to report how many writes the deliveries took.
@@ -218,7 +223,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var er *epollReader
 	if cfg.Reader == ReaderEpoll {
-		if er, err = newEpollReader(cfg.ReaderWorkers, cfg.Subscribers, &hist, &deliveries, ready, fail); err != nil {
+		if er, err = newEpollReader(cfg.ReaderWorkers, cfg.Subscribers, cfg.ReaderCoalesce, &hist, &deliveries, ready, fail); err != nil {
 			return nil, err
 		}
 		defer er.close()
