@@ -49,6 +49,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")
+	publishers := fs.Int("publishers", 0, "publish from this many concurrent publishers, each sending its next update once the last is acknowledged (--rate is then ignored): reports publications/s and acknowledgement latency at that concurrency")
 	inProcess := fs.Bool("publish-in-process", false, "publish from the generator's own process, where its subscribers' goroutines can delay publications")
 	soak := soakFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -57,7 +58,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	if *publishers < 0 {
+		return errors.New("--publishers must not be negative")
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(16, *publishers)}}
 	if soak.on {
 		return runSoak(ctx, fs, soak, *hub, *topic, *token, pids, cfg, *asJSON, client, stdout, stderr)
 	}
@@ -109,7 +113,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *publishOnly {
 		ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
 		defer cancel()
-		return json.NewEncoder(stdout).Encode(loadgen.PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish))
+		return json.NewEncoder(stdout).Encode(publishAll(ctx, cfg, *publishers))
+	}
+	if *inProcess && *publishers > 0 {
+		cfg.PublishUpdates = func(ctx context.Context) (*loadgen.Publication, error) {
+			return publishAll(ctx, cfg, *publishers), nil
+		}
 	}
 	if !*inProcess && cfg.Updates > 0 {
 		cfg.PublishUpdates = func(ctx context.Context) (*loadgen.Publication, error) {
@@ -161,6 +170,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return tw.Flush()
+}
+
+// publishAll publishes the run's updates, at --rate or, with publishers,
+// from that many concurrent publishers as fast as they are acknowledged.
+func publishAll(ctx context.Context, cfg loadgen.Config, publishers int) *loadgen.Publication {
+	if publishers > 0 {
+		return loadgen.PublishConcurrently(ctx, cfg.Updates, publishers, cfg.Size, cfg.Publish)
+	}
+	return loadgen.PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish)
 }
 
 // post sends body to target with a bearer token, if not empty, and returns

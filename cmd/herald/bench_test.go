@@ -72,6 +72,33 @@ func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
 	}
 }
 
+// Concurrent publishers against a real node: every update acknowledged
+// and delivered once, whatever order they reach subscribers in.
+func TestBenchPublishersReportRateAndAcknowledgementLatency(t *testing.T) {
+	const key = "bench-cli-test-key-0123456789abcdef"
+	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	k, _ := auth.SecretKey(key)
+	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	code, out, errOut := runCmd(t, "bench", "--hub", ts.URL, "--token", tok, "--subscribers", "5", "--updates", "300",
+		"--publishers", "16", "--drain", "10s", "--max-duration", "1m", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if rep.Published != 300 || rep.Deliveries != 5*300 || rep.Lost != 0 || rep.Duplicated != 0 {
+		t.Fatalf("report %+v, want 300 published, 1,500 deliveries, none lost or duplicated", rep)
+	}
+	if rep.AchievedRate <= 0 || rep.PublishP50ms <= 0 || rep.PublishP99ms < rep.PublishP50ms {
+		t.Fatalf("%v publications/s, acknowledgement p50 %v p99 %v ms: not measured", rep.AchievedRate, rep.PublishP50ms, rep.PublishP99ms)
+	}
+	if code, _, errOut := runCmd(t, "bench", "--hub", ts.URL, "--publishers", "-1"); code == 0 || !strings.Contains(errOut, "--publishers") {
+		t.Fatalf("exit %d, %q; want a negative --publishers refused", code, errOut)
+	}
+}
+
 func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
 	_, ts := testNode(t, server.Config{PublisherKey: key})

@@ -214,3 +214,34 @@ func TestRefusesTargetsOffLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentPublishersSendEveryUpdateOnceWithThatManyInFlight(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	seen := map[string]bool{}
+	pub := PublishConcurrently(context.Background(), 200, 8, 64, func(_ context.Context, data string) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		seq, _, _ := strings.Cut(data, " ")
+		if seen[seq] || len(data) != 64 {
+			t.Errorf("update %q sent twice or not padded to 64 bytes", data)
+		}
+		seen[seq] = true
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // a server's acknowledgement time
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		if seq == "13" {
+			return fmt.Errorf("refused")
+		}
+		return nil
+	})
+	if pub.Published != 199 || pub.PublishFailed != 1 || pub.PublishError != "refused" || len(seen) != 200 {
+		t.Fatalf("published %d, failed %d (%q), %d distinct; want 199, 1 refused, 200", pub.Published, pub.PublishFailed, pub.PublishError, len(seen))
+	}
+	if most != 8 || pub.AchievedRate <= 0 || pub.PublishP50ms < 1 || pub.PublishP99ms < pub.PublishP50ms {
+		t.Fatalf("%d in flight at most, %v/s, p50 %v p99 %v ms; want 8 at once and acknowledgement times of 1 ms or more", most, pub.AchievedRate, pub.PublishP50ms, pub.PublishP99ms)
+	}
+}
