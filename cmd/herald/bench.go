@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,8 +45,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.PerSource, "per-source", 10000, "connections per loopback source address (127.0.0.2, 127.0.0.3, …)")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait this long for the last deliveries")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
-	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux) or goroutines (one per connection)")
+	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux for http URLs), goroutines (one per connection) or http (net/http's client, with TLS and HTTP/2; the default for https URLs)")
 	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default GOMAXPROCS)")
+	caCert := fs.String("ca-cert", "", "PEM certificate to trust for https targets (the hub's own, if self-signed)")
+	fs.BoolVar(&cfg.HTTP2, "http2", false, "with an https --hub: subscribe over HTTP/2 (the http reader)")
+	fs.IntVar(&cfg.StreamsPerConn, "streams-per-conn", 1, "with --http2: streams sharing each connection")
 	fs.DurationVar(&cfg.ReaderCoalesce, "reader-coalesce", 0, "with the epoll reader: sleep this long after a wait that found few sockets readable (fewer system calls, latencies up to this much longer)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
@@ -61,7 +66,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *publishers < 0 {
 		return errors.New("--publishers must not be negative")
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(16, *publishers)}}
+	if *caCert != "" {
+		pem, err := os.ReadFile(*caCert)
+		if err != nil {
+			return fmt.Errorf("--ca-cert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--ca-cert: %s holds no PEM certificate", *caCert)
+		}
+		cfg.TLS = &tls.Config{RootCAs: pool}
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(16, *publishers), TLSClientConfig: cfg.TLS.Clone()}}
 	if soak.on {
 		return runSoak(ctx, fs, soak, *hub, *topic, *token, pids, cfg, *asJSON, client, stdout, stderr)
 	}
@@ -84,6 +100,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.SubscribeURL = *subURL
 	if cfg.SubscribeURL == "" {
 		cfg.SubscribeURL = endpoint + "?topic=" + url.QueryEscape(*topic)
+	}
+	if strings.HasPrefix(cfg.SubscribeURL, "https:") && cfg.Reader == "" {
+		cfg.Reader = loadgen.ReaderHTTP
+	}
+	if cfg.HTTP2 && cfg.Reader != loadgen.ReaderHTTP {
+		return errors.New("--http2 reads with the http reader: leave --reader out or give --reader http")
 	}
 	target := *pubURL
 	if target == "" {

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,12 @@ type Config struct {
 	// ReaderWorkers is how many goroutines ReaderEpoll reads with.
 	// Default GOMAXPROCS.
 	ReaderWorkers int
+	// TLS configures the ReaderHTTP client's TLS (for https URLs), HTTP2
+	// makes it ask for HTTP/2, and StreamsPerConn is how many HTTP/2
+	// streams share a connection (default 1).
+	TLS            *tls.Config
+	HTTP2          bool
+	StreamsPerConn int
 	// ReaderCoalesce, with ReaderEpoll, is how long a reading goroutine
 	// sleeps after a wait that found few sockets readable, so that its
 	// next wait finds more: fewer system calls per delivery, latencies up
@@ -183,8 +190,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Reader == "" {
 		cfg.Reader = defaultReader
 	}
-	if cfg.Reader != ReaderGoroutines && cfg.Reader != ReaderEpoll {
-		return nil, fmt.Errorf("unknown reader %q: %s or %s", cfg.Reader, ReaderEpoll, ReaderGoroutines)
+	if cfg.Reader != ReaderGoroutines && cfg.Reader != ReaderEpoll && cfg.Reader != ReaderHTTP {
+		return nil, fmt.Errorf("unknown reader %q: %s, %s or %s", cfg.Reader, ReaderEpoll, ReaderGoroutines, ReaderHTTP)
+	}
+	if u, err := url.Parse(cfg.SubscribeURL); err == nil && u.Scheme == "https" && cfg.Reader != ReaderHTTP {
+		return nil, fmt.Errorf("the %s reader speaks plain HTTP/1.1: read https streams with the %s reader", cfg.Reader, ReaderHTTP)
 	}
 	if !cfg.AllowRemote {
 		if err := Loopback(cfg.SubscribeURL); err != nil {
@@ -222,7 +232,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		ready <- struct{}{}
 	}
 	var er *epollReader
-	if cfg.Reader == ReaderEpoll {
+	var clients []*streamClient
+	switch cfg.Reader {
+	case ReaderHTTP:
+		clients = httpClients(cfg)
+		defer func() {
+			for _, c := range clients {
+				c.CloseIdleConnections()
+			}
+		}()
+	case ReaderEpoll:
 		if er, err = newEpollReader(cfg.ReaderWorkers, cfg.Subscribers, cfg.ReaderCoalesce, &hist, &deliveries, ready, fail); err != nil {
 			return nil, err
 		}
@@ -236,9 +255,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		go func(i int, s *sub) {
 			defer wg.Done()
 			var err error
-			if er != nil {
+			switch {
+			case clients != nil:
+				group := i * len(clients) / cfg.Subscribers
+				first := i == 0 || (i-1)*len(clients)/cfg.Subscribers != group
+				err = httpStream(streamCtx, clients[group], first, u, s, &hist, &deliveries, ready)
+			case er != nil:
 				err = er.open(streamCtx, i, u, src, s)
-			} else {
+			default:
 				err = stream(streamCtx, u, src, s, &hist, &deliveries, ready)
 			}
 			if err != nil && streamCtx.Err() == nil {
