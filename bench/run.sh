@@ -15,11 +15,20 @@ ulimit -n "$(ulimit -Hn)"
 go build -o "$out/gosse" ./gosse
 go build -o "$out/r3labs" ./r3labs
 go build -o "$out/floor" ./floor
+# A certificate for the TLS scenarios, which every server but the floor
+# (raw write(2) cannot speak TLS) serves, with HTTP/2.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$out/key.pem" -out "$out/cert.pem" 2>/dev/null
 key=bench-publisher-key-0123456789abcdef
 token=$("$out/herald" token --key "$key" --publish '*' --ttl 1h)
 
 if [[ "${QUICK:-}" == 1 ]]; then
-	scenarios=("loaded-small|--subscribers 200 --updates 100 --rate 100")
+	scenarios=(
+		"loaded-small|--subscribers 200 --updates 100 --rate 100"
+		"tls-200-idle|--subscribers 200 --updates 0 --idle 2s"
+		"tls-h2-10x20-idle|--http2 --streams-per-conn 20 --subscribers 200 --updates 0 --idle 2s"
+		"tls-h2-200-x-50-at-20|--http2 --streams-per-conn 50 --subscribers 200 --updates 50 --rate 20"
+	)
 else
 	scenarios=(
 		"1k-x-1000-at-200|--subscribers 1000 --updates 1000 --rate 200"
@@ -27,15 +36,20 @@ else
 		"10k-idle|--subscribers 10000 --updates 0 --idle 5s"
 		"19k-broadcast|--subscribers 19000 --updates 20 --rate 2 --idle 3s"
 		"10k-x-100-at-10|--subscribers 10000 --updates 100 --rate 10"
+		"tls-2k-idle|--subscribers 2000 --updates 0 --idle 5s"
+		"tls-h2-100x50-idle|--http2 --streams-per-conn 50 --subscribers 5000 --updates 0 --idle 5s"
+		"tls-h2-1k-x-200-at-20|--http2 --streams-per-conn 50 --subscribers 1000 --updates 200 --rate 20"
 	)
 fi
 
-start_server() { # name port → pid in $pid
+start_server() { # name port [tls] → pid in $pid
+	local stls=()
+	if [[ "${3:-}" == tls ]]; then stls=(-tls-cert "$out/cert.pem" -tls-key "$out/key.pem"); fi
 	case $1 in
 	herald) "$out/herald" serve --addr 127.0.0.1:$2 --log "${herald_log:-memory}" --data-dir "$out/data" --publisher-key "$key" \
-		--no-demo --max-conns-per-ip -1 --log-level warn >"$out/$1.log" 2>&1 & ;;
-	gosse) "$out/gosse" -addr 127.0.0.1:$2 >"$out/$1.log" 2>&1 & ;;
-	r3labs) "$out/r3labs" -addr 127.0.0.1:$2 >"$out/$1.log" 2>&1 & ;;
+		--no-demo --max-conns-per-ip -1 --log-level warn "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
+	gosse) "$out/gosse" -addr 127.0.0.1:$2 "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
+	r3labs) "$out/r3labs" -addr 127.0.0.1:$2 "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
 	floor) "$out/floor" -addr 127.0.0.1:$2 >"$out/$1.log" 2>&1 & ;;
 	esac
 	pid=$!
@@ -47,15 +61,21 @@ start_server() { # name port → pid in $pid
 for scenario in "${scenarios[@]}"; do
 	name=${scenario%%|*}
 	args=${scenario#*|}
-	for server in herald gosse r3labs floor; do
+	servers=(herald gosse r3labs floor) scheme=http tls=() mode=
+	if [[ $name == tls-* ]]; then
+		servers=(herald gosse r3labs) scheme=https tls=(--ca-cert "$out/cert.pem") mode=tls
+	fi
+	for server in "${servers[@]}"; do
 		port=18400
+		base=$scheme://127.0.0.1:$port
 		case $server in
-		herald) flags=(--hub http://127.0.0.1:$port --token "$token") ;;
-		gosse) flags=(--subscribe-url "http://127.0.0.1:$port/events?topic=bench" --publish-url "http://127.0.0.1:$port/publish" --publish-body 'topic=bench&data={{data}}') ;;
-		r3labs) flags=(--subscribe-url "http://127.0.0.1:$port/events?stream=bench" --publish-url "http://127.0.0.1:$port/publish" --publish-body 'topic=bench&data={{data}}') ;;
-		floor) flags=(--subscribe-url "http://127.0.0.1:$port/events" --publish-url "http://127.0.0.1:$port/publish" --publish-body 'data={{data}}') ;;
+		herald) flags=(--hub "$base" --token "$token") ;;
+		gosse) flags=(--subscribe-url "$base/events?topic=bench" --publish-url "$base/publish" --publish-body 'topic=bench&data={{data}}') ;;
+		r3labs) flags=(--subscribe-url "$base/events?stream=bench" --publish-url "$base/publish" --publish-body 'topic=bench&data={{data}}') ;;
+		floor) flags=(--subscribe-url "$base/events" --publish-url "$base/publish" --publish-body 'data={{data}}') ;;
 		esac
-		start_server $server $port
+		flags+=("${tls[@]}")
+		start_server $server $port $mode
 		# shellcheck disable=SC2086
 		if report=$("$out/herald" bench "${flags[@]}" $args --pid $pid --drain 15s --max-duration 4m --json); then
 			echo "{\"scenario\":\"$name\",\"server\":\"$server\",\"report\":$report}" >>results.jsonl
