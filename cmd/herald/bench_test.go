@@ -43,23 +43,41 @@ func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 	}
 }
 
+// benchToken signs a publisher token for the key of benchNode.
+func benchToken(t *testing.T) string {
+	t.Helper()
+	k, _ := auth.SecretKey(benchKey)
+	tok, err := k.Sign(auth.Claims{Publish: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+const benchKey = "bench-cli-test-key-0123456789abcdef"
+
+// benchReport runs herald bench with args and --json, and returns its report.
+func benchReport(t *testing.T, args ...string) loadgen.Report {
+	t.Helper()
+	code, out, errOut := runCmd(t, append(append([]string{"bench"}, args...), "--drain", "10s", "--max-duration", "1m", "--json")...)
+	if code != 0 {
+		t.Fatalf("herald bench %v: exit %d: %s", args, code, errOut)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	return rep
+}
+
 // Both readers against a real node with many connections: every update
 // counted once, and the generator's own CPU reported.
 func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
-	const key = "bench-cli-test-key-0123456789abcdef"
-	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
-	k, _ := auth.SecretKey(key)
-	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	_, ts := testNode(t, server.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
+	tok := benchToken(t)
 	for _, reader := range []string{"epoll", "goroutines"} {
-		code, out, errOut := runCmd(t, "bench", "--hub", ts.URL, "--token", tok, "--subscribers", "300", "--updates", "40",
-			"--rate", "200", "--reader", reader, "--reader-workers", "2", "--drain", "10s", "--max-duration", "1m", "--json")
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", reader, code, errOut)
-		}
-		var rep loadgen.Report
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("report %q: %v", out, err)
-		}
+		rep := benchReport(t, "--hub", ts.URL, "--token", tok, "--subscribers", "300", "--updates", "40",
+			"--rate", "200", "--reader", reader, "--reader-workers", "2")
 		if rep.Reader != reader || rep.Connected != 300 || rep.Deliveries != 300*40 || rep.Lost != 0 || rep.Duplicated != 0 {
 			t.Fatalf("%s: report %+v, want 12,000 deliveries, none lost or duplicated", reader, rep)
 		}
@@ -75,19 +93,8 @@ func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
 // Concurrent publishers against a real node: every update acknowledged
 // and delivered once, whatever order they reach subscribers in.
 func TestBenchPublishersReportRateAndAcknowledgementLatency(t *testing.T) {
-	const key = "bench-cli-test-key-0123456789abcdef"
-	_, ts := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
-	k, _ := auth.SecretKey(key)
-	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
-	code, out, errOut := runCmd(t, "bench", "--hub", ts.URL, "--token", tok, "--subscribers", "5", "--updates", "300",
-		"--publishers", "16", "--drain", "10s", "--max-duration", "1m", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var rep loadgen.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("report %q: %v", out, err)
-	}
+	_, ts := testNode(t, server.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
+	rep := benchReport(t, "--hub", ts.URL, "--token", benchToken(t), "--subscribers", "5", "--updates", "300", "--publishers", "16")
 	if rep.Published != 300 || rep.Deliveries != 5*300 || rep.Lost != 0 || rep.Duplicated != 0 {
 		t.Fatalf("report %+v, want 300 published, 1,500 deliveries, none lost or duplicated", rep)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/heraldhub/herald/auth"
 	"github.com/heraldhub/herald/internal/loadgen"
 	"github.com/heraldhub/herald/server"
 )
@@ -21,8 +19,7 @@ import (
 // connections: every update counted once, over as many connections as
 // asked.
 func TestBenchReadsANodeOverTLSAndHTTP2(t *testing.T) {
-	const key = "bench-cli-test-key-0123456789abcdef"
-	srv, plain := testNode(t, server.Config{PublisherKey: key, MaxConnsPerIP: -1})
+	srv, plain := testNode(t, server.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
 	plain.Close()
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	var conns atomic.Int64
@@ -36,8 +33,7 @@ func TestBenchReadsANodeOverTLSAndHTTP2(t *testing.T) {
 	t.Cleanup(ts.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600)
-	k, _ := auth.SecretKey(key)
-	tok, _ := k.Sign(auth.Claims{Publish: []string{"*"}})
+	tok := benchToken(t)
 
 	for _, tc := range []struct {
 		name      string
@@ -48,16 +44,8 @@ func TestBenchReadsANodeOverTLSAndHTTP2(t *testing.T) {
 		{"HTTP/2", []string{"--http2", "--streams-per-conn", "10"}, 3},
 	} {
 		before := conns.Load()
-		args := append([]string{"bench", "--hub", ts.URL, "--ca-cert", ca, "--token", tok, "--subscribers", "30", "--updates", "20",
-			"--rate", "200", "--drain", "10s", "--max-duration", "1m", "--json"}, tc.args...)
-		code, out, errOut := runCmd(t, args...)
-		if code != 0 {
-			t.Fatalf("%s: exit %d: %s", tc.name, code, errOut)
-		}
-		var rep loadgen.Report
-		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("report %q: %v", out, err)
-		}
+		rep := benchReport(t, append([]string{"--hub", ts.URL, "--ca-cert", ca, "--token", tok, "--subscribers", "30", "--updates", "20",
+			"--rate", "200"}, tc.args...)...)
 		if rep.Reader != loadgen.ReaderHTTP || rep.Connected != 30 || rep.Deliveries != 30*20 || rep.Lost != 0 || rep.Duplicated != 0 {
 			t.Fatalf("%s: report %+v, want 600 deliveries by the http reader, none lost or duplicated", tc.name, rep)
 		}

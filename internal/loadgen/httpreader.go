@@ -3,13 +3,10 @@ package loadgen
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
-	"time"
 
 	"github.com/heraldhub/herald/sse"
 )
@@ -78,22 +75,5 @@ func httpStream(ctx context.Context, client *streamClient, first bool, u *url.UR
 		return fmt.Errorf("subscribe: the server answered %s, not HTTP/2", resp.Proto)
 	}
 	ready <- struct{}{}
-	dec := sse.NewDecoderSize(resp.Body, 1024)
-	for {
-		ev, err := dec.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		now := time.Now()
-		seq, ts, ok := parseData(ev.Data)
-		if !ok {
-			continue
-		}
-		s.tally(seq)
-		deliveries.Add(1)
-		hist.add(now.Sub(time.Unix(0, ts)))
-	}
+	return tallyEvents(ctx, sse.NewDecoderSize(resp.Body, 1024), s, hist, deliveries)
 }

@@ -404,6 +404,12 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 	defer stop()
 	defer conn.Close()
 	ready <- struct{}{}
+	return tallyEvents(ctx, dec, s, hist, deliveries)
+}
+
+// tallyEvents reads dec's events until the stream or ctx ends, tallying
+// each of PublishUpdates' updates in s, deliveries and hist.
+func tallyEvents(ctx context.Context, dec *sse.Decoder, s *sub, hist *histogram, deliveries *atomic.Int64) error {
 	for {
 		ev, err := dec.Next()
 		if err != nil {
