@@ -2,8 +2,10 @@
 # Benchmarks Herald and the baseline servers side by side with the same
 # `herald bench` scenarios, one server at a time, on loopback.
 #
-# Usage: bench/run.sh            (the scenarios of BENCHMARKS.md, ~5 minutes)
+# Usage: bench/run.sh            (the scenarios of BENCHMARKS.md, ~10 minutes)
 #        QUICK=1 bench/run.sh    (a small smoke run)
+#        ONLY='^tls-' bench/run.sh   (the scenarios whose name matches; "publish" for
+#                                    durable publishing, PUBLICATIONS=n to publish n)
 # Results: one JSON report per line in bench/results.jsonl, and a table.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,6 +63,7 @@ start_server() { # name port [tls] → pid in $pid
 for scenario in "${scenarios[@]}"; do
 	name=${scenario%%|*}
 	args=${scenario#*|}
+	[[ $name =~ ${ONLY:-.} ]] || continue
 	servers=(herald gosse r3labs floor) scheme=http tls=() mode=
 	if [[ $name == tls-* ]]; then
 		servers=(herald gosse r3labs) scheme=https tls=(--ca-cert "$out/cert.pem") mode=tls
@@ -90,9 +93,10 @@ done
 # Durable publishing: concurrent publishers waiting for their
 # acknowledgements, 10 subscribers, Herald on its fsync'd bolt log and on
 # the memory log.
-publications=20000
+publications=${PUBLICATIONS:-20000}
 [[ "${QUICK:-}" == 1 ]] && publications=2000
 for herald_log in "bolt:$out/data/herald.db" memory; do
+	[[ publish =~ ${ONLY:-.} ]] || break
 	name=publish-64-${herald_log%%:*}
 	start_server herald 18400
 	if report=$("$out/herald" bench --hub http://127.0.0.1:18400 --token "$token" --subscribers 10 --updates $publications \

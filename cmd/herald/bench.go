@@ -46,7 +46,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait this long for the last deliveries")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
 	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux for http URLs), goroutines (one per connection) or http (net/http's client, with TLS and HTTP/2; the default for https URLs)")
-	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default GOMAXPROCS)")
+	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default half of GOMAXPROCS, at least 1)")
 	caCert := fs.String("ca-cert", "", "PEM certificate to trust for https targets (the hub's own, if self-signed)")
 	fs.BoolVar(&cfg.HTTP2, "http2", false, "with an https --hub: subscribe over HTTP/2 (the http reader)")
 	fs.IntVar(&cfg.StreamsPerConn, "streams-per-conn", 1, "with --http2: streams sharing each connection")

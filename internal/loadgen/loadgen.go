@@ -66,7 +66,8 @@ type Config struct {
 	// place; Linux only). Default ReaderEpoll where it is available.
 	Reader string
 	// ReaderWorkers is how many goroutines ReaderEpoll reads with.
-	// Default GOMAXPROCS.
+	// Default half of GOMAXPROCS, at least 1: the fewer, the more sockets
+	// each wait finds readable.
 	ReaderWorkers int
 	// TLS configures the ReaderHTTP client's TLS (for https URLs), HTTP2
 	// makes it ask for HTTP/2, and StreamsPerConn is how many HTTP/2
@@ -186,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	orDefault(&cfg.MaxDuration, 5*time.Minute)
 	orDefault(&cfg.PerSource, 10000)
 	orDefault(&cfg.ConnectRate, 5000)
-	orDefault(&cfg.ReaderWorkers, runtime.GOMAXPROCS(0))
+	orDefault(&cfg.ReaderWorkers, max(1, runtime.GOMAXPROCS(0)/2))
 	if cfg.Reader == "" {
 		cfg.Reader = defaultReader
 	}
