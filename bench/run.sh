@@ -59,6 +59,18 @@ start_server() { # name port [tls] → pid in $pid
 	echo "run.sh: $1 did not start" >&2; cat "$out/$1.log" >&2; exit 1
 }
 
+measure() { # scenario server bench-flags… : runs herald bench against $pid, records its report, stops the server
+	local name=$1 server=$2 report
+	shift 2
+	if report=$("$out/herald" bench "$@" --pid $pid --drain 15s --max-duration 4m --json); then
+		echo "{\"scenario\":\"$name\",\"server\":\"$server\",\"report\":$report}" >>results.jsonl
+	else
+		echo "{\"scenario\":\"$name\",\"server\":\"$server\",\"error\":true}" >>results.jsonl
+	fi
+	kill $pid; wait $pid 2>/dev/null || true
+	rm -rf "$out/data"
+}
+
 : >results.jsonl
 for scenario in "${scenarios[@]}"; do
 	name=${scenario%%|*}
@@ -80,13 +92,7 @@ for scenario in "${scenarios[@]}"; do
 		flags+=("${tls[@]}")
 		start_server $server $port $mode
 		# shellcheck disable=SC2086
-		if report=$("$out/herald" bench "${flags[@]}" $args --pid $pid --drain 15s --max-duration 4m --json); then
-			echo "{\"scenario\":\"$name\",\"server\":\"$server\",\"report\":$report}" >>results.jsonl
-		else
-			echo "{\"scenario\":\"$name\",\"server\":\"$server\",\"error\":true}" >>results.jsonl
-		fi
-		kill $pid; wait $pid 2>/dev/null || true
-		rm -rf "$out/data"
+		measure $name $server "${flags[@]}" $args
 	done
 done
 
@@ -99,14 +105,7 @@ for herald_log in "bolt:$out/data/herald.db" memory; do
 	[[ publish =~ ${ONLY:-.} ]] || break
 	name=publish-64-${herald_log%%:*}
 	start_server herald 18400
-	if report=$("$out/herald" bench --hub http://127.0.0.1:18400 --token "$token" --subscribers 10 --updates $publications \
-		--publishers 64 --pid $pid --drain 15s --max-duration 4m --json); then
-		echo "{\"scenario\":\"$name\",\"server\":\"herald\",\"report\":$report}" >>results.jsonl
-	else
-		echo "{\"scenario\":\"$name\",\"server\":\"herald\",\"error\":true}" >>results.jsonl
-	fi
-	kill $pid; wait $pid 2>/dev/null || true
-	rm -rf "$out/data"
+	measure $name herald --hub http://127.0.0.1:18400 --token "$token" --subscribers 10 --updates $publications --publishers 64
 done
 unset herald_log
 
