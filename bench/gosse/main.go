@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/heraldhub/herald/bench/internal/listen"
 	sse "github.com/tmaxmax/go-sse"
 )
 
@@ -36,5 +37,5 @@ func main() {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	log.Fatal(http.ListenAndServe(*addr, mux))
+	log.Fatal(listen.Serve(*addr, mux))
 }

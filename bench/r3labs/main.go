@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 
+	"github.com/heraldhub/herald/bench/internal/listen"
 	"github.com/r3labs/sse/v2"
 )
 
@@ -26,5 +27,5 @@ func main() {
 		}
 		s.Publish(stream, &sse.Event{Data: []byte(r.FormValue("data"))})
 	})
-	log.Fatal(http.ListenAndServe(*addr, mux))
+	log.Fatal(listen.Serve(*addr, mux))
 }

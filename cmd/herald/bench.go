@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,9 +45,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.PerSource, "per-source", 10000, "connections per loopback source address (127.0.0.2, 127.0.0.3, …)")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "wait this long for the last deliveries")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 5*time.Minute, "stop the whole run after this long")
+	fs.StringVar(&cfg.Reader, "reader", "", "how to read the streams: epoll (a few goroutines, each an epoll set of raw sockets; the default on Linux for http URLs), goroutines (one per connection) or http (net/http's client, with TLS and HTTP/2; the default for https URLs)")
+	fs.IntVar(&cfg.ReaderWorkers, "reader-workers", 0, "goroutines of the epoll reader (default half of GOMAXPROCS, at least 1)")
+	caCert := fs.String("ca-cert", "", "PEM certificate to trust for https targets (the hub's own, if self-signed)")
+	fs.BoolVar(&cfg.HTTP2, "http2", false, "with an https --hub: subscribe over HTTP/2 (the http reader)")
+	fs.IntVar(&cfg.StreamsPerConn, "streams-per-conn", 1, "with --http2: streams sharing each connection")
+	fs.DurationVar(&cfg.ReaderCoalesce, "reader-coalesce", 0, "with the epoll reader: sleep this long after a wait that found few sockets readable (fewer system calls, latencies up to this much longer)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow targets that are not on this machine's loopback")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	publishOnly := fs.Bool("publish-only", false, "open no subscriber: publish the updates and print, as JSON, how long they took (herald bench publishes this way from a process of its own)")
+	publishers := fs.Int("publishers", 0, "publish from this many concurrent publishers, each sending its next update once the last is acknowledged (--rate is then ignored): reports publications/s and acknowledgement latency at that concurrency")
 	inProcess := fs.Bool("publish-in-process", false, "publish from the generator's own process, where its subscribers' goroutines can delay publications")
 	soak := soakFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -54,21 +63,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	if *publishers < 0 {
+		return errors.New("--publishers must not be negative")
+	}
+	tlsConfig, err := trustCA(*caCert)
+	if err != nil {
+		return err
+	}
+	cfg.TLS = tlsConfig
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: max(16, *publishers), TLSClientConfig: cfg.TLS.Clone()}}
 	if soak.on {
 		return runSoak(ctx, fs, soak, *hub, *topic, *token, pids, cfg, *asJSON, client, stdout, stderr)
 	}
-	if len(pids) > 1 {
-		return errors.New("--pid takes one process without --soak")
-	}
-	if len(pids) == 1 {
-		cfg.PID = pids[0]
-	}
-	if *publishOnly && *inProcess {
-		return errors.New("--publish-only and --publish-in-process do not go together")
-	}
-	if cfg.Subscribers <= 0 || cfg.Updates < 0 || cfg.Rate <= 0 {
-		return errors.New("--subscribers and --rate must be positive, --updates not negative")
+	if err := checkRun(&cfg, pids, *publishOnly, *inProcess); err != nil {
+		return err
 	}
 	endpoint, err := mercureURL(*hub)
 	if err != nil {
@@ -78,6 +86,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.SubscribeURL == "" {
 		cfg.SubscribeURL = endpoint + "?topic=" + url.QueryEscape(*topic)
 	}
+	if strings.HasPrefix(cfg.SubscribeURL, "https:") && cfg.Reader == "" {
+		cfg.Reader = loadgen.ReaderHTTP
+	}
+	if cfg.HTTP2 && cfg.Reader != loadgen.ReaderHTTP {
+		return errors.New("--http2 reads with the http reader: leave --reader out or give --reader http")
+	}
 	target := *pubURL
 	if target == "" {
 		target = endpoint
@@ -85,30 +99,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkLoopback(cfg, target); err != nil {
 		return err
 	}
-	cfg.Publish = func(ctx context.Context, data string) error {
-		body := url.Values{"topic": {*topic}, "data": {data}}.Encode()
-		if *pubBody != "" {
-			body = strings.ReplaceAll(*pubBody, "{{data}}", url.QueryEscape(data))
-		}
-		resp, err := post(ctx, client, target, *pubType, *token, body)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("publish: %s", resp.Status)
-		}
-		return nil
-	}
+	cfg.Publish = benchPublish(client, target, *pubType, *token, *topic, *pubBody)
 	if *publishOnly {
 		ctx, cancel := context.WithTimeout(ctx, cfg.MaxDuration)
 		defer cancel()
-		return json.NewEncoder(stdout).Encode(loadgen.PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish))
+		return json.NewEncoder(stdout).Encode(publishAll(ctx, cfg, *publishers))
 	}
-	if !*inProcess && cfg.Updates > 0 {
-		cfg.PublishUpdates = func(ctx context.Context) (*loadgen.Publication, error) {
-			return publishFromChild(ctx, args, stderr)
-		}
-	}
+	cfg.PublishUpdates = publisherOf(cfg, *inProcess, *publishers, args, stderr)
 	if *pubURL == "" {
 		// A Herald hub: count the writes its deliveries took.
 		metrics := strings.TrimSuffix(endpoint, "/.well-known/mercure") + "/metrics"
@@ -163,6 +160,8 @@ func printBench(stdout io.Writer, rep *loadgen.Report, cfg loadgen.Config) error
 	if rep.ServerWrites > 0 {
 		row("server writes", fmt.Sprintf("%.0f, %.2f per delivery", rep.ServerWrites, rep.WritesPerDelivery))
 	}
+	row("generator CPU", fmt.Sprintf("%.2f s (user %.2f, system %.2f), %.2f µs per delivery (%s reader)",
+		rep.GeneratorCPUSeconds, rep.GeneratorUserSeconds, rep.GeneratorSystemSeconds, rep.GeneratorCPUPerDeliver, rep.Reader))
 	if cfg.PID > 0 {
 		row("server peak RSS", fmt.Sprintf("%.1f MiB", float64(rep.ServerPeakRSSKB)/1024))
 		row("server CPU", fmt.Sprintf("%.2f s (user %.2f, system %.2f), %.2f µs per delivery",
@@ -172,6 +171,15 @@ func printBench(stdout io.Writer, rep *loadgen.Report, cfg loadgen.Config) error
 		}
 	}
 	return tw.Flush()
+}
+
+// publishAll publishes the run's updates, at --rate or, with publishers,
+// from that many concurrent publishers as fast as they are acknowledged.
+func publishAll(ctx context.Context, cfg loadgen.Config, publishers int) *loadgen.Publication {
+	if publishers > 0 {
+		return loadgen.PublishConcurrently(ctx, cfg.Updates, publishers, cfg.Size, cfg.Publish)
+	}
+	return loadgen.PublishUpdates(ctx, cfg.Updates, cfg.Rate, cfg.Size, cfg.Publish)
 }
 
 // post sends body to target with a bearer token, if not empty, and returns
@@ -381,4 +389,76 @@ func spanText(s loadgen.Span, unit float64) string {
 		}
 	}
 	return strings.Join(parts, " / ")
+}
+
+// trustCA returns the TLS configuration trusting the PEM certificate at
+// path, nil if path is empty.
+func trustCA(path string) (*tls.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-cert: %s holds no PEM certificate", path)
+	}
+	return &tls.Config{RootCAs: pool}, nil
+}
+
+// checkRun refuses the flags a run without --soak cannot take, and takes
+// the server's process from pids.
+func checkRun(cfg *loadgen.Config, pids pidList, publishOnly, inProcess bool) error {
+	switch {
+	case len(pids) > 1:
+		return errors.New("--pid takes one process without --soak")
+	case publishOnly && inProcess:
+		return errors.New("--publish-only and --publish-in-process do not go together")
+	case cfg.Subscribers <= 0 || cfg.Updates < 0 || cfg.Rate <= 0:
+		return errors.New("--subscribers and --rate must be positive, --updates not negative")
+	}
+	if len(pids) == 1 {
+		cfg.PID = pids[0]
+	}
+	return nil
+}
+
+// benchPublish returns the function that publishes one update's data to
+// target: Mercure form fields on topic, or bodyTemplate with {{data}}
+// replaced.
+func benchPublish(client *http.Client, target, contentType, token, topic, bodyTemplate string) func(context.Context, string) error {
+	return func(ctx context.Context, data string) error {
+		body := url.Values{"topic": {topic}, "data": {data}}.Encode()
+		if bodyTemplate != "" {
+			body = strings.ReplaceAll(bodyTemplate, "{{data}}", url.QueryEscape(data))
+		}
+		resp, err := post(ctx, client, target, contentType, token, body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("publish: %s", resp.Status)
+		}
+		return nil
+	}
+}
+
+// publisherOf says who publishes a run's updates: concurrent publishers
+// in this process, a child process of its own (the default, so the
+// subscribers' goroutines cannot delay publications), or nil for
+// loadgen.Run itself.
+func publisherOf(cfg loadgen.Config, inProcess bool, publishers int, args []string, stderr io.Writer) func(context.Context) (*loadgen.Publication, error) {
+	switch {
+	case inProcess && publishers > 0:
+		return func(ctx context.Context) (*loadgen.Publication, error) {
+			return publishAll(ctx, cfg, publishers), nil
+		}
+	case !inProcess && cfg.Updates > 0:
+		return func(ctx context.Context) (*loadgen.Publication, error) {
+			return publishFromChild(ctx, args, stderr)
+		}
+	}
+	return nil
 }

@@ -43,6 +43,69 @@ func TestBenchMeasuresANodeWithItsWriteCount(t *testing.T) {
 	}
 }
 
+// benchToken signs a publisher token for the key of benchNode.
+func benchToken(t *testing.T) string {
+	t.Helper()
+	k, _ := auth.SecretKey(benchKey)
+	tok, err := k.Sign(auth.Claims{Publish: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+const benchKey = "bench-cli-test-key-0123456789abcdef"
+
+// benchReport runs herald bench with args and --json, and returns its report.
+func benchReport(t *testing.T, args ...string) loadgen.Report {
+	t.Helper()
+	code, out, errOut := runCmd(t, append(append([]string{"bench"}, args...), "--drain", "10s", "--max-duration", "1m", "--json")...)
+	if code != 0 {
+		t.Fatalf("herald bench %v: exit %d: %s", args, code, errOut)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	return rep
+}
+
+// Both readers against a real node with many connections: every update
+// counted once, and the generator's own CPU reported.
+func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
+	_, ts := testNode(t, node.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
+	tok := benchToken(t)
+	for _, reader := range []string{"epoll", "goroutines"} {
+		rep := benchReport(t, "--hub", ts.URL, "--token", tok, "--subscribers", "300", "--updates", "40",
+			"--rate", "200", "--reader", reader, "--reader-workers", "2")
+		if rep.Reader != reader || rep.Connected != 300 || rep.Deliveries != 300*40 || rep.Lost != 0 || rep.Duplicated != 0 {
+			t.Fatalf("%s: report %+v, want 12,000 deliveries, none lost or duplicated", reader, rep)
+		}
+		if rep.GeneratorCPUPerDeliver <= 0 {
+			t.Fatalf("%s: generator CPU per delivery %v, not measured", reader, rep.GeneratorCPUPerDeliver)
+		}
+	}
+	if code, _, errOut := runCmd(t, "bench", "--hub", ts.URL, "--reader", "threads"); code == 0 || !strings.Contains(errOut, "unknown reader") {
+		t.Fatalf("exit %d, %q; want the unknown reader refused", code, errOut)
+	}
+}
+
+// Concurrent publishers against a real node: every update acknowledged
+// and delivered once, whatever order they reach subscribers in.
+func TestBenchPublishersReportRateAndAcknowledgementLatency(t *testing.T) {
+	_, ts := testNode(t, node.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
+	rep := benchReport(t, "--hub", ts.URL, "--token", benchToken(t), "--subscribers", "5", "--updates", "300", "--publishers", "16")
+	if rep.Published != 300 || rep.Deliveries != 5*300 || rep.Lost != 0 || rep.Duplicated != 0 {
+		t.Fatalf("report %+v, want 300 published, 1,500 deliveries, none lost or duplicated", rep)
+	}
+	if rep.AchievedRate <= 0 || rep.PublishP50ms <= 0 || rep.PublishP99ms < rep.PublishP50ms {
+		t.Fatalf("%v publications/s, acknowledgement p50 %v p99 %v ms: not measured", rep.AchievedRate, rep.PublishP50ms, rep.PublishP99ms)
+	}
+	if code, _, errOut := runCmd(t, "bench", "--hub", ts.URL, "--publishers", "-1"); code == 0 || !strings.Contains(errOut, "--publishers") {
+		t.Fatalf("exit %d, %q; want a negative --publishers refused", code, errOut)
+	}
+}
+
 func TestBenchPublishOnlyPublishesAndReportsHowLongItTook(t *testing.T) {
 	const key = "bench-cli-test-key-0123456789abcdef"
 	_, ts := testNode(t, node.Config{PublisherKey: key})

@@ -1,9 +1,18 @@
 // Package loadgen measures an SSE server under load: it opens many
 // subscribers (spread over several loopback source addresses), publishes
-// numbered, timestamped updates at a steady rate, parses every stream with
-// the sse decoder, and reports deliveries per second, publish-to-receive
+// numbered, timestamped updates at a steady rate (or from concurrent
+// publishers as fast as they are acknowledged), parses every stream, and
+// reports deliveries per second, publish-to-receive
 // latency percentiles, lost and duplicated updates, and, given the server's
-// PID, its peak memory and CPU time. `herald bench` is its command line.
+// PID, its peak memory and CPU time, beside its own CPU time. `herald bench`
+// is its command line.
+//
+// Streams are read, by default, the way a hub writes them: a few goroutines
+// each own an epoll set of raw sockets and parse the HTTP/1.1 response and
+// its frames in place (chunked or not), keeping nothing per connection but
+// the parser's state and a partial line. The goroutines reader (one per
+// connection, with the sse decoder) and the http reader (net/http's
+// client, for TLS and HTTP/2 streams sharing connections) are the others.
 //
 // It works with any SSE server: publication is a configurable HTTP request.
 //

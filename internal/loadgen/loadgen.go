@@ -3,12 +3,14 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,26 @@ type Config struct {
 	AllowRemote bool
 	// ConnectRate bounds new connections per second. Default 5,000.
 	ConnectRate float64
+	// Reader is how subscribers' streams are read: ReaderGoroutines (a
+	// goroutine and a buffered decoder per connection) or ReaderEpoll (a
+	// few goroutines, each owning an epoll set of raw sockets, parsing in
+	// place; Linux only). Default ReaderEpoll where it is available.
+	Reader string
+	// ReaderWorkers is how many goroutines ReaderEpoll reads with.
+	// Default half of GOMAXPROCS, at least 1: the fewer, the more sockets
+	// each wait finds readable.
+	ReaderWorkers int
+	// TLS configures the ReaderHTTP client's TLS (for https URLs), HTTP2
+	// makes it ask for HTTP/2, and StreamsPerConn is how many HTTP/2
+	// streams share a connection (default 1).
+	TLS            *tls.Config
+	HTTP2          bool
+	StreamsPerConn int
+	// ReaderCoalesce, with ReaderEpoll, is how long a reading goroutine
+	// sleeps after a wait that found few sockets readable, so that its
+	// next wait finds more: fewer system calls per delivery, latencies up
+	// to this much longer. Default 0.
+	ReaderCoalesce time.Duration
 	// ServerWrites, if set, reads the server's count of writes to streams
 	// (Herald's herald_stream_writes_total), before publishing and after
 	// the drain, to report how many writes the deliveries took.
@@ -97,7 +119,20 @@ type Report struct {
 	// and per delivery (below 1 when updates shared writes).
 	ServerWrites      float64 `json:"server_writes,omitempty"`
 	WritesPerDelivery float64 `json:"server_writes_per_delivery,omitempty"`
+	// The generator's own CPU time (this process, getrusage), over the
+	// same interval as the server's, and per delivery.
+	Reader                 string  `json:"reader"`
+	GeneratorUserSeconds   float64 `json:"generator_user_seconds"`
+	GeneratorSystemSeconds float64 `json:"generator_system_seconds"`
+	GeneratorCPUSeconds    float64 `json:"generator_cpu_seconds"`
+	GeneratorCPUPerDeliver float64 `json:"generator_cpu_us_per_delivery,omitempty"`
 }
+
+// The ways Run reads streams (Config.Reader).
+const (
+	ReaderGoroutines = "goroutines"
+	ReaderEpoll      = "epoll"
+)
 
 // Loopback reports whether rawURL's host is a loopback address.
 func Loopback(rawURL string) error {
@@ -119,9 +154,26 @@ func Loopback(rawURL string) error {
 
 // sub is one subscriber's tally.
 type sub struct {
-	next  int64 // the next sequence number expected
+	seen  []uint64 // bit n is set once update n arrived
 	dups  int64
 	count int64
+}
+
+// newSub returns the tally of a subscriber to a run of n updates.
+func newSub(n int) *sub { return &sub{seen: make([]uint64, (n+63)/64)} }
+
+// tally counts the delivery of update seq, and whether it is a duplicate.
+// Order does not matter: concurrent publishers' updates may arrive in any.
+func (s *sub) tally(seq int64) {
+	s.count++
+	if seq < 0 || seq >= int64(len(s.seen))*64 {
+		return
+	}
+	word, bit := seq/64, uint64(1)<<(seq%64)
+	if s.seen[word]&bit != 0 {
+		s.dups++
+	}
+	s.seen[word] |= bit
 }
 
 // setDefaults fills in cfg's unset fields and refuses a target off the
@@ -136,6 +188,16 @@ func (cfg *Config) setDefaults() error {
 	orDefault(&cfg.MaxDuration, 5*time.Minute)
 	orDefault(&cfg.PerSource, 10000)
 	orDefault(&cfg.ConnectRate, 5000)
+	orDefault(&cfg.ReaderWorkers, max(1, runtime.GOMAXPROCS(0)/2))
+	if cfg.Reader == "" {
+		cfg.Reader = defaultReader
+	}
+	if cfg.Reader != ReaderGoroutines && cfg.Reader != ReaderEpoll && cfg.Reader != ReaderHTTP {
+		return fmt.Errorf("unknown reader %q: %s, %s or %s", cfg.Reader, ReaderEpoll, ReaderGoroutines, ReaderHTTP)
+	}
+	if u, err := url.Parse(cfg.SubscribeURL); err == nil && u.Scheme == "https" && cfg.Reader != ReaderHTTP {
+		return fmt.Errorf("the %s reader speaks plain HTTP/1.1: read https streams with the %s reader", cfg.Reader, ReaderHTTP)
+	}
 	if !cfg.AllowRemote {
 		return Loopback(cfg.SubscribeURL)
 	}
@@ -202,7 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Subscribers: cfg.Subscribers, Updates: cfg.Updates, OfferedRate: cfg.Rate}
+	rep := &Report{Subscribers: cfg.Subscribers, Updates: cfg.Updates, OfferedRate: cfg.Rate, Reader: cfg.Reader}
 	var hist histogram
 	var deliveries atomic.Int64
 	subs := make([]*sub, cfg.Subscribers)
@@ -217,23 +279,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.PID > 0 {
 		rssBefore = rssKB(cfg.PID)
 	}
-	cpuBefore := cpuSeconds(cfg.PID)
+	cpuBefore, selfBefore := cpuSeconds(cfg.PID), selfCPU()
 	peak := startPeakSampler(streamCtx, cfg.PID, &wg)
 	start := time.Now()
+	fail := func(err error) {
+		firstConnectErr.Do(func() { rep.ConnectError = err.Error() })
+		failed.Add(1)
+		ready <- struct{}{}
+	}
+	rd, err := newReaders(cfg, &hist, &deliveries, ready, fail)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.close()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.ConnectRate))
 	for i := range subs {
-		subs[i] = &sub{}
+		subs[i] = newSub(cfg.Updates)
 		src := sourceAddr(cfg.SourceAddrs, cfg.PerSource, i)
 		wg.Add(1)
-		go func(s *sub) {
+		go func(i int, s *sub) {
 			defer wg.Done()
-			err := stream(streamCtx, u, src, s, &hist, &deliveries, ready)
+			err := rd.open(streamCtx, i, u, src, s)
 			if err != nil && streamCtx.Err() == nil {
-				firstConnectErr.Do(func() { rep.ConnectError = err.Error() })
-				failed.Add(1)
-				ready <- struct{}{}
+				fail(err)
 			}
-		}(subs[i])
+		}(i, subs[i])
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -251,7 +321,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Idle > 0 {
 		holdIdle(ctx, cfg, rep, rssBefore)
-		cpuBefore = cpuSeconds(cfg.PID)
+		cpuBefore, selfBefore = cpuSeconds(cfg.PID), selfCPU()
 	}
 
 	writesBefore, writesErr := serverWrites(ctx, cfg)
@@ -273,11 +343,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Updates == 0 {
 		rep.Seconds = time.Since(start).Seconds()
 	}
-	cpuAfter := cpuSeconds(cfg.PID)
+	cpuAfter, selfAfter := cpuSeconds(cfg.PID), selfCPU()
 	writesAfter, err := serverWrites(ctx, cfg)
 	writesErr = errors.Join(writesErr, err)
 	stopStreams()
 	wg.Wait()
+	rd.close()
 
 	rep.Deliveries = deliveries.Load()
 	rep.Expected = want
@@ -294,6 +365,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.ServerWrites = writesAfter - writesBefore
 		rep.WritesPerDelivery = rep.ServerWrites / float64(rep.Deliveries)
 	}
+	rep.generatorCPU(selfBefore, selfAfter)
 	if cfg.PID > 0 {
 		rep.ServerPeakRSSKB = peak()
 		rep.ServerUserSeconds = cpuAfter.user - cpuBefore.user
@@ -334,6 +406,12 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 	defer stop()
 	defer conn.Close()
 	ready <- struct{}{}
+	return tallyEvents(ctx, dec, s, hist, deliveries)
+}
+
+// tallyEvents reads dec's events until the stream or ctx ends, tallying
+// each of PublishUpdates' updates in s, deliveries and hist.
+func tallyEvents(ctx context.Context, dec *sse.Decoder, s *sub, hist *histogram, deliveries *atomic.Int64) error {
 	for {
 		ev, err := dec.Next()
 		if err != nil {
@@ -347,15 +425,7 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 		if !ok {
 			continue // not one of ours
 		}
-		switch {
-		case seq < s.next:
-			s.dups++
-		case seq > s.next:
-			s.next = seq + 1 // a gap: counted as lost at the end
-		default:
-			s.next++
-		}
-		s.count++
+		s.tally(seq)
 		deliveries.Add(1)
 		hist.add(now.Sub(time.Unix(0, ts)))
 	}
@@ -366,29 +436,12 @@ func stream(ctx context.Context, u *url.URL, src string, s *sub, hist *histogram
 // if lastID is not empty, and returns a decoder of the stream once the
 // response is a 200. The caller closes conn, which ends the stream.
 func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.Decoder, conn net.Conn, err error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
-		d.LocalAddr = &net.TCPAddr{IP: ip}
-		d.Control = bindLate
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	conn, err = d.DialContext(ctx, "tcp", host)
+	conn, err = dialStream(ctx, u, src, lastID)
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
-	if lastID != "" {
-		req += "Last-Event-ID: " + lastID + "\r\n"
-	}
-	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 2048), nil)
 	if err != nil {
 		conn.Close()
@@ -399,6 +452,36 @@ func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.D
 		return nil, nil, fmt.Errorf("subscribe: %s", resp.Status)
 	}
 	return sse.NewDecoderSize(resp.Body, 1024), conn, nil
+}
+
+// dialStream dials u from the loopback source address src (when u is on
+// loopback) and sends a GET for an event stream, with a Last-Event-ID
+// header if lastID is not empty.
+func dialStream(ctx context.Context, u *url.URL, src, lastID string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if ip := net.ParseIP(src); ip != nil && isLoopbackHost(u.Hostname()) {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindLate
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if lastID != "" {
+		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // parseData reads the sequence number and the Unix-nanosecond send time
@@ -438,4 +521,68 @@ func FileLimit() uint64 {
 	var l syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
 	return l.Cur
+}
+
+// generatorCPU records the generator's own CPU between before and after,
+// in all and per delivery.
+func (rep *Report) generatorCPU(before, after cpuTime) {
+	rep.GeneratorUserSeconds = after.user - before.user
+	rep.GeneratorSystemSeconds = after.system - before.system
+	rep.GeneratorCPUSeconds = rep.GeneratorUserSeconds + rep.GeneratorSystemSeconds
+	if rep.Deliveries > 0 {
+		rep.GeneratorCPUPerDeliver = rep.GeneratorCPUSeconds * 1e6 / float64(rep.Deliveries)
+	}
+}
+
+// readers reads a run's streams the way cfg.Reader says: with an epoll
+// reader, with HTTP clients (TLS, HTTP/2), or with a goroutine each.
+type readers struct {
+	cfg        Config
+	er         *epollReader
+	clients    []*streamClient
+	hist       *histogram
+	deliveries *atomic.Int64
+	ready      chan<- struct{}
+}
+
+// newReaders sets up what cfg.Reader needs; fail reports a stream that
+// could not open.
+func newReaders(cfg Config, hist *histogram, deliveries *atomic.Int64, ready chan<- struct{}, fail func(error)) (*readers, error) {
+	rd := &readers{cfg: cfg, hist: hist, deliveries: deliveries, ready: ready}
+	switch cfg.Reader {
+	case ReaderHTTP:
+		rd.clients = httpClients(cfg)
+	case ReaderEpoll:
+		er, err := newEpollReader(cfg.ReaderWorkers, cfg.Subscribers, cfg.ReaderCoalesce, hist, deliveries, ready, fail)
+		if err != nil {
+			return nil, err
+		}
+		rd.er = er
+	}
+	return rd, nil
+}
+
+// open opens subscriber i's stream from src and tallies it in s until
+// ctx ends (with the epoll reader, it returns once the stream is handed
+// over).
+func (rd *readers) open(ctx context.Context, i int, u *url.URL, src string, s *sub) error {
+	switch {
+	case rd.clients != nil:
+		group := i * len(rd.clients) / rd.cfg.Subscribers
+		first := i == 0 || (i-1)*len(rd.clients)/rd.cfg.Subscribers != group
+		return httpStream(ctx, rd.clients[group], first, u, s, rd.hist, rd.deliveries, rd.ready)
+	case rd.er != nil:
+		return rd.er.open(ctx, i, u, src, s)
+	}
+	return stream(ctx, u, src, s, rd.hist, rd.deliveries, rd.ready)
+}
+
+// close releases the readers' resources; it may be called again.
+func (rd *readers) close() {
+	for _, c := range rd.clients {
+		c.CloseIdleConnections()
+	}
+	if rd.er != nil {
+		rd.er.close()
+	}
 }

@@ -82,10 +82,16 @@ func (b *broadcaster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func run(t *testing.T, b *broadcaster, subs, updates int) *Report {
 	t.Helper()
 	b.subs = map[chan string]struct{}{}
+	return runWith(t, b, subs, updates, "")
+}
+
+// runWith runs against b, reading the streams with reader.
+func runWith(t *testing.T, b *broadcaster, subs, updates int, reader string) *Report {
+	t.Helper()
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	rep, err := Run(context.Background(), Config{
-		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200,
+		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200, Reader: reader,
 		Drain: 2 * time.Second, MaxDuration: 30 * time.Second,
 		Publish: func(ctx context.Context, data string) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("data="+strings.ReplaceAll(data, " ", "+")))
@@ -206,5 +212,36 @@ func TestRefusesTargetsOffLoopback(t *testing.T) {
 		if _, err := Run(context.Background(), Config{SubscribeURL: u, Publish: func(context.Context, string) error { return nil }}); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("%s: %v, want a refusal naming loopback", u, err)
 		}
+	}
+}
+
+func TestConcurrentPublishersSendEveryUpdateOnceWithThatManyInFlight(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	seen := map[string]bool{}
+	pub := PublishConcurrently(context.Background(), 200, 8, 64, func(_ context.Context, data string) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		seq, _, _ := strings.Cut(data, " ")
+		if seen[seq] || len(data) != 64 {
+			t.Errorf("update %q sent twice or not padded to 64 bytes", data)
+		}
+		seen[seq] = true
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // a server's acknowledgement time
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		if seq == "13" {
+			return fmt.Errorf("refused")
+		}
+		return nil
+	})
+	if pub.Published != 199 || pub.PublishFailed != 1 || pub.PublishError != "refused" || len(seen) != 200 {
+		t.Fatalf("published %d, failed %d (%q), %d distinct; want 199, 1 refused, 200", pub.Published, pub.PublishFailed, pub.PublishError, len(seen))
+	}
+	if most != 8 || pub.AchievedRate <= 0 || pub.PublishP50ms < 1 || pub.PublishP99ms < pub.PublishP50ms {
+		t.Fatalf("%d in flight at most, %v/s, p50 %v p99 %v ms; want 8 at once and acknowledgement times of 1 ms or more", most, pub.AchievedRate, pub.PublishP50ms, pub.PublishP99ms)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,6 +67,59 @@ func PublishUpdates(ctx context.Context, n int, rate float64, size int, publish 
 	}
 	pub.PublishP50ms, pub.PublishP99ms = ms(hist.quantile(.5)), ms(hist.quantile(.99))
 	pub.PublishMaxMs, pub.MaxLagMs = ms(time.Duration(hist.max.Load())), ms(maxLag)
+	return pub
+}
+
+// PublishConcurrently publishes n updates through publish from
+// concurrency publishers at once, each sending its next update as soon as
+// the last was acknowledged: the rate is what the server sustains, and the
+// publish times are its acknowledgement latency at that concurrency. The
+// updates' data are as PublishUpdates writes them, so that subscribers can
+// account for them (in whatever order they arrive).
+func PublishConcurrently(ctx context.Context, n, concurrency, size int, publish func(ctx context.Context, data string) error) *Publication {
+	if size < 32 {
+		size = 64
+	}
+	pub := &Publication{}
+	var hist histogram
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	pad := strings.Repeat("x", size)
+	start := time.Now()
+	for range max(1, concurrency) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				sent := time.Now()
+				data := strconv.FormatInt(i, 10) + " " + strconv.FormatInt(sent.UnixNano(), 10) + " "
+				data += pad[:max(0, size-len(data))]
+				err := publish(ctx, data)
+				mu.Lock()
+				if err != nil {
+					if pub.PublishFailed == 0 {
+						pub.PublishError = err.Error()
+					}
+					pub.PublishFailed++
+				} else {
+					pub.Published++
+				}
+				mu.Unlock()
+				if err == nil {
+					hist.add(time.Since(sent))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n > 0 {
+		pub.AchievedRate = float64(pub.Published) / time.Since(start).Seconds()
+	}
+	pub.PublishP50ms, pub.PublishP99ms = ms(hist.quantile(.5)), ms(hist.quantile(.99))
+	pub.PublishMaxMs = ms(time.Duration(hist.max.Load()))
 	return pub
 }
 
