@@ -97,7 +97,7 @@ func TestEpollReaderCountsFramesSplitAtEveryByteOnce(t *testing.T) {
 	const subs, updates = 40, 30
 	rep, err := Run(context.Background(), Config{
 		SubscribeURL: "http://" + s.ln.Addr().String() + "/events", Subscribers: subs, Updates: updates, Rate: 500,
-		Reader: ReaderEpoll, ReaderWorkers: 3, Drain: 10 * time.Second, MaxDuration: time.Minute,
+		Reader: ReaderEpoll, ReaderWorkers: 3, Drain: time.Minute, MaxDuration: 2 * time.Minute, // the drain ends once everything arrived
 		Publish: func(_ context.Context, data string) error { s.publish(data); return nil },
 	})
 	if err != nil {

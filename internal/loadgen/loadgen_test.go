@@ -92,7 +92,7 @@ func runWith(t *testing.T, b *broadcaster, subs, updates int, reader string) *Re
 	defer srv.Close()
 	rep, err := Run(context.Background(), Config{
 		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200, Reader: reader,
-		Drain: 2 * time.Second, MaxDuration: 30 * time.Second,
+		Drain: 20 * time.Second, MaxDuration: time.Minute, // the drain ends once everything arrived
 		Publish: func(ctx context.Context, data string) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("data="+strings.ReplaceAll(data, " ", "+")))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
