@@ -142,7 +142,7 @@ func TestABurstOfReportsReachesASubscriberAsAHandfulOfEventsTheLastExact(t *test
 		}
 	}
 	elapsed := time.Since(start)
-	got := sub.waitFor(t, 5*time.Second, "the last report", func(s []Snapshot) bool {
+	got := sub.waitFor(t, 15*time.Second, "the last report", func(s []Snapshot) bool {
 		return last(s).Stage == "check" && last(s).Done == 5000
 	})
 	// One event to create, one per stage change, and at most one per
@@ -169,7 +169,7 @@ func TestABurstOfReportsReachesASubscriberAsAHandfulOfEventsTheLastExact(t *test
 	if err := job.Succeed(ctx, "ok"); err != nil {
 		t.Fatal(err)
 	}
-	sub.waitFor(t, 5*time.Second, "the final event", func(s []Snapshot) bool { return last(s).State == Succeeded })
+	sub.waitFor(t, 15*time.Second, "the final event", func(s []Snapshot) bool { return last(s).State == Succeeded })
 }
 
 func TestACancelOnAnotherNodeIsNotLostToAConcurrentReport(t *testing.T) {
@@ -242,7 +242,7 @@ func TestAnyNodeContinuesAJobAndItsEstimate(t *testing.T) {
 		if int(s)%2 == 0 {
 			m = b
 		}
-		sub.waitFor(t, 5*time.Second, "the previous report on every node", func([]Snapshot) bool {
+		sub.waitFor(t, 15*time.Second, "the previous report on every node", func([]Snapshot) bool {
 			sa, _ := a.Get("roam")
 			sb, _ := b.Get("roam")
 			return sa.Seq == sb.Seq && sa.Seq == uint64(s)
@@ -251,7 +251,7 @@ func TestAnyNodeContinuesAJobAndItsEstimate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := sub.waitFor(t, 5*time.Second, "the last report", func(s []Snapshot) bool { return last(s).Done == 50 })
+	got := sub.waitFor(t, 15*time.Second, "the last report", func(s []Snapshot) bool { return last(s).Done == 50 })
 	last := got[len(got)-1]
 	// 5 units a second, 50 left: 10 s.
 	if last.ETA == nil || *last.ETA < 9 || *last.ETA > 11 {
@@ -267,7 +267,7 @@ func TestTheNodeThatWroteASilentJobMarksItStalledAndAnotherTakesOver(t *testing.
 	if _, err := a.m.Create(ctx, Spec{ID: "quiet-a", Total: 10}); err != nil {
 		t.Fatal(err)
 	}
-	got := sub.waitFor(t, 5*time.Second, "the stalled state", func(s []Snapshot) bool { return last(s).State == Stalled })
+	got := sub.waitFor(t, 15*time.Second, "the stalled state", func(s []Snapshot) bool { return last(s).State == Stalled })
 	if len(got) != 2 {
 		t.Fatalf("%d events, want created then stalled, once", len(got))
 	}
@@ -279,10 +279,10 @@ func TestTheNodeThatWroteASilentJobMarksItStalledAndAnotherTakesOver(t *testing.
 	if _, err := a.m.Create(ctx, Spec{ID: "quiet-b", Total: 10}); err != nil {
 		t.Fatal(err)
 	}
-	sub.waitFor(t, 5*time.Second, "the job on node b", func([]Snapshot) bool { _, err := b.m.Get("quiet-b"); return err == nil })
+	sub.waitFor(t, 15*time.Second, "the job on node b", func([]Snapshot) bool { _, err := b.m.Get("quiet-b"); return err == nil })
 	a.m.Close() // its timer stops: it watches nothing any more
 	start := time.Now()
-	sub.waitFor(t, 5*time.Second, "node b's stall", func(s []Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "node b's stall", func(s []Snapshot) bool {
 		return last(s).ID == "quiet-b" && last(s).State == Stalled
 	})
 	// The log's followers may see the stall before the publisher returns.

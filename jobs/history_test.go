@@ -265,7 +265,7 @@ func TestTwoNodesOnOneLogAgreeOnAKindsHistory(t *testing.T) {
 	a, b := nodes[0].m, nodes[1].m
 	at := finishRuns(t, a, c, "a", 0, 10, 20, 30)
 	at = finishRuns(t, b, c, "b", at, 40, 50)
-	sub.waitFor(t, 5*time.Second, "both nodes to hold the same five runs", func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "both nodes to hold the same five runs", func([]Snapshot) bool {
 		ha, hb := a.History("import"), b.History("import")
 		if len(ha) != 5 || len(hb) != 5 {
 			return false
@@ -282,7 +282,7 @@ func TestTwoNodesOnOneLogAgreeOnAKindsHistory(t *testing.T) {
 	if _, err := a.Create(t.Context(), spec); err != nil {
 		t.Fatal(err)
 	}
-	sub.waitFor(t, 5*time.Second, "the job on node b", func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "the job on node b", func([]Snapshot) bool {
 		_, err := b.Get("next")
 		return err == nil
 	})

@@ -24,7 +24,7 @@ func positions(n *node, ids ...string) []int {
 // agree waits until every node gives the jobs ids the positions want.
 func agree(t *testing.T, sub *subscriber, nodes []*node, want []int, ids ...string) {
 	t.Helper()
-	sub.waitFor(t, 5*time.Second, fmt.Sprintf("positions %v of %v on every node", want, ids), func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, fmt.Sprintf("positions %v of %v on every node", want, ids), func([]Snapshot) bool {
 		for _, n := range nodes {
 			if !slices.Equal(positions(n, ids...), want) {
 				return false
@@ -70,7 +70,7 @@ func TestQueuePositionsAgreeAcrossNodesAndMoveUpAsJobsAheadStartOrAreCancelled(t
 	if err != nil || s.State != Running || s.QueuePosition != nil || s.Started == nil {
 		t.Fatalf("begin q1: %+v, %v; want it running, out of the queue", s, err)
 	}
-	sub.waitFor(t, 5*time.Second, "q2..q4 published one place up", func(snaps []Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "q2..q4 published one place up", func(snaps []Snapshot) bool {
 		for i, id := range []string{"q2", "q3", "q4"} {
 			s, ok := latestOf(snaps, id)
 			if !ok || s.QueuePosition == nil || *s.QueuePosition != i+1 {
@@ -86,7 +86,7 @@ func TestQueuePositionsAgreeAcrossNodesAndMoveUpAsJobsAheadStartOrAreCancelled(t
 	if err != nil || s.State != Cancelled {
 		t.Fatalf("cancel queued q2: %s, %v; want cancelled at once", s.State, err)
 	}
-	sub.waitFor(t, 5*time.Second, "q3 and q4 published one place up", func(snaps []Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "q3 and q4 published one place up", func(snaps []Snapshot) bool {
 		s3, ok3 := latestOf(snaps, "q3")
 		s4, ok4 := latestOf(snaps, "q4")
 		return ok3 && ok4 && s3.QueuePosition != nil && *s3.QueuePosition == 1 && s4.QueuePosition != nil && *s4.QueuePosition == 2

@@ -196,7 +196,7 @@ func TestATreeSpreadOverTwoNodesRollsUpAndItsLogIsServedByEither(t *testing.T) {
 	one.Create(ctx, Spec{ID: "p"})
 	one.Create(ctx, Spec{ID: "a", Parent: "p"})
 	one.Log(ctx, "a", "from one")
-	sub.waitFor(t, 5*time.Second, "node two to know the parent", func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "node two to know the parent", func([]Snapshot) bool {
 		page, _ := two.Lines("a", 1, 10)
 		_, err := two.Get("p")
 		return err == nil && len(page.Lines) == 1
@@ -208,12 +208,12 @@ func TestATreeSpreadOverTwoNodesRollsUpAndItsLogIsServedByEither(t *testing.T) {
 		t.Fatalf("node two numbered its line %d (%v), want 2: it follows node one's", first, err)
 	}
 	two.Finish(ctx, "b", Outcome{State: Succeeded})
-	sub.waitFor(t, 5*time.Second, "node one to see b finished", func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "node one to see b finished", func([]Snapshot) bool {
 		s, _ := one.Get("p")
 		return len(s.Children) == 2 && s.Children[1].State == Succeeded
 	})
 	one.Finish(ctx, "a", Outcome{State: Succeeded})
-	sub.waitFor(t, 5*time.Second, "the parent to succeed on both nodes", func([]Snapshot) bool {
+	sub.waitFor(t, 15*time.Second, "the parent to succeed on both nodes", func([]Snapshot) bool {
 		s1, _ := one.Get("p")
 		s2, _ := two.Get("p")
 		return s1.State == Succeeded && s2.State == Succeeded
