@@ -83,8 +83,15 @@ func mint(t *testing.T, key string, mercure map[string]any) string {
 // publish posts form to the hub with tok and returns the status and body.
 func (n *node) publish(t *testing.T, tok string, form url.Values) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, n.http.URL+"/.well-known/mercure", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return n.send(t, http.MethodPost, "/.well-known/mercure", "application/x-www-form-urlencoded", tok, form.Encode())
+}
+
+// send sends body of contentType to path with tok (none if empty) and
+// returns the status and the trimmed body.
+func (n *node) send(t *testing.T, method, path, contentType, tok, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, n.http.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

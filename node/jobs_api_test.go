@@ -14,18 +14,7 @@ import (
 // call sends a JSON request to the jobs API and returns status and body.
 func (n *node) call(t *testing.T, method, path, tok, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, n.http.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := n.http.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return n.send(t, method, path, "application/json", tok, body)
 }
 
 func TestJobsAPI(t *testing.T) {
