@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -151,15 +152,18 @@ func TestJobCommandsQueueAJobOfAKindAndStartIt(t *testing.T) {
 			t.Fatalf("create %s: exit %d, %q %q", id, code, out, errOut)
 		}
 	}
-	if s, err := srv.Jobs().Get("second"); err != nil || s.State != jobs.Queued || s.Kind != "build" || s.QueuePosition == nil || *s.QueuePosition != 2 {
+	// A job takes its place in line when the log shows it to the node, so
+	// the second's place is 1 until the first's event has been read.
+	s, err := queuedAt(t, srv, "second", 2)
+	if err != nil || s.State != jobs.Queued || s.Kind != "build" {
 		t.Fatalf("second job: %+v, %v; want queued second in builds, of kind build", s, err)
 	}
 	code, out, errOut := runCmd(t, "job", "start", "first")
 	if code != 0 || strings.TrimSpace(out) != "running" {
 		t.Fatalf("start: exit %d, %q %q", code, out, errOut)
 	}
-	if s, _ := srv.Jobs().Get("second"); s.QueuePosition == nil || *s.QueuePosition != 1 {
-		t.Fatalf("second job after the first started: position %v, want 1", s.QueuePosition)
+	if _, err := queuedAt(t, srv, "second", 1); err != nil {
+		t.Fatalf("second job after the first started: %v", err)
 	}
 	code, _, errOut = runCmd(t, "job", "create", "--queue", "no such/queue")
 	if code == 0 || !strings.Contains(errOut, "queue") {
@@ -167,5 +171,25 @@ func TestJobCommandsQueueAJobOfAKindAndStartIt(t *testing.T) {
 	}
 	if code, _, errOut = runCmd(t, "job", "start"); code == 0 || !strings.Contains(errOut, "missing job id") {
 		t.Fatalf("start without an id: exit %d, %q", code, errOut)
+	}
+}
+
+// queuedAt waits up to 15 s until the job is queued at position pos, and
+// returns its snapshot then, or an error naming the last position seen.
+func queuedAt(t *testing.T, srv *node.Node, id string, pos int) (jobs.Snapshot, error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s, err := srv.Jobs().Get(id)
+		if err == nil && s.QueuePosition != nil && *s.QueuePosition == pos {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("job %s at position %v in state %s, want %d", id, s.QueuePosition, s.State, pos)
+			}
+			return s, err
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
