@@ -67,15 +67,30 @@ type served struct {
 	ended  chan error
 }
 
-// startEngine starts an engine that writes every update at once.
-func startEngine(t *testing.T, farewell string) *Engine {
+// writer is the Config.Writer of the engines the tests start;
+// TestIOURingWriter sets it to run the engine tests with io_uring too.
+var writer string
+
+// newEngine starts an engine with cfg and the tests' writer, and checks
+// that it writes as asked.
+func newEngine(t *testing.T, cfg Config) *Engine {
 	t.Helper()
-	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: func() []byte { return []byte(farewell) }, Writers: 2, Flushers: 1})
+	cfg.Writer = writer
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
+	if w, err := e.Writer(); writer == WriterIOURing && w != WriterIOURing {
+		t.Fatalf("the engine writes with %s (%v), want io_uring", w, err)
+	}
 	return e
+}
+
+// startEngine starts an engine that writes every update at once.
+func startEngine(t *testing.T, farewell string) *Engine {
+	t.Helper()
+	return newEngine(t, Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: func() []byte { return []byte(farewell) }, Writers: 2, Flushers: 1})
 }
 
 // adopt connects a client to a loopback listener, with a small receive
@@ -174,15 +189,11 @@ func TestQueuedBytesAreOneChunkAndCloseSaysFarewell(t *testing.T) {
 // farewell, and each stream gets a farewell of its own.
 func TestCloseWritesWhatIsQueuedBeforeEachFarewell(t *testing.T) {
 	n := 0
-	e, err := New(Config{
+	e := newEngine(t, Config{
 		Policy:   Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait},
 		Farewell: func() []byte { n++; return fmt.Appendf(nil, "retry: %d\n\n", 1000+n) },
 		Writers:  2, Flushers: 1,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
 	a, b := adopt(t, e, false), adopt(t, e, false)
 	a.q.push([]byte("data: pending\n\n")) // queued, never marked for a flusher
 	e.Close()
@@ -266,5 +277,79 @@ func TestCloseDoesNotWaitForFullSockets(t *testing.T) {
 		if err := sv.waitEnded(t); !errors.Is(err, ErrClosed) {
 			t.Fatalf("ended with %v, want ErrClosed", err)
 		}
+	}
+}
+
+// A chunk of more frames than one write passes to the kernel reaches the
+// client whole, without waiting for the socket to report room it never
+// lacked.
+func TestAChunkOfManyFramesIsWrittenWhole(t *testing.T) {
+	e := startEngine(t, "")
+	sv := adopt(t, e, false)
+	var want []byte
+	for i := range 3 * maxIovecs {
+		frame := fmt.Appendf(nil, "data: %d\n\n", i)
+		want = append(want, frame...)
+		sv.q.push(frame)
+	}
+	sv.send(e, []byte("data: last\n\n"))
+	want = append(want, "data: last\n\n"...)
+	if got := sv.readBody(t, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("the client got %q, want %q", got, want)
+	}
+}
+
+// One flusher round over more streams than one submission holds writes
+// each stream its own bytes.
+func TestARoundOverManyStreamsWritesEachItsOwn(t *testing.T) {
+	e := startEngine(t, "")
+	var all []*served
+	for range 300 {
+		all = append(all, adopt(t, e, false))
+	}
+	m := e.NewMarks()
+	for i, sv := range all {
+		sv.q.push(fmt.Appendf(nil, "data: stream %d\n\n", i))
+		m.Add(sv.s)
+	}
+	m.Hand()
+	for i, sv := range all {
+		want := fmt.Sprintf("data: stream %d\n\n", i)
+		if got := sv.readBody(t, len(want)); string(got) != want {
+			t.Fatalf("stream %d got %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestIOURingWriter runs the engine tests again with the flushers
+// submitting their writes through io_uring.
+func TestIOURingWriter(t *testing.T) {
+	e, err := New(Config{Writer: WriterIOURing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, why := e.Writer()
+	e.Close()
+	if w != WriterIOURing {
+		t.Skipf("io_uring is unavailable here: %v", why)
+	}
+	writer = WriterIOURing
+	defer func() { writer = "" }()
+	for name, test := range map[string]func(*testing.T){
+		"one chunk":    TestQueuedBytesAreOneChunkAndCloseSaysFarewell,
+		"close":        TestCloseWritesWhatIsQueuedBeforeEachFarewell,
+		"full socket":  TestAFullSocketDoesNotHoldUpTheOthers,
+		"close fast":   TestCloseDoesNotWaitForFullSockets,
+		"many frames":  TestAChunkOfManyFramesIsWrittenWhole,
+		"many streams": TestARoundOverManyStreamsWritesEachItsOwn,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// An unknown writer is refused.
+func TestUnknownWriterIsRefused(t *testing.T) {
+	if _, err := New(Config{Writer: "aio"}); err == nil || !strings.Contains(err.Error(), "aio") {
+		t.Fatalf("New with writer aio returned %v, want an error naming it", err)
 	}
 }
