@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
@@ -24,6 +25,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // noDetach makes startHub serve every stream from its request's goroutine;
 // TestGoroutineStreams sets it to run the stream tests in that mode too.
 var noDetach bool
+
+// writer is the Config.Writer of the hubs startHub starts, unless a test
+// sets its own; TestIOURingStreams sets it to run the stream tests with
+// io_uring writes.
+var writer string
 
 // wait bounds every wait in these tests: a broken hub fails, never hangs.
 const wait = 10 * time.Second
@@ -52,9 +58,18 @@ func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) 
 		cfg.Log = th.log
 	}
 	cfg.NoDetach = cfg.NoDetach || noDetach
+	if cfg.Writer == "" {
+		cfg.Writer = writer
+	}
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.engine != nil && cfg.Writer == detach.WriterIOURing {
+		if w, why := h.engine.Writer(); w != detach.WriterIOURing {
+			h.Close()
+			t.Fatalf("the hub writes with %s (%v), want io_uring", w, why)
+		}
 	}
 	th.h = h
 	th.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
