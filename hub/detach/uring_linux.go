@@ -111,27 +111,28 @@ func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 	return ringErr
 }
 
-// hold queues the writes of b.ds[i:], each while holding its connection's
-// descriptor as a write of its own would (so that it cannot be closed, and
-// its number reused, before the kernel takes the write), and submits them
-// once all are held. A connection that is closing is not written.
+// hold queues the writes of b.ds[i:], each while holding a reference to
+// its connection's descriptor (so that closing the connection cannot
+// release the descriptor, and its number be reused by another, before the
+// kernel takes the write), and submits them once all are held. A
+// connection that is closed is not written. The streams' locks keep any
+// other write out meanwhile.
 func (b *batch) hold(i int) error {
 	for ; i < len(b.ds); i++ {
 		held := false
 		var err error
-		werr := b.ds[i].raw.Write(func(fd uintptr) bool {
+		cerr := b.ds[i].raw.Control(func(fd uintptr) {
 			held = true
 			w := &b.w[i]
 			if w.count > 0 {
 				b.ring.PrepWritev(int(fd), b.iov[w.first:w.first+w.count], uint64(i))
 			}
 			err = b.hold(i + 1)
-			return true
 		})
 		if held {
 			return err
 		}
-		b.w[i].err = werr
+		b.w[i].err = cerr
 	}
 	return b.ring.Submit(func(i uint64, res int32) { b.w[i].res = res })
 }
