@@ -113,12 +113,12 @@ type Config struct {
 	// subscriber costs far less memory (HTTP/2 streams, and streams over
 	// TLS, are never detached).
 	NoDetach bool
-	// Writer is how detached streams are written: "epoll" (the default,
-	// also for "") makes one writev(2) per stream and write; "io_uring"
-	// submits each flusher round's writes in batches through io_uring, one
-	// system call per batch, and falls back to "epoll", with a log line,
-	// where io_uring cannot be set up (an old kernel, seccomp, or
-	// /proc/sys/kernel/io_uring_disabled).
+	// Writer is how detached streams are written: "io_uring" (the
+	// default, also for "") submits each flusher round's writes in
+	// batches through io_uring, one system call per batch, and falls back
+	// to "epoll", with a log line, where io_uring cannot be set up (an old
+	// kernel, seccomp, or /proc/sys/kernel/io_uring_disabled); "epoll"
+	// makes one writev(2) per stream and write.
 	Writer string
 	// Logger receives the hub's structured logs. Default slog.Default().
 	Logger *slog.Logger

@@ -100,8 +100,8 @@ type Config struct {
 	// the next ones while updates keep coming (see hub.Config). Zero
 	// writes every update at once (usually hub.DefaultBatchWindow).
 	BatchWindow time.Duration
-	// Writer is how detached streams are written, "epoll" (default) or
-	// "io_uring" (see hub.Config).
+	// Writer is how detached streams are written, "io_uring" (default) or
+	// "epoll" (see hub.Config).
 	Writer string
 	// CORSOrigins lists origins allowed to call the hub from a browser.
 	CORSOrigins []string

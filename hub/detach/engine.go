@@ -49,11 +49,11 @@ type Config struct {
 	// Writers and Flushers are how many goroutines write streams whose
 	// sockets have room again, and streams the fan-out marked. At least 1.
 	Writers, Flushers int
-	// Writer is how flushers make their writes: WriterEpoll (the default,
-	// also for "") makes one writev(2) per stream; WriterIOURing submits a
-	// round's writes in batches through io_uring, one system call per
-	// batch, and falls back to WriterEpoll where io_uring is unavailable
-	// (Engine.Writer tells which is in use).
+	// Writer is how flushers make their writes: WriterIOURing (the
+	// default, also for "") submits a round's writes in batches through
+	// io_uring, one system call per batch, and falls back to WriterEpoll
+	// where io_uring is unavailable (Engine.Writer tells which is in use
+	// and why); WriterEpoll makes one writev(2) per stream.
 	Writer string
 }
 
@@ -141,7 +141,9 @@ const maxStreams = 1 << 17
 // served without a goroutine each. Close stops it.
 func New(cfg Config) (*Engine, error) {
 	switch cfg.Writer {
-	case "", WriterEpoll, WriterIOURing:
+	case "":
+		cfg.Writer = WriterIOURing
+	case WriterEpoll, WriterIOURing:
 	default:
 		return nil, fmt.Errorf("detach: unknown writer %q: want %s or %s", cfg.Writer, WriterEpoll, WriterIOURing)
 	}

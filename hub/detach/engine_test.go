@@ -67,8 +67,9 @@ type served struct {
 	ended  chan error
 }
 
-// writer is the Config.Writer of the engines the tests start;
-// TestIOURingWriter sets it to run the engine tests with io_uring too.
+// writer is the Config.Writer of the engines the tests start: the
+// default (io_uring where available); TestEpollWriter sets it to run the
+// engine tests with one writev per stream too.
 var writer string
 
 // newEngine starts an engine with cfg and the tests' writer, and checks
@@ -81,8 +82,8 @@ func newEngine(t *testing.T, cfg Config) *Engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	if w, err := e.Writer(); writer == WriterIOURing && w != WriterIOURing {
-		t.Fatalf("the engine writes with %s (%v), want io_uring", w, err)
+	if w, err := e.Writer(); writer != "" && w != writer {
+		t.Fatalf("the engine writes with %s (%v), want %s", w, err, writer)
 	}
 	return e
 }
@@ -321,19 +322,26 @@ func TestARoundOverManyStreamsWritesEachItsOwn(t *testing.T) {
 	}
 }
 
-// TestIOURingWriter runs the engine tests again with the flushers
-// submitting their writes through io_uring.
-func TestIOURingWriter(t *testing.T) {
-	e, err := New(Config{Writer: WriterIOURing})
+// Where io_uring is available, flushers submit their writes through it
+// unless told otherwise: the tests above ran with it.
+func TestIOURingIsTheDefaultWriter(t *testing.T) {
+	e, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, why := e.Writer()
-	e.Close()
-	if w != WriterIOURing {
+	defer e.Close()
+	if w, why := e.Writer(); w != WriterIOURing {
+		if why == nil {
+			t.Fatalf("the default engine writes with %s, and says no reason", w)
+		}
 		t.Skipf("io_uring is unavailable here: %v", why)
 	}
-	writer = WriterIOURing
+}
+
+// TestEpollWriter runs the engine tests again with one writev per
+// stream.
+func TestEpollWriter(t *testing.T) {
+	writer = WriterEpoll
 	defer func() { writer = "" }()
 	for name, test := range map[string]func(*testing.T){
 		"one chunk":    TestQueuedBytesAreOneChunkAndCloseSaysFarewell,

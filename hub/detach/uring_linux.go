@@ -11,6 +11,10 @@ import (
 // with one system call.
 const batchSize = 256
 
+// maxKeptIovecs is the most buffers a batch keeps room for between
+// submissions: a few per stream, as a steady flow of updates needs.
+const maxKeptIovecs = 8 * batchSize
+
 // A batch is a flusher's io_uring ring and what one submission of writes
 // needs: the streams, each locked until its write completes, and the
 // buffers the kernel reads, which stay unchanged until then.
@@ -108,6 +112,9 @@ func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 		b.ds[i] = nil
 	}
 	clear(b.iov) // the frames are not kept alive by the batch
+	if cap(b.iov) > maxKeptIovecs {
+		b.iov = nil // a burst's long chunks: not kept for every batch after
+	}
 	return ringErr
 }
 

@@ -10,19 +10,25 @@ import (
 	"github.com/heraldhub/herald/hub/detach"
 )
 
-// TestIOURingStreams runs the detached stream tests again with each
-// flusher round's writes submitted through io_uring (Config.Writer).
-func TestIOURingStreams(t *testing.T) {
-	e, err := detach.New(detach.Config{Writer: detach.WriterIOURing})
-	if err != nil {
-		t.Skipf("no detached streams here: %v", err)
+// Where io_uring is available, a hub writes detached streams through it
+// unless told otherwise: the stream tests ran with it.
+func TestIOURingIsTheDefaultWriter(t *testing.T) {
+	th := startHub(t, Config{})
+	if th.h.engine == nil {
+		t.Skip("no detached streams here")
 	}
-	w, why := e.Writer()
-	e.Close()
-	if w != detach.WriterIOURing {
+	if w, why := th.h.engine.Writer(); w != detach.WriterIOURing {
+		if why == nil {
+			t.Fatalf("the default hub writes with %s, and says no reason", w)
+		}
 		t.Skipf("io_uring is unavailable here: %v", why)
 	}
-	writer = detach.WriterIOURing
+}
+
+// TestEpollStreams runs the detached stream tests again with one writev
+// per stream and write (Config.Writer "epoll").
+func TestEpollStreams(t *testing.T) {
+	writer = detach.WriterEpoll
 	defer func() { writer = "" }()
 	for name, test := range map[string]func(*testing.T){
 		"fan-out":       TestEveryUpdateReachesEverySubscriberInOrder,
