@@ -168,16 +168,14 @@ func New(cfg Config) (*Engine, error) {
 			f.batch, e.uringErr = newBatch()
 		}
 		e.flushers = append(e.flushers, f)
+	}
+	for _, f := range e.flushers {
+		if e.uringErr != nil && f.batch != nil { // all write alike
+			f.batch.close()
+			f.batch = nil
+		}
 		e.wg.Add(1)
 		go e.flush(f)
-	}
-	if e.uringErr != nil {
-		for _, f := range e.flushers { // all write alike
-			if f.batch != nil {
-				f.batch.close()
-				f.batch = nil
-			}
-		}
 	}
 	e.wg.Add(1)
 	go e.sweeper()

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhub/herald/internal/uring"
 	"go.uber.org/goleak"
 )
 
@@ -359,5 +360,32 @@ func TestEpollWriter(t *testing.T) {
 func TestUnknownWriterIsRefused(t *testing.T) {
 	if _, err := New(Config{Writer: "aio"}); err == nil || !strings.Contains(err.Error(), "aio") {
 		t.Fatalf("New with writer aio returned %v, want an error naming it", err)
+	}
+}
+
+// An engine asked for io_uring where it cannot be set up writes with
+// writev, and says why.
+func TestWithoutIOURingTheEngineWritesWithWritev(t *testing.T) {
+	defer func(f func() (*uring.Ring, error)) { newRing = f }(newRing)
+	calls := 0
+	setup := newRing
+	newRing = func() (*uring.Ring, error) { // the second flusher's ring fails
+		if calls++; calls == 1 {
+			return setup()
+		}
+		return nil, fmt.Errorf("io_uring_setup: %w", syscall.EPERM)
+	}
+	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Writers: 1, Flushers: 2, Writer: WriterIOURing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	if w, why := e.Writer(); w != WriterEpoll || !errors.Is(why, syscall.EPERM) {
+		t.Fatalf("Writer() = %s, %v; want epoll and the reason io_uring failed", w, why)
+	}
+	sv := adopt(t, e, false)
+	sv.send(e, []byte("data: a\n\n"))
+	if got := sv.readBody(t, 9); string(got) != "data: a\n\n" {
+		t.Fatalf("the client got %q", got)
 	}
 }
