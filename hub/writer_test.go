@@ -30,18 +30,11 @@ func TestIOURingIsTheDefaultWriter(t *testing.T) {
 func TestEpollStreams(t *testing.T) {
 	writer = detach.WriterEpoll
 	defer func() { writer = "" }()
+	for name, test := range streamTests {
+		t.Run(name, test)
+	}
+	// And those of detached streams, full sockets and replay.
 	for name, test := range map[string]func(*testing.T){
-		"fan-out":       TestEveryUpdateReachesEverySubscriberInOrder,
-		"selectors":     TestUpdateMatchingSeveralSelectorsArrivesOnce,
-		"resume":        TestResumeAfterIDHasNoGapWhilePublishing,
-		"earliest":      TestEarliestReplaysAllRetained,
-		"private":       TestPrivateUpdateReachesOnlyAuthorizedSubscribers,
-		"slow":          TestSlowSubscriberIsDisconnectedAndLosesNothing,
-		"heartbeat":     TestHeartbeatWhenIdle,
-		"close":         TestCloseEndsStreamsWithRetryHint,
-		"jitter":        TestCloseSpreadsTheRetryHints,
-		"snapshots":     TestNewSubscriberReceivesSnapshotsFirst,
-		"batch":         TestUpdatesWithinTheBatchWindowShareOneWrite,
 		"after replay":  TestDetachedStreamWritesAtOnceLongAfterItsReplay,
 		"stuck":         TestStuckSubscribersDoNotGetHealthyOnesDisconnected,
 		"stuck close":   TestCloseDoesNotWaitForStuckSubscribers,
