@@ -100,7 +100,8 @@ func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 		}
 		// Marked full before the write, as send does.
 		d.full.Store(true)
-		w := batchWrite{first: len(b.iov)}
+		// Until the ring reports otherwise, the write was not made.
+		w := batchWrite{first: len(b.iov), res: -int32(syscall.ECANCELED)}
 		b.iov, w.size, w.more = appendIovecs(b.iov, d.out[d.next:], d.sent)
 		w.count = len(b.iov) - w.first
 		b.ds, b.w = append(b.ds, d), append(b.w, w)
@@ -135,9 +136,7 @@ func (b *batch) hold(i int) error {
 		cerr := b.ds[i].raw.Control(func(fd uintptr) {
 			held = true
 			w := &b.w[i]
-			if w.count > 0 {
-				b.ring.PrepWritev(int(fd), b.iov[w.first:w.first+w.count], uint64(i))
-			}
+			b.ring.PrepWritev(int(fd), b.iov[w.first:w.first+w.count], uint64(i))
 			err = b.hold(i + 1)
 		})
 		if held {
@@ -156,14 +155,12 @@ func (e *Engine) completed(d *Stream, w *batchWrite) {
 	switch {
 	case w.err != nil:
 		err = w.err
-	case w.count == 0: // not submitted: written here instead
-		e.send(d)
-		return
 	case w.res >= 0:
 		n = int(w.res)
 	case syscall.Errno(-w.res) == syscall.EAGAIN:
 	case syscall.Errno(-w.res) == syscall.ECANCELED:
-		// Not written (the ring failed): written here instead.
+		// Not written (the ring failed or was full): written here
+		// instead.
 		e.send(d)
 		return
 	default:
