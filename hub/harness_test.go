@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
@@ -24,6 +25,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // noDetach makes startHub serve every stream from its request's goroutine;
 // TestGoroutineStreams sets it to run the stream tests in that mode too.
 var noDetach bool
+
+// overTLS makes startHub serve HTTP/1.1 over TLS, on a listener wrapped by
+// detach.TLSListener; TestTLSStreams sets it to run the stream tests so.
+var overTLS bool
 
 // wait bounds every wait in these tests: a broken hub fails, never hangs.
 const wait = 10 * time.Second
@@ -73,7 +78,12 @@ func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) 
 	if wrap != nil {
 		th.srv.Listener = wrap(th.srv.Listener)
 	}
-	th.srv.Start()
+	if overTLS {
+		th.srv.Listener = detach.TLSListener(th.srv.Listener)
+		th.srv.StartTLS()
+	} else {
+		th.srv.Start()
+	}
 	t.Cleanup(func() {
 		th.srv.CloseClientConnections()
 		h.Close()
