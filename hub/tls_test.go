@@ -25,19 +25,10 @@ import (
 func TestTLSStreams(t *testing.T) {
 	overTLS = true
 	defer func() { overTLS = false }()
-	for name, test := range map[string]func(*testing.T){
-		"fan-out":   TestEveryUpdateReachesEverySubscriberInOrder,
-		"resume":    TestResumeAfterIDHasNoGapWhilePublishing,
-		"earliest":  TestEarliestReplaysAllRetained,
-		"private":   TestPrivateUpdateReachesOnlyAuthorizedSubscribers,
-		"slow":      TestSlowSubscriberIsDisconnectedAndLosesNothing,
-		"heartbeat": TestHeartbeatWhenIdle,
-		"close":     TestCloseEndsStreamsWithRetryHint,
-		"jitter":    TestCloseSpreadsTheRetryHints,
-		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
-		"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
-		"long-idle": TestDetachedStreamWritesAtOnceLongAfterItsReplay,
-	} {
+	tests := streamTests()
+	// An idle TLS stream is written at once long after its replay.
+	tests["long-idle"] = TestDetachedStreamWritesAtOnceLongAfterItsReplay
+	for name, test := range tests {
 		t.Run(name, test)
 	}
 }
