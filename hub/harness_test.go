@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
@@ -29,6 +30,10 @@ var noDetach bool
 // sets its own: the default (io_uring where available); TestEpollStreams
 // sets it to run the stream tests with one writev per stream and write.
 var writer string
+
+// overTLS makes startHub serve HTTP/1.1 over TLS, on a listener wrapped by
+// detach.TLSListener; TestTLSStreams sets it to run the stream tests so.
+var overTLS bool
 
 // wait bounds every wait in these tests: a broken hub fails, never hangs.
 const wait = 10 * time.Second
@@ -87,7 +92,12 @@ func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) 
 	if wrap != nil {
 		th.srv.Listener = wrap(th.srv.Listener)
 	}
-	th.srv.Start()
+	if overTLS {
+		th.srv.Listener = detach.TLSListener(th.srv.Listener)
+		th.srv.StartTLS()
+	} else {
+		th.srv.Start()
+	}
 	t.Cleanup(func() {
 		th.srv.CloseClientConnections()
 		h.Close()

@@ -414,28 +414,31 @@ func TestPublishRejectsInvalidUpdates(t *testing.T) {
 	}
 }
 
-// streamTests are the stream tests run again in each other way of serving
-// streams (TestGoroutineStreams, TestEpollStreams).
-var streamTests = map[string]func(*testing.T){
-	"fan-out":   TestEveryUpdateReachesEverySubscriberInOrder,
-	"selectors": TestUpdateMatchingSeveralSelectorsArrivesOnce,
-	"resume":    TestResumeAfterIDHasNoGapWhilePublishing,
-	"earliest":  TestEarliestReplaysAllRetained,
-	"private":   TestPrivateUpdateReachesOnlyAuthorizedSubscribers,
-	"slow":      TestSlowSubscriberIsDisconnectedAndLosesNothing,
-	"heartbeat": TestHeartbeatWhenIdle,
-	"close":     TestCloseEndsStreamsWithRetryHint,
-	"jitter":    TestCloseSpreadsTheRetryHints,
-	"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
-	"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
-}
-
 // TestGoroutineStreams runs the stream tests again with detaching off, as
 // HTTP/2 streams (which cannot be detached) are served.
 func TestGoroutineStreams(t *testing.T) {
 	noDetach = true
 	defer func() { noDetach = false }()
-	for name, test := range streamTests {
+	for name, test := range streamTests() {
 		t.Run(name, test)
+	}
+}
+
+// streamTests are the stream tests that every serving mode passes, run
+// again in each other way of serving streams (TestGoroutineStreams,
+// TestEpollStreams, TestTLSStreams).
+func streamTests() map[string]func(*testing.T) {
+	return map[string]func(*testing.T){
+		"fan-out":   TestEveryUpdateReachesEverySubscriberInOrder,
+		"selectors": TestUpdateMatchingSeveralSelectorsArrivesOnce,
+		"resume":    TestResumeAfterIDHasNoGapWhilePublishing,
+		"earliest":  TestEarliestReplaysAllRetained,
+		"private":   TestPrivateUpdateReachesOnlyAuthorizedSubscribers,
+		"slow":      TestSlowSubscriberIsDisconnectedAndLosesNothing,
+		"heartbeat": TestHeartbeatWhenIdle,
+		"close":     TestCloseEndsStreamsWithRetryHint,
+		"jitter":    TestCloseSpreadsTheRetryHints,
+		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
+		"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
 	}
 }

@@ -30,7 +30,7 @@ func TestIOURingIsTheDefaultWriter(t *testing.T) {
 func TestEpollStreams(t *testing.T) {
 	writer = detach.WriterEpoll
 	defer func() { writer = "" }()
-	for name, test := range streamTests {
+	for name, test := range streamTests() {
 		t.Run(name, test)
 	}
 	// And those of detached streams, full sockets and replay.

@@ -22,5 +22,11 @@
 //
 // Policy holds the rules both serving modes follow (batching, heartbeats,
 // when a client is too slow), for the streams an Engine serves and for
-// those package hub serves from a goroutine each (HTTP/2, TLS).
+// those package hub serves from a goroutine each (HTTP/2).
+//
+// Under TLS, a stream is detached when the TLS connection is layered on
+// one TLSListener accepted: the engine has TLS seal each chunk into
+// records kept in memory, then writes those as it writes a plain chunk.
+// An idle stream then also keeps its TLS connection's state (its keys and
+// the buffers crypto/tls keeps from the handshake, about 6 KiB).
 package detach

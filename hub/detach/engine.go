@@ -1,6 +1,7 @@
 package detach
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -98,6 +99,7 @@ type Stream struct {
 	full atomic.Bool
 
 	raw syscall.RawConn // for non-blocking writes
+	tls *tls.Conn       // under TLS: seals what is written to raw
 	mu  sync.Mutex      // held by whoever writes to it
 	// out is the chunk the client has yet to take, out[next:] with the
 	// first sent bytes of out[next] taken: its header (in hdr), the
@@ -204,11 +206,15 @@ func (e *Engine) Stats() Stats {
 // Adopt serves q on conn, whose response headers are written, until the
 // client leaves, the queue overflows, until (if not zero) passes or the
 // engine closes; end is then called once with the reason (ErrGone,
-// ErrSlow or ErrClosed, possibly wrapped), after conn is closed. Only
-// plain TCP connections are adopted: under TLS a write cannot be made
-// without waiting. On error the caller keeps serving conn.
+// ErrSlow or ErrClosed, possibly wrapped), after conn is closed. Plain
+// TCP connections are adopted, and TLS connections over one TLSListener
+// accepted. On error the caller keeps serving conn.
 func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error)) (*Stream, error) {
-	sc, ok := conn.(syscall.Conn)
+	tc, sock, ok := adoptable(conn)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	sc, ok := sock.(syscall.Conn)
 	if !ok {
 		return nil, ErrUnsupported
 	}
@@ -216,11 +222,18 @@ func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error))
 	if err != nil {
 		return nil, err
 	}
-	d := &Stream{q: q, conn: conn, until: until, end: end, raw: raw, e: e}
+	d := &Stream{q: q, conn: sock, until: until, end: end, raw: raw, tls: tc, e: e}
 	d.lastWrite.Store(time.Now().UnixNano())
+	// A write deadline set before would fail every later non-blocking
+	// write once it passes: writes set their own from now on. Under TLS,
+	// what TLS writes is kept for the engine to send from now on, before
+	// a writer may find the stream.
+	sock.SetWriteDeadline(time.Time{})
+	d.capture(true)
 	e.mu.Lock()
 	if len(e.byTok) >= maxStreams {
 		e.mu.Unlock()
+		d.capture(false)
 		return nil, fmt.Errorf("%w: %d streams already", ErrUnsupported, maxStreams)
 	}
 	e.nextTk++
@@ -231,11 +244,9 @@ func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error))
 		e.mu.Lock()
 		delete(e.byTok, d.token)
 		e.mu.Unlock()
+		d.capture(false)
 		return nil, err
 	}
-	// A write deadline set before would fail every later non-blocking
-	// write once it passes: writes set their own from now on.
-	conn.SetWriteDeadline(time.Time{})
 	return d, nil
 }
 
@@ -487,6 +498,12 @@ func (e *Engine) prepare(d *Stream) bool {
 		d.out = d.out[:0]
 		return false
 	}
+	if d.tls != nil {
+		if err := d.seal(); err != nil {
+			e.finish(d, fmt.Errorf("%w: %v", ErrGone, err))
+			return false
+		}
+	}
 	d.pendingSince = time.Now()
 	e.writes.Add(1)
 	return true
@@ -516,6 +533,9 @@ func (e *Engine) sent(d *Stream, n int, err error) bool {
 		return false
 	}
 	d.full.Store(false)
+	if d.tls != nil {
+		putSealBuf(d.out[0])
+	}
 	clear(d.out) // the frames are not kept alive by an idle stream
 	d.out, d.next, d.sent = d.out[:0], 0, 0
 	if cap(d.out) > maxKeptOut {
@@ -658,7 +678,7 @@ func (e *Engine) close() {
 				final = AppendChunk(final, e.cfg.Farewell())
 			}
 			final = append(final, LastChunk...)
-			d.writeNow([][]byte{final}, 0)
+			d.writeLast(final)
 		}
 		d.mu.Unlock()
 		e.finish(d, ErrClosed)
