@@ -48,8 +48,11 @@ start_server() { # name port [tls] → pid in $pid
 	local stls=()
 	if [[ "${3:-}" == tls ]]; then stls=(-tls-cert "$out/cert.pem" -tls-key "$out/key.pem"); fi
 	case $1 in
-	herald) "$out/herald" serve --addr 127.0.0.1:$2 --log "${herald_log:-memory}" --data-dir "$out/data" --publisher-key "$key" \
-		--no-demo --max-conns-per-ip -1 --log-level warn "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
+	herald | herald-epoll)
+		local writer=io_uring
+		[[ $1 == herald-epoll ]] && writer=epoll
+		"$out/herald" serve --addr 127.0.0.1:$2 --log "${herald_log:-memory}" --data-dir "$out/data" --publisher-key "$key" \
+			--no-demo --max-conns-per-ip -1 --log-level warn --writer $writer "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
 	gosse) "$out/gosse" -addr 127.0.0.1:$2 "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
 	r3labs) "$out/r3labs" -addr 127.0.0.1:$2 "${stls[@]}" >"$out/$1.log" 2>&1 & ;;
 	floor) "$out/floor" -addr 127.0.0.1:$2 >"$out/$1.log" 2>&1 & ;;
@@ -76,7 +79,9 @@ for scenario in "${scenarios[@]}"; do
 	name=${scenario%%|*}
 	args=${scenario#*|}
 	[[ $name =~ ${ONLY:-.} ]] || continue
-	servers=(herald gosse r3labs floor) scheme=http tls=() mode=
+	# herald-epoll: Herald writing with one writev per stream instead of
+	# io_uring batches, to compare the two writers in the same run.
+	servers=(herald herald-epoll gosse r3labs floor) scheme=http tls=() mode=
 	if [[ $name == tls-* ]]; then
 		servers=(herald gosse r3labs) scheme=https tls=(--ca-cert "$out/cert.pem") mode=tls
 	fi
@@ -84,7 +89,7 @@ for scenario in "${scenarios[@]}"; do
 		port=18400
 		base=$scheme://127.0.0.1:$port
 		case $server in
-		herald) flags=(--hub "$base" --token "$token") ;;
+		herald | herald-epoll) flags=(--hub "$base" --token "$token") ;;
 		gosse) flags=(--subscribe-url "$base/events?topic=bench" --publish-url "$base/publish" --publish-body 'topic=bench&data={{data}}') ;;
 		r3labs) flags=(--subscribe-url "$base/events?stream=bench" --publish-url "$base/publish" --publish-body 'topic=bench&data={{data}}') ;;
 		floor) flags=(--subscribe-url "$base/events" --publish-url "$base/publish" --publish-body 'data={{data}}') ;;
@@ -114,23 +119,23 @@ import json
 rows = [json.loads(l) for l in open("results.jsonl")]
 # The floor: a server that does nothing but one write(2) per delivery.
 floor = {r["scenario"]: r["report"].get("server_cpu_us_per_delivery", 0) for r in rows if r["server"] == "floor" and not r.get("error")}
-print("%-18s %-7s %9s %10s %8s %8s %6s %6s %9s %8s %7s %8s %9s" % ("scenario", "server", "conns", "deliv/s", "p50ms", "p99ms", "lost", "dups", "peakMiB", "µs/dlv", "×floor", "genµs", "idleKiB"))
+print("%-18s %-12s %9s %10s %8s %8s %6s %6s %9s %8s %7s %8s %9s" % ("scenario", "server", "conns", "deliv/s", "p50ms", "p99ms", "lost", "dups", "peakMiB", "µs/dlv", "×floor", "genµs", "idleKiB"))
 pubs = [r for r in rows if r["scenario"].startswith("publish-")]
 rows = [r for r in rows if not r["scenario"].startswith("publish-")]
 for r in rows:
     if r.get("error"):
-        print("%-18s %-7s failed" % (r["scenario"], r["server"])); continue
+        print("%-18s %-12s failed" % (r["scenario"], r["server"])); continue
     p = r["report"]
     us = p.get("server_cpu_us_per_delivery", 0)
     ratio = us / floor[r["scenario"]] if floor.get(r["scenario"]) else 0
-    print("%-18s %-7s %9d %10.0f %8.2f %8.2f %6d %6d %9.1f %8.2f %7.2f %8.2f %9.2f" % (r["scenario"], r["server"], p["connected"], p["deliveries_per_second"], p["p50_ms"], p["p99_ms"], p["lost"], p["duplicated"], p.get("server_peak_rss_kb", 0)/1024, us, ratio, p.get("generator_cpu_us_per_delivery", 0), p.get("idle_kb_per_subscriber", 0)))
+    print("%-18s %-12s %9d %10.0f %8.2f %8.2f %6d %6d %9.1f %8.2f %7.2f %8.2f %9.2f" % (r["scenario"], r["server"], p["connected"], p["deliveries_per_second"], p["p50_ms"], p["p99_ms"], p["lost"], p["duplicated"], p.get("server_peak_rss_kb", 0)/1024, us, ratio, p.get("generator_cpu_us_per_delivery", 0), p.get("idle_kb_per_subscriber", 0)))
 print()
-print("%-18s %-7s %10s %8s %8s %6s %6s %9s" % ("scenario", "server", "pubs/s", "ackp50", "ackp99", "lost", "dups", "×memory"))
+print("%-18s %-12s %10s %8s %8s %6s %6s %9s" % ("scenario", "server", "pubs/s", "ackp50", "ackp99", "lost", "dups", "×memory"))
 mem = {r["server"]: r["report"]["achieved_rate"] for r in pubs if r["scenario"].endswith("-memory") and not r.get("error")}
 for r in pubs:
     if r.get("error"):
-        print("%-18s %-7s failed" % (r["scenario"], r["server"])); continue
+        print("%-18s %-12s failed" % (r["scenario"], r["server"])); continue
     p = r["report"]
     ratio = p["achieved_rate"] / mem[r["server"]] if mem.get(r["server"]) else 0
-    print("%-18s %-7s %10.0f %8.2f %8.2f %6d %6d %9.2f" % (r["scenario"], r["server"], p["achieved_rate"], p["publish_p50_ms"], p["publish_p99_ms"], p["lost"], p["duplicated"], ratio))
+    print("%-18s %-12s %10.0f %8.2f %8.2f %6d %6d %9.2f" % (r["scenario"], r["server"], p["achieved_rate"], p["publish_p50_ms"], p["publish_p99_ms"], p["lost"], p["duplicated"], ratio))
 PY
