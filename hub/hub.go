@@ -195,6 +195,7 @@ type Hub struct {
 	marks       *detach.Marks  // the detached streams the tail gave frames
 	writes      atomic.Uint64  // live writes to streams served by a goroutine
 	queued      atomic.Uint64  // deliveries queued by fanOut (Stats.Deliveries)
+	live        liveStreams    // the streams served by their own goroutine
 
 }
 
@@ -207,6 +208,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
+	h.live = liveStreams{streams: make(map[*stream]struct{}), done: make(chan struct{})}
 	if !cfg.NoDetach {
 		e, err := detach.New(detach.Config{
 			Policy:   cfg.policy(),
@@ -231,6 +233,7 @@ func New(cfg Config) (*Hub, error) {
 	stopped := make(chan struct{})
 	h.done = stopped
 	go h.keepFollowing(ctx, done, stopped)
+	go h.sweep()
 	return h, nil
 }
 
@@ -336,6 +339,7 @@ func (h *Hub) Close() error {
 		h.cancel()
 	})
 	<-h.done
+	<-h.live.done
 	return nil
 }
 
