@@ -134,32 +134,39 @@ type liveState struct {
 	stalled   atomic.Bool  // the sweeper cut the stream off
 	cut       sync.Mutex   // held while cutting the stream off
 	ended     bool         // the writer has returned; under cut
+	pooled    *[]byte      // holds buf, taken from bufPool, while the stream writes
 }
 
 // bufPool holds the write buffers of streams served by their own
 // goroutine, which take one only to write and give it back after, so an
 // idle stream holds none.
-var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// takeBuf gives the stream an empty write buffer, from the pool unless it
+// holds one.
 func (st *stream) takeBuf() {
 	if st.buf == nil {
-		p := bufPool.Get().(*[]byte)
-		st.buf, *p = (*p)[:0], nil
-		bufPool.Put(p)
+		st.pooled = bufPool.Get().(*[]byte)
+		st.buf = *st.pooled
 	}
 	st.buf = st.buf[:0]
 }
 
+// releaseBuf gives the stream's write buffer back to the pool, unless it
+// grew past maxIdleBuf for a burst: that one is left to the collector.
 func (st *stream) releaseBuf() {
 	if st.buf == nil {
 		return
 	}
+	p := st.pooled
+	if p == nil {
+		p = new([]byte) // the buffer of the stream's replay or snapshots
+	}
 	if cap(st.buf) <= maxIdleBuf {
-		p := bufPool.Get().(*[]byte)
 		*p = st.buf[:0]
 		bufPool.Put(p)
 	}
-	st.buf = nil
+	st.buf, st.pooled = nil, nil
 }
 
 // live writes queued frames as they arrive, skipping those at or below
