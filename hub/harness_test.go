@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,9 +66,13 @@ func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) 
 			return
 		}
 		allowed, _ := ParseSelectors(q["allow"])
+		var until time.Time
+		if ns, err := strconv.ParseInt(q.Get("until"), 10, 64); err == nil {
+			until = time.Unix(0, ns)
+		}
 		h.Stream(w, r, Subscription{
 			Topics: topics, Allowed: allowed, LastEventID: r.Header.Get("Last-Event-ID"),
-			OnEnd: func(err error) { th.ended <- err },
+			Until: until, OnEnd: func(err error) { th.ended <- err },
 		})
 	}))
 	if wrap != nil {

@@ -12,9 +12,9 @@ import (
 // detached) are each served by the goroutine of their request. That
 // goroutine is net/http's to keep; what Herald keeps beside it is held to
 // the least: no timer per stream, and no buffer while the stream is idle.
-// One sweeper per hub sends the heartbeats and cuts off the clients that
-// stop reading, for every such stream, from the times their writes
-// record. On HTTP/2, setting a write deadline is a message to the
+// One sweeper per hub sends the heartbeats, ends the streams whose
+// subscription expires and cuts off the clients that stop reading, for
+// every such stream, from the times their writes record. On HTTP/2, setting a write deadline is a message to the
 // connection's goroutine and a timer of its own; the sweeper makes that
 // unnecessary for each write, and, unlike a deadline left set after a
 // write, it never resets a stream that is merely quiet.
@@ -62,8 +62,9 @@ func (l *liveStreams) snapshot(dst []*stream) []*stream {
 	return dst
 }
 
-// sweep sends heartbeats to the idle streams and cuts off those whose
-// write has lasted longer than the write timeout, until the hub closes
+// sweep ends the streams past their subscription's end, sends heartbeats
+// to the idle ones and cuts off those whose write has lasted longer than
+// the write timeout, until the hub closes
 // (every stream then writes its farewell within hintWait).
 func (h *Hub) sweep() {
 	defer close(h.live.done)
@@ -89,7 +90,11 @@ func (h *Hub) sweep() {
 		case now := <-t.C:
 			batch = h.live.snapshot(batch[:0])
 			for _, st := range batch {
-				if since := st.writing.Load(); since != 0 {
+				if st.until != 0 && now.UnixNano() >= st.until {
+					if !st.expired.Swap(true) {
+						st.wakeUp()
+					}
+				} else if since := st.writing.Load(); since != 0 {
 					if p.Stalled(time.Unix(0, since), now) {
 						st.cutOff()
 					}
@@ -131,6 +136,8 @@ type liveState struct {
 	lastWrite atomic.Int64 // Unix nanoseconds of the last write's end
 	writing   atomic.Int64 // Unix nanoseconds when the write under way began; 0 between writes
 	beat      atomic.Bool  // a heartbeat is due
+	until     int64        // Unix nanoseconds when the subscription expires; 0 for never
+	expired   atomic.Bool  // the subscription expired: the stream ends
 	stalled   atomic.Bool  // the sweeper cut the stream off
 	cut       sync.Mutex   // held while cutting the stream off
 	ended     bool         // the writer has returned; under cut
@@ -190,6 +197,9 @@ func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) 
 		case <-gone:
 			return ErrClientGone
 		case <-s.wake:
+		}
+		if st.expired.Load() {
+			return ErrClientGone
 		}
 		st.takeBuf()
 		if st.beat.Swap(false) && !s.pending() {

@@ -3,6 +3,7 @@ package hub
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -64,6 +65,34 @@ func TestH2StreamQuietPastTheWriteTimeoutGetsHeartbeats(t *testing.T) {
 	case err := <-th.ended:
 		t.Fatalf("stream ended with %v while its client read it", err)
 	default:
+	}
+}
+
+// An HTTP/2 stream ends when its subscription expires (the subscriber's
+// token), within the sweeper's period, with ErrExpired for OnStreamEnd.
+func TestH2StreamEndsWhenItsSubscriptionExpires(t *testing.T) {
+	reasons := make(chan error, 1)
+	th := startH2Hub(t, Config{OnStreamEnd: func(err error) { reasons <- err }})
+	until := time.Now().Add(500 * time.Millisecond)
+	resp := th.h2Stream(t, "topic=t&until="+strconv.FormatInt(until.UnixNano(), 10))
+	read := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, resp.Body)
+		close(read)
+	}()
+	select {
+	case <-read:
+	case <-time.After(wait):
+		t.Fatal("stream still open long after its subscription expired")
+	}
+	if time.Now().Before(until) {
+		t.Fatal("stream ended before its subscription expired")
+	}
+	if err := th.waitEnded(t); !errors.Is(err, ErrClientGone) {
+		t.Fatalf("stream ended with %v, want ErrClientGone", err)
+	}
+	if err := <-reasons; !errors.Is(err, ErrExpired) {
+		t.Fatalf("OnStreamEnd told %v, want ErrExpired", err)
 	}
 }
 

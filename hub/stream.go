@@ -36,7 +36,8 @@ type Subscription struct {
 	// 0.x); Mercure 1.0 uses "Mercure-Last-Event-ID".
 	CursorHeader string
 	// Until, if set, ends the stream at that time (when the subscriber's
-	// token expires).
+	// token expires), or within the second after: a sweep of every
+	// stream, not a timer per stream, ends them.
 	Until time.Time
 	// OnEnd, if set, is called once with the reason when the stream ends.
 	OnEnd func(error)
@@ -103,11 +104,6 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		sub.OnEnd = h.reportEnd(sub.OnEnd, sub.Until)
 	}
 	ctx := r.Context()
-	if !sub.Until.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, sub.Until)
-		defer cancel()
-	}
 	s := newSubscriber(sub.Topics, sub.Allowed, h.cfg.QueueLen, h.cfg.QueueBytes)
 	h.register(s)
 	detached := false
@@ -130,6 +126,9 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 	st = &stream{h: h, s: s, w: w, rc: http.NewResponseController(w), cursor: sub.CursorHeader}
 	if st.cursor == "" {
 		st.cursor = "Last-Event-ID"
+	}
+	if !sub.Until.IsZero() {
+		st.until = sub.Until.UnixNano() // the sweeper ends the stream then
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
