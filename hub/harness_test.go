@@ -39,14 +39,14 @@ type testHub struct {
 	ended chan error
 }
 
-func startHub(t *testing.T, cfg Config) *testHub {
+func startHub(t testing.TB, cfg Config) *testHub {
 	t.Helper()
 	return startHubOn(t, cfg, nil)
 }
 
 // startHubOn is startHub with the server's listener passed through wrap,
 // if not nil.
-func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
+func startHubOn(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
 	if cfg.Log == nil { // a test may bring its own log; th.log then goes unused
