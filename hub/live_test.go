@@ -97,6 +97,30 @@ func TestH2StreamEndsWhenItsSubscriptionExpires(t *testing.T) {
 	}
 }
 
+// An HTTP/1.1 stream over TLS, taken over from net/http but not detached,
+// gets its heartbeats from the sweeper too.
+func TestTLSHTTP1StreamGetsHeartbeats(t *testing.T) {
+	th := startHub(t, Config{Heartbeat: 50 * time.Millisecond})
+	ts := httptest.NewUnstartedServer(th.srv.Config.Handler)
+	ts.StartTLS()
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		th.h.Close()
+		ts.Close()
+	})
+	resp, err := ts.Client().Get(ts.URL + "/?topic=t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 1 {
+		t.Fatalf("stream served over %s, want HTTP/1.1", resp.Proto)
+	}
+	r := bufio.NewReader(resp.Body)
+	readUntil(t, r, ":\n")
+	readUntil(t, r, ":\n")
+}
+
 // A heartbeat is sent only to a stream that stayed silent: a stream
 // written meanwhile gets its next heartbeat a full period after that
 // write.
