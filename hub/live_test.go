@@ -17,20 +17,23 @@ import (
 
 // startH2Hub is startHub served over TLS with HTTP/2, where every stream
 // is served by its request's goroutine.
-func startH2Hub(t testing.TB, cfg Config) *testHub {
+func startH2Hub(t testing.TB, cfg Config) *testHub { return startTLSHub(t, cfg, true) }
+
+// startTLSHub is startHub served over TLS, with HTTP/2 if h2.
+func startTLSHub(t testing.TB, cfg Config, h2 bool) *testHub {
 	t.Helper()
 	th := startHub(t, cfg)
 	ts := httptest.NewUnstartedServer(th.srv.Config.Handler)
-	ts.EnableHTTP2 = true
+	ts.EnableHTTP2 = h2
 	ts.StartTLS()
 	t.Cleanup(func() {
 		ts.CloseClientConnections()
 		th.h.Close()
 		ts.Close()
 	})
-	h2 := *th
-	h2.srv = ts
-	return &h2
+	tls := *th
+	tls.srv = ts
+	return &tls
 }
 
 // h2Stream opens a stream over HTTP/2 and returns its body, unread.
@@ -100,15 +103,8 @@ func TestH2StreamEndsWhenItsSubscriptionExpires(t *testing.T) {
 // An HTTP/1.1 stream over TLS, taken over from net/http but not detached,
 // gets its heartbeats from the sweeper too.
 func TestTLSHTTP1StreamGetsHeartbeats(t *testing.T) {
-	th := startHub(t, Config{Heartbeat: 50 * time.Millisecond})
-	ts := httptest.NewUnstartedServer(th.srv.Config.Handler)
-	ts.StartTLS()
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		th.h.Close()
-		ts.Close()
-	})
-	resp, err := ts.Client().Get(ts.URL + "/?topic=t")
+	th := startTLSHub(t, Config{Heartbeat: 50 * time.Millisecond}, false)
+	resp, err := th.srv.Client().Get(th.srv.URL + "/?topic=t")
 	if err != nil {
 		t.Fatal(err)
 	}
