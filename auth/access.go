@@ -102,16 +102,16 @@ func isAccessTyp(typ string) bool {
 // one of them; "exp" is present and not passed, "nbf" is passed; "aud"
 // holds resource; authorization_details is well formed. Any "mercure"
 // claim is ignored.
-func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, resource string) (*Claims, error) {
+func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, resource string) (*Claims, *tokenClaims, error) {
 	if resource == "" {
-		return nil, errors.New("no resource identifier is configured to check its audience against")
+		return nil, nil, errors.New("no resource identifier is configured to check its audience against")
 	}
 	var unverified tokenClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &unverified); err != nil {
-		return nil, errors.New(reason(err, nil, &unverified, ""))
+		return nil, nil, errors.New(reason(err, nil, &unverified, ""))
 	}
 	if unverified.iss == "" {
-		return nil, errors.New(`an access token (typ at+jwt) must name its issuer ("iss")`)
+		return nil, nil, errors.New(`an access token (typ at+jwt) must name its issuer ("iss")`)
 	}
 	var issuer *Issuer
 	for i := range v.Issuers {
@@ -121,13 +121,13 @@ func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, res
 		}
 	}
 	if issuer == nil {
-		return nil, fmt.Errorf("issuer %q is not trusted here (trusted: %q)", unverified.iss, v.issuerIDs())
+		return nil, nil, fmt.Errorf("issuer %q is not trusted here (trusted: %q)", unverified.iss, v.issuerIDs())
 	}
 	switch {
 	case h.Alg == "":
-		return nil, errors.New("its header names no algorithm (alg)")
+		return nil, nil, errors.New("its header names no algorithm (alg)")
 	case strings.EqualFold(h.Alg, "none"):
-		return nil, errors.New("unsigned tokens (alg none) are never accepted")
+		return nil, nil, errors.New("unsigned tokens (alg none) are never accepted")
 	}
 	keys, algs := issuer.keys(ctx, h.Alg, h.Kid)
 	if len(keys) == 0 {
@@ -138,7 +138,7 @@ func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, res
 		if len(algs) > 0 {
 			accepted = strings.Join(algs, ", ")
 		}
-		return nil, fmt.Errorf("signed with %s, but issuer %q has no %s key%s (its keys for this token accept only %s)", h.Alg, issuer.ID, h.Alg, kid, accepted)
+		return nil, nil, fmt.Errorf("signed with %s, but issuer %q has no %s key%s (its keys for this token accept only %s)", h.Alg, issuer.ID, h.Alg, kid, accepted)
 	}
 	set := jwt.VerificationKeySet{}
 	for _, k := range keys {
@@ -155,11 +155,11 @@ func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, res
 	tc := &tokenClaims{}
 	parsed, err := p.ParseWithClaims(token, tc, func(*jwt.Token) (any, error) { return set, nil })
 	if err != nil {
-		return nil, errors.New(accessReason(err, parsed, tc, Algorithm(h.Alg), resource))
+		return nil, nil, errors.New(accessReason(err, parsed, tc, Algorithm(h.Alg), resource))
 	}
 	details, err := ParseDetails(tc.fields["authorization_details"])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return &Claims{
 		Format:  AccessToken,
@@ -167,7 +167,7 @@ func (v *Verifier) verifyAccess(ctx context.Context, token string, h header, res
 		Issuer:  tc.iss,
 		Expiry:  tc.exp.UTC(),
 		Details: details,
-	}, nil
+	}, tc, nil
 }
 
 // accessReason explains why an access token failed its checks.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -69,6 +70,7 @@ type JWKS struct {
 	lastFetch time.Time     // when the last fetch started
 	fetching  chan struct{} // closed when the fetch under way ends; nil if none
 	lastErr   error
+	gen       uint64 // grows each time a fetch changes keys
 }
 
 // Keys returns the set's keys for a token with key id kid: those with that
@@ -144,8 +146,34 @@ func (j *JWKS) Refresh(ctx context.Context) error {
 		}
 		return err
 	}
+	if !sameKeys(j.keys, keys) {
+		j.gen++
+	}
 	j.keys, j.expires = keys, j.now().Add(maxAge)
 	return nil
+}
+
+// generation returns a number that grows each time a fetch changes the
+// set's keys, and whether the keys are fresh: fetched, and not yet past
+// their max-age.
+func (j *JWKS) generation() (gen uint64, fresh bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.gen, !j.lastFetch.IsZero() && j.now().Before(j.expires)
+}
+
+// sameKeys reports whether a and b hold the same keys in the same order.
+func sameKeys(a, b []Key) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ka, ok := a[i].verify.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || a[i].alg != b[i].alg || a[i].id != b[i].id || !ka.Equal(b[i].verify) {
+			return false
+		}
+	}
+	return true
 }
 
 // Err returns the error of the last fetch, nil if it succeeded or none was

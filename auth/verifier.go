@@ -109,6 +109,12 @@ type Verifier struct {
 	Leeway time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// Cache, if set, remembers the tokens accepted, so that one presented
+	// again is not verified anew until it expires or the keys change (see
+	// TokenCache). The claims it returns are then shared by every request
+	// that presents the token: callers must not modify them. Nil: every
+	// token is verified on every request.
+	Cache *TokenCache
 }
 
 // Verify finds the request's token (see Extract) and verifies it (see
@@ -119,7 +125,10 @@ type Verifier struct {
 func (v *Verifier) Verify(r *http.Request) (*Claims, error) {
 	resource := Resource(r, v.Resource)
 	c, err := v.verify(r, resource)
-	return c, WithMetadata(err, MetadataURL(resource))
+	if err != nil {
+		return nil, WithMetadata(err, MetadataURL(resource))
+	}
+	return c, nil
 }
 
 func (v *Verifier) verify(r *http.Request, resource string) (*Claims, error) {
@@ -127,14 +136,21 @@ func (v *Verifier) verify(r *http.Request, resource string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	access := IsAccessToken(token)
+	e, hit := v.cached(token, resource)
+	access := e.access
+	if !hit {
+		access = IsAccessToken(token)
+	}
 	switch {
 	case access && (src == FromQuery || src == FromCookie):
 		return nil, fmt.Errorf("%w: an access token (typ at+jwt) is accepted only in the Authorization header or the %s cookie, not in the %s", ErrInvalidRequest, v.accessCookie(), src)
 	case !access && src == FromAccessTokenCookie:
 		return nil, fmt.Errorf("%w: the %s cookie carries only access tokens (typ at+jwt); put a 0.x token in the %s cookie", ErrInvalidRequest, v.accessCookie(), v.legacyCookie())
 	}
-	return v.verifyToken(r.Context(), token, resource)
+	if hit {
+		return e.claims, nil
+	}
+	return v.verifyFresh(r.Context(), token, resource)
 }
 
 // Extract returns the token a request presents and where it came from, in
@@ -258,24 +274,65 @@ func (v *Verifier) VerifyToken(token string) (*Claims, error) {
 }
 
 func (v *Verifier) verifyToken(ctx context.Context, token, resource string) (*Claims, error) {
+	if e, ok := v.cached(token, resource); ok {
+		return e.claims, nil
+	}
+	return v.verifyFresh(ctx, token, resource)
+}
+
+// verifyFresh verifies token against resource, and remembers it in v.Cache
+// if accepted. The key epoch is read before verifying, so that a token
+// verified with keys a JWK Set has just dropped is not remembered.
+func (v *Verifier) verifyFresh(ctx context.Context, token, resource string) (*Claims, error) {
+	epoch, remember := uint64(0), false
+	if v.Cache != nil {
+		epoch, remember = v.keyEpoch()
+	}
+	c, e, err := v.check(ctx, token, resource)
+	if err != nil {
+		return nil, err
+	}
+	if remember {
+		v.Cache.put(cacheKey{token, resource}, e, epoch)
+	}
+	return c, nil
+}
+
+// check verifies token against resource, returning its claims and the
+// cache entry that remembers them.
+func (v *Verifier) check(ctx context.Context, token, resource string) (*Claims, cachedToken, error) {
 	if len(token) > MaxTokenBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than the %d accepted", ErrInvalidToken, len(token), MaxTokenBytes)
+		return nil, cachedToken{}, fmt.Errorf("%w: %d bytes, more than the %d accepted", ErrInvalidToken, len(token), MaxTokenBytes)
 	}
-	if h, ok := peekHeader(token); ok && isAccessTyp(h.Typ) {
-		c, err := v.verifyAccess(ctx, token, h, resource)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	var (
+		c   *Claims
+		tc  *tokenClaims
+		err error
+	)
+	h, ok := peekHeader(token)
+	access := ok && isAccessTyp(h.Typ)
+	if access {
+		if c, tc, err = v.verifyAccess(ctx, token, h, resource); err != nil {
+			return nil, cachedToken{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 		}
-		return c, nil
+	} else if c, tc, err = v.verifyLegacy(token); err != nil {
+		return nil, cachedToken{}, err
 	}
-	return v.verifyLegacy(token)
+	e := cachedToken{claims: c, access: access}
+	if tc.exp != nil {
+		e.exp = tc.exp.Time
+	}
+	if tc.nbf != nil {
+		e.nbf = tc.nbf.Time
+	}
+	return c, e, nil
 }
 
 // verifyLegacy verifies a Mercure 0.x token with v.Key.
-func (v *Verifier) verifyLegacy(token string) (*Claims, error) {
+func (v *Verifier) verifyLegacy(token string) (*Claims, *tokenClaims, error) {
 	alg := v.Key.alg
 	if alg == "" {
-		return nil, fmt.Errorf("%w: no verification key is configured", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: no verification key is configured", ErrInvalidToken)
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{string(alg)}),
@@ -292,16 +349,16 @@ func (v *Verifier) verifyLegacy(token string) (*Claims, error) {
 		return v.Key.verify, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err, parsed, tc, alg))
+		return nil, nil, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err, parsed, tc, alg))
 	}
 	if _, ok := tc.fields["authorization_details"]; ok {
-		return nil, fmt.Errorf(`%w: a token with authorization_details must be an access token (header "typ": "at+jwt")`, ErrInvalidToken)
+		return nil, nil, fmt.Errorf(`%w: a token with authorization_details must be an access token (header "typ": "at+jwt")`, ErrInvalidToken)
 	}
 	c, err := tc.toClaims()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	return c, nil
+	return c, tc, nil
 }
 
 // reason explains a parse failure in one actionable phrase.

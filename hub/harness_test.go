@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldhub/herald/eventlog"
+	"github.com/heraldhub/herald/hub/detach"
 	"github.com/heraldhub/herald/hub/hubtest"
 	"github.com/heraldhub/herald/sse"
 	"go.uber.org/goleak"
@@ -25,6 +26,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // noDetach makes startHub serve every stream from its request's goroutine;
 // TestGoroutineStreams sets it to run the stream tests in that mode too.
 var noDetach bool
+
+// writer is the Config.Writer of the hubs startHub starts, unless a test
+// sets its own: the default (io_uring where available); TestEpollStreams
+// sets it to run the stream tests with one writev per stream and write.
+var writer string
+
+// overTLS makes startHub serve HTTP/1.1 over TLS, on a listener wrapped by
+// detach.TLSListener; TestTLSStreams sets it to run the stream tests so.
+var overTLS bool
 
 // wait bounds every wait in these tests: a broken hub fails, never hangs.
 const wait = 10 * time.Second
@@ -53,9 +63,18 @@ func startHubOn(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) 
 		cfg.Log = th.log
 	}
 	cfg.NoDetach = cfg.NoDetach || noDetach
+	if cfg.Writer == "" {
+		cfg.Writer = writer
+	}
 	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.engine != nil && cfg.Writer != "" {
+		if w, why := h.engine.Writer(); w != cfg.Writer {
+			h.Close()
+			t.Fatalf("the hub writes with %s (%v), want %s", w, why, cfg.Writer)
+		}
 	}
 	th.h = h
 	th.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +97,12 @@ func startHubOn(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) 
 	if wrap != nil {
 		th.srv.Listener = wrap(th.srv.Listener)
 	}
-	th.srv.Start()
+	if overTLS {
+		th.srv.Listener = detach.TLSListener(th.srv.Listener)
+		th.srv.StartTLS()
+	} else {
+		th.srv.Start()
+	}
 	t.Cleanup(func() {
 		th.srv.CloseClientConnections()
 		h.Close()

@@ -113,6 +113,13 @@ type Config struct {
 	// subscriber costs far less memory (HTTP/2 streams, and streams over
 	// TLS, are never detached).
 	NoDetach bool
+	// Writer is how detached streams are written: "io_uring" (the
+	// default, also for "") submits each flusher round's writes in
+	// batches through io_uring, one system call per batch, and falls back
+	// to "epoll", with a log line, where io_uring cannot be set up (an old
+	// kernel, seccomp, or /proc/sys/kernel/io_uring_disabled); "epoll"
+	// makes one writev(2) per stream and write.
+	Writer string
 	// Logger receives the hub's structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -207,6 +214,11 @@ func New(cfg Config) (*Hub, error) {
 		return nil, errors.New("hub: Config.Log is required")
 	}
 	cfg.setDefaults()
+	switch cfg.Writer {
+	case "", detach.WriterEpoll, detach.WriterIOURing:
+	default:
+		return nil, fmt.Errorf("hub: Config.Writer must be %s or %s, got %q", detach.WriterEpoll, detach.WriterIOURing, cfg.Writer)
+	}
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
 	h.live = liveStreams{streams: make(map[*stream]struct{}), done: make(chan struct{})}
 	if !cfg.NoDetach {
@@ -215,9 +227,13 @@ func New(cfg Config) (*Hub, error) {
 			Farewell: func() []byte { return cfg.appendFarewell(nil) },
 			Writers:  4 * runtime.GOMAXPROCS(0),
 			Flushers: runtime.GOMAXPROCS(0),
+			Writer:   cfg.Writer,
 		})
 		if err == nil {
 			h.engine, h.marks = e, e.NewMarks()
+			if w, why := e.Writer(); why != nil {
+				cfg.Logger.Info("io_uring is unavailable: detached streams are written with writev", "writer", w, "err", why)
+			}
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -419,7 +419,16 @@ func TestPublishRejectsInvalidUpdates(t *testing.T) {
 func TestGoroutineStreams(t *testing.T) {
 	noDetach = true
 	defer func() { noDetach = false }()
-	for name, test := range map[string]func(*testing.T){
+	for name, test := range streamTests() {
+		t.Run(name, test)
+	}
+}
+
+// streamTests are the stream tests that every serving mode passes, run
+// again in each other way of serving streams (TestGoroutineStreams,
+// TestEpollStreams, TestTLSStreams).
+func streamTests() map[string]func(*testing.T) {
+	return map[string]func(*testing.T){
 		"fan-out":   TestEveryUpdateReachesEverySubscriberInOrder,
 		"selectors": TestUpdateMatchingSeveralSelectorsArrivesOnce,
 		"resume":    TestResumeAfterIDHasNoGapWhilePublishing,
@@ -431,7 +440,5 @@ func TestGoroutineStreams(t *testing.T) {
 		"jitter":    TestCloseSpreadsTheRetryHints,
 		"snapshots": TestNewSubscriberReceivesSnapshotsFirst,
 		"batch":     TestUpdatesWithinTheBatchWindowShareOneWrite,
-	} {
-		t.Run(name, test)
 	}
 }

@@ -77,11 +77,11 @@ const (
 // updates before the replay reads the log, and live frames already covered
 // by the replay are skipped.
 //
-// Over HTTP/1.1 on a plain TCP connection, unless Config.NoDetach, Stream
-// takes the connection over from net/http once the replay is written and
-// returns nil at once:
-// the hub's own writers then serve the stream, with no goroutine or buffer
-// held per idle subscriber. Otherwise Stream returns only when the stream
+// Over HTTP/1.1, on a plain TCP connection or under TLS over a listener
+// wrapped by detach.TLSListener, unless Config.NoDetach, Stream takes the
+// connection over from net/http once the replay is written and returns nil
+// at once: the hub's own writers then serve the stream, with no goroutine
+// or buffer held per idle subscriber. Otherwise Stream returns only when the stream
 // ends, with the reason. Either way sub.OnEnd, if set, is called once with
 // the reason when the stream ends. Stream returns ErrClosed, having written
 // nothing, if the hub is closing.

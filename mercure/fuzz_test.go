@@ -124,3 +124,18 @@ func FuzzSubscribeQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnderHubPath checks that the shortcut for absolute topics never
+// answers otherwise than resolving the topic does.
+func FuzzUnderHubPath(f *testing.F) {
+	seed(f, "https://example.com/books/1", "https://h.example/.well-known/mercure", "urn:uuid:1",
+		"HTTP://h.example/a/../.well-known/mercure/x", "https://h.example/%2Ewell-known/mercure", "mercure/x",
+		"a+b-c.d:/.well-known/mercure", "1a:/x", ":x", "https:/.well-known/mercure", "ws://x/./.well-known/mercure/")
+	f.Fuzz(func(t *testing.T, topic string) {
+		for _, base := range []string{"http://h.example" + Path, "https://h.example:8443" + Path} {
+			if absoluteOutside(topic) && resolvesUnderHubPath(topic, base) {
+				t.Fatalf("%q resolves under %s against %s, but the shortcut says not", topic, Path, base)
+			}
+		}
+	})
+}

@@ -2,6 +2,7 @@ package mercure
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,6 +45,9 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, int64(h.cfg.MaxUpdateBytes))
+	// An update is the body's fields alone (r.PostForm): a non-nil r.Form
+	// spares ParseForm copying them into it with the query string's.
+	r.Form = url.Values{}
 	if err := r.ParseForm(); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -53,12 +57,13 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusBadRequest, "malformed form body: %v", err))
 		return
 	}
-	u, err := h.parseUpdate(r)
+	base := HubURL(r)
+	u, err := h.parseUpdate(r, base)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	if err := authz.CheckPublish(claims, u.Topics, HubURL(r)); err != nil {
+	if err := authz.CheckPublish(claims, u.Topics, base); err != nil {
 		WriteError(w, err)
 		return
 	}
@@ -74,10 +79,14 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header()["Content-Type"] = plainText
 	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(stored.ID))
+	io.WriteString(w, stored.ID)
 }
+
+// plainText is the Content-Type of a publication's answer, shared by all
+// answers (net/http only reads it).
+var plainText = []string{"text/plain; charset=utf-8"}
 
 // refuse answers a publication refused before its body is read.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
@@ -85,8 +94,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	WriteError(w, err)
 }
 
-// parseUpdate reads an update from a parsed form body.
-func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
+// parseUpdate reads an update from a parsed form body; base is the hub's
+// URL (HubURL).
+func (h *Handler) parseUpdate(r *http.Request, base string) (eventlog.Update, error) {
 	f := r.PostForm
 	u := eventlog.Update{
 		Topics: f["topic"],
@@ -115,7 +125,7 @@ func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
 		return u, err
 	}
 	for _, t := range u.Topics {
-		if underHubPath(t, HubURL(r)) {
+		if underHubPath(t, base) {
 			return u, errorf(http.StatusBadRequest, "topic %q resolves under the hub's path %s, which is reserved for the hub's own events: choose another topic", t, Path)
 		}
 	}
@@ -127,6 +137,11 @@ func (h *Handler) parseUpdate(r *http.Request) (eventlog.Update, error) {
 // percent-encoded unreserved characters are decoded and dot segments
 // removed.
 func underHubPath(topic, base string) bool {
+	return !absoluteOutside(topic) && resolvesUnderHubPath(topic, base)
+}
+
+// resolvesUnderHubPath is underHubPath by parsing and resolving.
+func resolvesUnderHubPath(topic, base string) bool {
 	ref, err := url.Parse(decodeUnreserved(topic))
 	if err != nil {
 		return false
@@ -137,6 +152,25 @@ func underHubPath(topic, base string) bool {
 	}
 	p := b.ResolveReference(ref).EscapedPath()
 	return p == Path || strings.HasPrefix(p, Path+"/")
+}
+
+// absoluteOutside reports, without parsing, whether topic is an absolute
+// URL (it has a scheme, so base plays no part in resolving it) whose text
+// cannot hold Path: no "well-known" and no percent-encoding. Most topics
+// are, and spare underHubPath its parsing.
+func absoluteOutside(topic string) bool {
+	scheme, _, ok := strings.Cut(topic, ":")
+	if !ok || scheme == "" || strings.Contains(topic, "%") || strings.Contains(topic, "well-known") {
+		return false
+	}
+	for i := 0; i < len(scheme); i++ {
+		c := scheme[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeUnreserved decodes the percent-encoded unreserved characters of s

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/heraldhub/herald/hub/detach"
 )
 
 // The node's HTTP server limits. Streams are responses, so ReadTimeout
@@ -47,9 +49,11 @@ func (s *Node) newHTTPServer() *http.Server {
 func (s *Node) Serve(ln net.Listener) error { return s.http.Serve(ln) }
 
 // ServeTLS is Serve over TLS (and HTTP/2), with the PEM certificate and
-// private key in certFile and keyFile.
+// private key in certFile and keyFile. Streams over HTTP/1.1 are detached
+// as over plain TCP: the hub's engine seals and writes them, with no
+// goroutine or buffer per idle subscriber.
 func (s *Node) ServeTLS(ln net.Listener, certFile, keyFile string) error {
-	return s.http.ServeTLS(ln, certFile, keyFile)
+	return s.http.ServeTLS(detach.TLSListener(ln), certFile, keyFile)
 }
 
 // Shutdown stops Serve in order: readiness fails, every stream ends with a

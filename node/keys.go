@@ -97,8 +97,12 @@ func (s *Node) verifiers() (verifierSet, error) {
 		return verifierSet{}, err
 	}
 	base := auth.Verifier{Origins: cfg.CORSOrigins, Resource: cfg.ResourceIdentifier, AccessTokenCookie: cfg.AccessTokenCookie}
-	set := verifierSet{pub: &base}
-	set.pub.Key, set.pub.Issuers = pk, pubIss
+	// Each verifier remembers the tokens it accepted (a publisher reuses
+	// its token for update after update); the caches go with the keys, so
+	// a reload starts with empty ones.
+	pub := base
+	pub.Key, pub.Issuers, pub.Cache = pk, pubIss, auth.NewTokenCache(0)
+	set := verifierSet{pub: &pub}
 	if cfg.SubscriberKey == "" && len(subIss) == 0 {
 		return set, nil
 	}
@@ -106,6 +110,7 @@ func (s *Node) verifiers() (verifierSet, error) {
 	sub.Key, sub.Issuers = sk, subIss
 	jobsSub := sub
 	sub.Query = true
+	sub.Cache, jobsSub.Cache = auth.NewTokenCache(0), auth.NewTokenCache(0)
 	set.sub, set.jobsSub = &sub, &jobsSub
 	return set, nil
 }

@@ -100,6 +100,9 @@ type Config struct {
 	// the next ones while updates keep coming (see hub.Config). Zero
 	// writes every update at once (usually hub.DefaultBatchWindow).
 	BatchWindow time.Duration
+	// Writer is how detached streams are written, "io_uring" (default) or
+	// "epoll" (see hub.Config).
+	Writer string
 	// CORSOrigins lists origins allowed to call the hub from a browser.
 	CORSOrigins []string
 	// MaxUpdateBytes bounds a publication's size. Default 1 MiB.
@@ -356,6 +359,7 @@ func (s *Node) build() error {
 		Log:         s.writes,
 		Heartbeat:   cfg.Heartbeat,
 		BatchWindow: cfg.BatchWindow,
+		Writer:      cfg.Writer,
 		// A node that shuts down spreads its subscribers' reconnections.
 		ShutdownRetry:       cfg.ShutdownRetry,
 		ShutdownRetryJitter: cfg.ShutdownRetryJitter,

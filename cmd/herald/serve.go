@@ -101,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.SubscriptionsHeartbeat, "subscriptions-heartbeat", env.dur("HERALD_SUBSCRIPTIONS_HEARTBEAT", presence.DefaultHeartbeat), "with --subscriptions, interval of the node's presence heartbeat; a node silent for 3 is reported gone within 4 (env HERALD_SUBSCRIPTIONS_HEARTBEAT)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", env.dur("HERALD_HEARTBEAT", hub.DefaultHeartbeat), "keep-alive comment interval on idle streams; 0 sends none (env HERALD_HEARTBEAT)")
 	fs.DurationVar(&cfg.BatchWindow, "batch-window", env.dur("HERALD_BATCH_WINDOW", hub.DefaultBatchWindow), "under a steady flow of updates, write each stream at most this often, every queued update in one write; 0 writes each update at once (env HERALD_BATCH_WINDOW)")
+	fs.StringVar(&cfg.Writer, "writer", env.str("HERALD_WRITER", "io_uring"), "how detached HTTP/1.1 streams are written: io_uring (each round's writes submitted in batches, one system call per batch; epoll where io_uring is unavailable) or epoll (one writev per stream) (env HERALD_WRITER)")
 	var origins listFlag
 	if v := os.Getenv("HERALD_CORS_ORIGIN"); v != "" {
 		origins = strings.Split(v, ",")
@@ -162,6 +163,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.ShutdownRetry = *shutdownRetry
 	if err := checkDurations(&cfg, *shutdownTimeout); err != nil {
 		return err
+	}
+	if cfg.Writer != "epoll" && cfg.Writer != "io_uring" {
+		return fmt.Errorf("--writer must be epoll or io_uring, got %q", cfg.Writer)
 	}
 	cfg.NoSync = !*sync
 	cfg.CORSOrigins = origins

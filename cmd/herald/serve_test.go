@@ -19,6 +19,7 @@ func TestServeRefusesBadFlagsWithOneLine(t *testing.T) {
 		wantErr string
 	}{
 		{"negative batch window", []string{"--batch-window", "-5ms"}, "--batch-window must not be negative"},
+		{"unknown writer", []string{"--writer", "aio"}, `--writer must be epoll or io_uring, got "aio"`},
 		{"certificate without key", []string{"--tls-cert", "cert.pem"}, "--tls-cert and --tls-key go together"},
 		{"trusted proxy not a CIDR", []string{"--trusted-proxy", "proxy.example"}, `trusted proxy "proxy.example" is neither a CIDR prefix nor an address`},
 		{"stray argument", []string{"now"}, `unexpected argument "now"`},

@@ -13,7 +13,20 @@
 // own queue, whose limits end it if it falls too far behind. An idle
 // stream costs its connection and a few hundred bytes.
 //
+// A flusher makes one writev(2) per stream (Config.Writer WriterEpoll),
+// or submits its round's writes in batches through io_uring
+// (WriterIOURing), one system call per batch instead of one per stream:
+// where each system call is costly (under a hypervisor), most of a hub's
+// CPU goes to those. Either way each write takes what the socket has room
+// for at once and never waits.
+//
 // Policy holds the rules both serving modes follow (batching, heartbeats,
 // when a client is too slow), for the streams an Engine serves and for
-// those package hub serves from a goroutine each (HTTP/2, TLS).
+// those package hub serves from a goroutine each (HTTP/2).
+//
+// Under TLS, a stream is detached when the TLS connection is layered on
+// one TLSListener accepted: the engine has TLS seal each chunk into
+// records kept in memory, then writes those as it writes a plain chunk.
+// An idle stream then also keeps its TLS connection's state (its keys and
+// the buffers crypto/tls keeps from the handshake, about 6 KiB).
 package detach

@@ -1,6 +1,7 @@
 package detach
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,7 +50,19 @@ type Config struct {
 	// Writers and Flushers are how many goroutines write streams whose
 	// sockets have room again, and streams the fan-out marked. At least 1.
 	Writers, Flushers int
+	// Writer is how flushers make their writes: WriterIOURing (the
+	// default, also for "") submits a round's writes in batches through
+	// io_uring, one system call per batch, and falls back to WriterEpoll
+	// where io_uring is unavailable (Engine.Writer tells which is in use
+	// and why); WriterEpoll makes one writev(2) per stream.
+	Writer string
 }
+
+// The values of Config.Writer.
+const (
+	WriterEpoll   = "epoll"
+	WriterIOURing = "io_uring"
+)
 
 // Stats counts an engine's writes.
 type Stats struct {
@@ -86,6 +99,7 @@ type Stream struct {
 	full atomic.Bool
 
 	raw syscall.RawConn // for non-blocking writes
+	tls *tls.Conn       // under TLS: seals what is written to raw
 	mu  sync.Mutex      // held by whoever writes to it
 	// out is the chunk the client has yet to take, out[next:] with the
 	// first sent bytes of out[next] taken: its header (in hdr), the
@@ -114,6 +128,8 @@ type Engine struct {
 	writes   atomic.Uint64
 	deferred atomic.Uint64
 
+	uringErr error // why io_uring is not used although asked for
+
 	wg        sync.WaitGroup
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -126,6 +142,13 @@ const maxStreams = 1 << 17
 // New starts an engine, or returns ErrUnsupported where streams cannot be
 // served without a goroutine each. Close stops it.
 func New(cfg Config) (*Engine, error) {
+	switch cfg.Writer {
+	case "":
+		cfg.Writer = WriterIOURing
+	case WriterEpoll, WriterIOURing:
+	default:
+		return nil, fmt.Errorf("detach: unknown writer %q: want %s or %s", cfg.Writer, WriterEpoll, WriterIOURing)
+	}
 	e := &Engine{
 		cfg:   cfg,
 		ready: make(chan *Stream, maxStreams),
@@ -143,13 +166,36 @@ func New(cfg Config) (*Engine, error) {
 	}
 	for range max(cfg.Flushers, 1) {
 		f := &flusher{sig: make(chan struct{}, 1)}
+		if cfg.Writer == WriterIOURing && e.uringErr == nil {
+			f.batch, e.uringErr = newBatch()
+		}
 		e.flushers = append(e.flushers, f)
+	}
+	for _, f := range e.flushers {
+		if e.uringErr != nil && f.batch != nil { // all write alike
+			f.batch.close()
+			f.batch = nil
+		}
 		e.wg.Add(1)
 		go e.flush(f)
 	}
 	e.wg.Add(1)
 	go e.sweeper()
 	return e, nil
+}
+
+// Writer returns how the flushers write (WriterEpoll or WriterIOURing)
+// and, if io_uring was asked for but is not in use, why.
+func (e *Engine) Writer() (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cfg.Writer != WriterIOURing {
+		return WriterEpoll, nil
+	}
+	if e.uringErr != nil {
+		return WriterEpoll, e.uringErr
+	}
+	return WriterIOURing, nil
 }
 
 // Stats returns the engine's counters since New.
@@ -160,11 +206,15 @@ func (e *Engine) Stats() Stats {
 // Adopt serves q on conn, whose response headers are written, until the
 // client leaves, the queue overflows, until (if not zero) passes or the
 // engine closes; end is then called once with the reason (ErrGone,
-// ErrSlow or ErrClosed, possibly wrapped), after conn is closed. Only
-// plain TCP connections are adopted: under TLS a write cannot be made
-// without waiting. On error the caller keeps serving conn.
+// ErrSlow or ErrClosed, possibly wrapped), after conn is closed. Plain
+// TCP connections are adopted, and TLS connections over one TLSListener
+// accepted. On error the caller keeps serving conn.
 func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error)) (*Stream, error) {
-	sc, ok := conn.(syscall.Conn)
+	tc, sock, ok := adoptable(conn)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	sc, ok := sock.(syscall.Conn)
 	if !ok {
 		return nil, ErrUnsupported
 	}
@@ -172,11 +222,18 @@ func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error))
 	if err != nil {
 		return nil, err
 	}
-	d := &Stream{q: q, conn: conn, until: until, end: end, raw: raw, e: e}
+	d := &Stream{q: q, conn: sock, until: until, end: end, raw: raw, tls: tc, e: e}
 	d.lastWrite.Store(time.Now().UnixNano())
+	// A write deadline set before would fail every later non-blocking
+	// write once it passes: writes set their own from now on. Under TLS,
+	// what TLS writes is kept for the engine to send from now on, before
+	// a writer may find the stream.
+	sock.SetWriteDeadline(time.Time{})
+	d.capture(true)
 	e.mu.Lock()
 	if len(e.byTok) >= maxStreams {
 		e.mu.Unlock()
+		d.capture(false)
 		return nil, fmt.Errorf("%w: %d streams already", ErrUnsupported, maxStreams)
 	}
 	e.nextTk++
@@ -187,11 +244,9 @@ func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error))
 		e.mu.Lock()
 		delete(e.byTok, d.token)
 		e.mu.Unlock()
+		d.capture(false)
 		return nil, err
 	}
-	// A write deadline set before would fail every later non-blocking
-	// write once it passes: writes set their own from now on.
-	conn.SetWriteDeadline(time.Time{})
 	return d, nil
 }
 
@@ -312,6 +367,9 @@ type flusher struct {
 	mu   sync.Mutex
 	list []*Stream
 	sig  chan struct{} // capacity 1: "the list is not empty"
+	// batch, with Config.Writer WriterIOURing, submits the round's
+	// writes through io_uring; nil: one writev per stream.
+	batch *batch
 }
 
 // yieldEvery is how many streams a flusher writes before it lets other
@@ -355,6 +413,12 @@ func (e *Engine) flush(f *flusher) {
 		f.mu.Lock()
 		round, f.list = f.list, round[:0]
 		f.mu.Unlock()
+		if f.batch != nil {
+			if !e.writeBatches(f, round) {
+				return
+			}
+			continue
+		}
 		for i, d := range round {
 			d.dirty.Store(false) // updates queued from now on mark it again
 			e.wake(d)
@@ -387,15 +451,25 @@ func (e *Engine) wake(d *Stream) {
 // queue keeps the updates (and its limits end a stream that falls too far
 // behind), and the pending bytes wait for the poller to report room.
 func (e *Engine) writeLocked(d *Stream) {
+	if e.prepare(d) {
+		e.send(d)
+	}
+}
+
+// prepare readies d's next write, the chunk of what is queued for it (or
+// a heartbeat) in d.out, and reports whether there is one; d.mu is held.
+// Bytes still pending from an earlier write go first: prepare writes them
+// itself if the socket has room for them.
+func (e *Engine) prepare(d *Stream) bool {
 	if d.ended.Load() {
-		return
+		return false
 	}
 	if d.pending() {
 		if d.full.Load() || !e.send(d) {
 			if d.q.Overflowed() {
 				e.finish(d, ErrSlow)
 			}
-			return
+			return false
 		}
 	}
 	// The frames make one chunk, written from the shared frames: room for
@@ -407,7 +481,7 @@ func (e *Engine) writeLocked(d *Stream) {
 		clear(d.out)
 		d.out = d.out[:0]
 		e.finish(d, ErrSlow)
-		return
+		return false
 	}
 	size := 0
 	for _, b := range d.out[1:] {
@@ -422,11 +496,17 @@ func (e *Engine) writeLocked(d *Stream) {
 		d.out[0] = heartbeatChunk
 	default:
 		d.out = d.out[:0]
-		return
+		return false
+	}
+	if d.tls != nil {
+		if err := d.seal(); err != nil {
+			e.finish(d, fmt.Errorf("%w: %v", ErrGone, err))
+			return false
+		}
 	}
 	d.pendingSince = time.Now()
 	e.writes.Add(1)
-	e.send(d)
+	return true
 }
 
 // send writes as much of d's pending bytes as the socket takes at once,
@@ -437,11 +517,13 @@ func (e *Engine) send(d *Stream) bool {
 	// come as soon as the write is refused, must find it marked.
 	d.full.Store(true)
 	n, err := d.writeNow(d.out[d.next:], d.sent)
-	if n > 0 {
-		d.lastWrite.Store(time.Now().UnixNano())
-	}
-	rest, sent := advance(d.out[d.next:], d.sent, n)
-	d.next, d.sent = len(d.out)-len(rest), sent
+	return e.sent(d, n, err)
+}
+
+// sent records a write of d's pending bytes that took n of them, or
+// failed with err, as send reports it; d is marked full.
+func (e *Engine) sent(d *Stream, n int, err error) bool {
+	d.advance(n)
 	if err != nil {
 		e.finish(d, fmt.Errorf("%w: %v", ErrGone, err))
 		return false
@@ -451,12 +533,24 @@ func (e *Engine) send(d *Stream) bool {
 		return false
 	}
 	d.full.Store(false)
+	if d.tls != nil {
+		putSealBuf(d.out[0])
+	}
 	clear(d.out) // the frames are not kept alive by an idle stream
 	d.out, d.next, d.sent = d.out[:0], 0, 0
 	if cap(d.out) > maxKeptOut {
 		d.out = nil
 	}
 	return true
+}
+
+// advance records n more of d's pending bytes as written.
+func (d *Stream) advance(n int) {
+	if n > 0 {
+		d.lastWrite.Store(time.Now().UnixNano())
+	}
+	rest, sent := advance(d.out[d.next:], d.sent, n)
+	d.next, d.sent = len(d.out)-len(rest), sent
 }
 
 // advance returns bufs, of which the first off bytes were already
@@ -565,6 +659,11 @@ func (e *Engine) Close() { e.closeOnce.Do(e.close) }
 func (e *Engine) close() {
 	close(e.stop)
 	e.wg.Wait()
+	for _, f := range e.flushers {
+		if f.batch != nil {
+			f.batch.close()
+		}
+	}
 	var final []byte
 	for _, d := range e.snapshot(nil) {
 		d.mu.Lock()
@@ -579,7 +678,7 @@ func (e *Engine) close() {
 				final = AppendChunk(final, e.cfg.Farewell())
 			}
 			final = append(final, LastChunk...)
-			d.writeNow([][]byte{final}, 0)
+			d.writeLast(final)
 		}
 		d.mu.Unlock()
 		e.finish(d, ErrClosed)

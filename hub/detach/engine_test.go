@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhub/herald/internal/uring"
 	"go.uber.org/goleak"
 )
 
@@ -67,15 +68,31 @@ type served struct {
 	ended  chan error
 }
 
-// startEngine starts an engine that writes every update at once.
-func startEngine(t *testing.T, farewell string) *Engine {
+// writer is the Config.Writer of the engines the tests start: the
+// default (io_uring where available); TestEpollWriter sets it to run the
+// engine tests with one writev per stream too.
+var writer string
+
+// newEngine starts an engine with cfg and the tests' writer, and checks
+// that it writes as asked.
+func newEngine(t *testing.T, cfg Config) *Engine {
 	t.Helper()
-	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: func() []byte { return []byte(farewell) }, Writers: 2, Flushers: 1})
+	cfg.Writer = writer
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
+	if w, err := e.Writer(); writer != "" && w != writer {
+		t.Fatalf("the engine writes with %s (%v), want %s", w, err, writer)
+	}
 	return e
+}
+
+// startEngine starts an engine that writes every update at once.
+func startEngine(t *testing.T, farewell string) *Engine {
+	t.Helper()
+	return newEngine(t, Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Farewell: func() []byte { return []byte(farewell) }, Writers: 2, Flushers: 1})
 }
 
 // adopt connects a client to a loopback listener, with a small receive
@@ -174,15 +191,11 @@ func TestQueuedBytesAreOneChunkAndCloseSaysFarewell(t *testing.T) {
 // farewell, and each stream gets a farewell of its own.
 func TestCloseWritesWhatIsQueuedBeforeEachFarewell(t *testing.T) {
 	n := 0
-	e, err := New(Config{
+	e := newEngine(t, Config{
 		Policy:   Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait},
 		Farewell: func() []byte { n++; return fmt.Appendf(nil, "retry: %d\n\n", 1000+n) },
 		Writers:  2, Flushers: 1,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
 	a, b := adopt(t, e, false), adopt(t, e, false)
 	a.q.push([]byte("data: pending\n\n")) // queued, never marked for a flusher
 	e.Close()
@@ -266,5 +279,113 @@ func TestCloseDoesNotWaitForFullSockets(t *testing.T) {
 		if err := sv.waitEnded(t); !errors.Is(err, ErrClosed) {
 			t.Fatalf("ended with %v, want ErrClosed", err)
 		}
+	}
+}
+
+// A chunk of more frames than one write passes to the kernel reaches the
+// client whole, without waiting for the socket to report room it never
+// lacked.
+func TestAChunkOfManyFramesIsWrittenWhole(t *testing.T) {
+	e := startEngine(t, "")
+	sv := adopt(t, e, false)
+	var want []byte
+	for i := range 3 * maxIovecs {
+		frame := fmt.Appendf(nil, "data: %d\n\n", i)
+		want = append(want, frame...)
+		sv.q.push(frame)
+	}
+	sv.send(e, []byte("data: last\n\n"))
+	want = append(want, "data: last\n\n"...)
+	if got := sv.readBody(t, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("the client got %q, want %q", got, want)
+	}
+}
+
+// One flusher round over more streams than one submission holds writes
+// each stream its own bytes.
+func TestARoundOverManyStreamsWritesEachItsOwn(t *testing.T) {
+	e := startEngine(t, "")
+	var all []*served
+	for range 300 {
+		all = append(all, adopt(t, e, false))
+	}
+	m := e.NewMarks()
+	for i, sv := range all {
+		sv.q.push(fmt.Appendf(nil, "data: stream %d\n\n", i))
+		m.Add(sv.s)
+	}
+	m.Hand()
+	for i, sv := range all {
+		want := fmt.Sprintf("data: stream %d\n\n", i)
+		if got := sv.readBody(t, len(want)); string(got) != want {
+			t.Fatalf("stream %d got %q, want %q", i, got, want)
+		}
+	}
+}
+
+// Where io_uring is available, flushers submit their writes through it
+// unless told otherwise: the tests above ran with it.
+func TestIOURingIsTheDefaultWriter(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if w, why := e.Writer(); w != WriterIOURing {
+		if why == nil {
+			t.Fatalf("the default engine writes with %s, and says no reason", w)
+		}
+		t.Skipf("io_uring is unavailable here: %v", why)
+	}
+}
+
+// TestEpollWriter runs the engine tests again with one writev per
+// stream.
+func TestEpollWriter(t *testing.T) {
+	writer = WriterEpoll
+	defer func() { writer = "" }()
+	for name, test := range map[string]func(*testing.T){
+		"one chunk":    TestQueuedBytesAreOneChunkAndCloseSaysFarewell,
+		"close":        TestCloseWritesWhatIsQueuedBeforeEachFarewell,
+		"full socket":  TestAFullSocketDoesNotHoldUpTheOthers,
+		"close fast":   TestCloseDoesNotWaitForFullSockets,
+		"many frames":  TestAChunkOfManyFramesIsWrittenWhole,
+		"many streams": TestARoundOverManyStreamsWritesEachItsOwn,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// An unknown writer is refused.
+func TestUnknownWriterIsRefused(t *testing.T) {
+	if _, err := New(Config{Writer: "aio"}); err == nil || !strings.Contains(err.Error(), "aio") {
+		t.Fatalf("New with writer aio returned %v, want an error naming it", err)
+	}
+}
+
+// An engine asked for io_uring where it cannot be set up writes with
+// writev, and says why.
+func TestWithoutIOURingTheEngineWritesWithWritev(t *testing.T) {
+	defer func(f func() (*uring.Ring, error)) { newRing = f }(newRing)
+	calls := 0
+	setup := newRing
+	newRing = func() (*uring.Ring, error) { // the second flusher's ring fails
+		if calls++; calls == 1 {
+			return setup()
+		}
+		return nil, fmt.Errorf("io_uring_setup: %w", syscall.EPERM)
+	}
+	e, err := New(Config{Policy: Policy{BatchWindow: -1, Heartbeat: -1, WriteTimeout: wait}, Writers: 1, Flushers: 2, Writer: WriterIOURing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	if w, why := e.Writer(); w != WriterEpoll || !errors.Is(why, syscall.EPERM) {
+		t.Fatalf("Writer() = %s, %v; want epoll and the reason io_uring failed", w, why)
+	}
+	sv := adopt(t, e, false)
+	sv.send(e, []byte("data: a\n\n"))
+	if got := sv.readBody(t, 9); string(got) != "data: a\n\n" {
+		t.Fatalf("the client got %q", got)
 	}
 }

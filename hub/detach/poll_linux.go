@@ -129,27 +129,36 @@ const maxIovecs = 128
 // busy hub made a context switch of every few writes.
 func writevFD(fd uintptr, bufs [][]byte, off int) (int, error) {
 	var iov [maxIovecs]syscall.Iovec
-	n := 0
+	v, _, _ := appendIovecs(iov[:0], bufs, off)
+	if len(v) == 0 {
+		return 0, nil
+	}
+	m, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(m), nil
+}
+
+// appendIovecs appends to iov the non-empty buffers of bufs, the first
+// off bytes of which are already written, up to maxIovecs of them, and
+// returns how many bytes they hold and whether bufs has more.
+func appendIovecs(iov []syscall.Iovec, bufs [][]byte, off int) ([]syscall.Iovec, int, bool) {
+	n, size := 0, 0
 	for i, b := range bufs {
-		if n == maxIovecs {
-			break
-		}
 		if i == 0 {
 			b = b[off:]
 		}
 		if len(b) == 0 {
 			continue
 		}
-		iov[n].Base = &b[0]
-		iov[n].SetLen(len(b))
+		if n == maxIovecs {
+			return iov, size, true
+		}
+		iov = append(iov, syscall.Iovec{Base: &b[0]})
+		iov[len(iov)-1].SetLen(len(b))
 		n++
+		size += len(b)
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	m, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(n))
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(m), nil
+	return iov, size, false
 }
