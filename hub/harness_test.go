@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,14 +49,14 @@ type testHub struct {
 	ended chan error
 }
 
-func startHub(t *testing.T, cfg Config) *testHub {
+func startHub(t testing.TB, cfg Config) *testHub {
 	t.Helper()
 	return startHubOn(t, cfg, nil)
 }
 
 // startHubOn is startHub with the server's listener passed through wrap,
 // if not nil.
-func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
+func startHubOn(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener) *testHub {
 	t.Helper()
 	th := &testHub{log: eventlog.NewMemory(10000), ended: make(chan error, 1000)}
 	if cfg.Log == nil { // a test may bring its own log; th.log then goes unused
@@ -84,9 +85,13 @@ func startHubOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) 
 			return
 		}
 		allowed, _ := ParseSelectors(q["allow"])
+		var until time.Time
+		if ns, err := strconv.ParseInt(q.Get("until"), 10, 64); err == nil {
+			until = time.Unix(0, ns)
+		}
 		h.Stream(w, r, Subscription{
 			Topics: topics, Allowed: allowed, LastEventID: r.Header.Get("Last-Event-ID"),
-			OnEnd: func(err error) { th.ended <- err },
+			Until: until, OnEnd: func(err error) { th.ended <- err },
 		})
 	}))
 	if wrap != nil {

@@ -202,6 +202,7 @@ type Hub struct {
 	marks       *detach.Marks  // the detached streams the tail gave frames
 	writes      atomic.Uint64  // live writes to streams served by a goroutine
 	queued      atomic.Uint64  // deliveries queued by fanOut (Stats.Deliveries)
+	live        liveStreams    // the streams served by their own goroutine
 
 }
 
@@ -219,6 +220,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("hub: Config.Writer must be %s or %s, got %q", detach.WriterEpoll, detach.WriterIOURing, cfg.Writer)
 	}
 	h := &Hub{cfg: cfg, log: cfg.Log, closing: make(chan struct{}), index: newIndex()}
+	h.live = liveStreams{streams: make(map[*stream]struct{}), done: make(chan struct{})}
 	if !cfg.NoDetach {
 		e, err := detach.New(detach.Config{
 			Policy:   cfg.policy(),
@@ -247,6 +249,7 @@ func New(cfg Config) (*Hub, error) {
 	stopped := make(chan struct{})
 	h.done = stopped
 	go h.keepFollowing(ctx, done, stopped)
+	go h.sweep()
 	return h, nil
 }
 
@@ -352,6 +355,7 @@ func (h *Hub) Close() error {
 		h.cancel()
 	})
 	<-h.done
+	<-h.live.done
 	return nil
 }
 

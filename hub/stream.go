@@ -36,7 +36,8 @@ type Subscription struct {
 	// 0.x); Mercure 1.0 uses "Mercure-Last-Event-ID".
 	CursorHeader string
 	// Until, if set, ends the stream at that time (when the subscriber's
-	// token expires).
+	// token expires), or within the second after: a sweep of every
+	// stream, not a timer per stream, ends them.
 	Until time.Time
 	// OnEnd, if set, is called once with the reason when the stream ends.
 	OnEnd func(error)
@@ -103,11 +104,6 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		sub.OnEnd = h.reportEnd(sub.OnEnd, sub.Until)
 	}
 	ctx := r.Context()
-	if !sub.Until.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, sub.Until)
-		defer cancel()
-	}
 	s := newSubscriber(sub.Topics, sub.Allowed, h.cfg.QueueLen, h.cfg.QueueBytes)
 	h.register(s)
 	detached := false
@@ -116,6 +112,9 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 		if !detached {
 			if st != nil && st.conn != nil {
 				st.conn.Close()
+			}
+			if st != nil && st.watched {
+				h.live.forget(st)
 			}
 			h.unregister(s)
 			if sub.OnEnd != nil {
@@ -127,6 +126,9 @@ func (h *Hub) Stream(w http.ResponseWriter, r *http.Request, sub Subscription) (
 	st = &stream{h: h, s: s, w: w, rc: http.NewResponseController(w), cursor: sub.CursorHeader}
 	if st.cursor == "" {
 		st.cursor = "Last-Event-ID"
+	}
+	if !sub.Until.IsZero() {
+		st.until = sub.Until.UnixNano() // the sweeper ends the stream then
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -179,6 +181,7 @@ func (h *Hub) reportEnd(onEnd func(error), until time.Time) func(error) {
 // liveConn serves a hijacked connection that could not be detached from a
 // goroutine of its own, noticing the client's departure with a reader.
 func (st *stream) liveConn(ctx context.Context, floor uint64) error {
+	st.watch()
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
@@ -219,6 +222,7 @@ type stream struct {
 	buf    []byte
 	out    []byte // chunk-framed bytes for conn
 	headed bool
+	liveState
 }
 
 // hijack takes the connection over from net/http, if it allows it.
@@ -253,16 +257,28 @@ func (st *stream) writeHeader() {
 }
 
 // flush writes buf (if any) and flushes the connection, within the write
-// timeout, or within hintWait once the hub is closing.
+// timeout, or within hintWait once the hub is closing. A hijacked
+// connection has its write deadline; on a ResponseWriter, the sweeper
+// (see liveStreams) enforces the timeout, so a write there costs no
+// deadline of its own until the hub closes.
 func (st *stream) flush() error {
+	if st.conn == nil {
+		st.watch()
+	}
 	st.writeHeader()
-	deadline := st.h.cfg.policy().WriteDeadline(time.Now())
+	now := time.Now()
+	closing := false
 	select {
 	case <-st.h.closing:
-		deadline = time.Now().Add(hintWait)
+		closing = true
 	default:
 	}
+	defer func() { st.lastWrite.Store(time.Now().UnixNano()) }()
 	if st.conn != nil {
+		deadline := st.h.cfg.policy().WriteDeadline(now)
+		if closing {
+			deadline = now.Add(hintWait)
+		}
 		st.out = detach.AppendChunk(st.out, st.buf)
 		st.buf = st.buf[:0]
 		st.conn.SetWriteDeadline(deadline)
@@ -270,14 +286,27 @@ func (st *stream) flush() error {
 		st.out = st.out[:0]
 		return writeError(err)
 	}
-	_ = st.rc.SetWriteDeadline(deadline)
+	if closing {
+		_ = st.rc.SetWriteDeadline(now.Add(hintWait))
+	}
+	st.writing.Store(now.UnixNano())
+	err := st.writeBuf()
+	st.writing.Store(0)
+	if err != nil && st.stalled.Load() {
+		err = os.ErrDeadlineExceeded // the sweeper cut the client off
+	}
+	return writeError(err)
+}
+
+// writeBuf writes buf (if any) to the ResponseWriter and flushes it.
+func (st *stream) writeBuf() error {
 	if len(st.buf) > 0 {
 		if _, err := st.w.Write(st.buf); err != nil {
-			return writeError(err)
+			return err
 		}
 		st.buf = st.buf[:0]
 	}
-	return writeError(st.rc.Flush())
+	return st.rc.Flush()
 }
 
 // writeError classifies a failed write: a missed write deadline means the
@@ -422,82 +451,6 @@ func (h *Hub) appendSnapshots(dst []byte, s *subscriber) []byte {
 		}
 	}
 	return dst
-}
-
-// live writes queued frames as they arrive, skipping those at or below
-// floor, with a heartbeat when idle, until the stream must end.
-func (st *stream) live(ctx context.Context, floor uint64, gone <-chan struct{}) error {
-	h, s := st.h, st.s
-	var heartbeat <-chan time.Time
-	var timer *time.Timer
-	if h.cfg.Heartbeat > 0 {
-		timer = time.NewTimer(h.cfg.Heartbeat)
-		defer timer.Stop()
-		heartbeat = timer.C
-	}
-	var lastFrames time.Time // when frames were last written
-	var batch *time.Timer    // made once updates come within a window
-	defer func() {
-		if batch != nil {
-			batch.Stop()
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return ErrClientGone
-		case <-gone:
-			return ErrClientGone
-		case <-h.closing:
-			// What is queued goes first, then the hint. Every stream
-			// writes at the same time, each for hintWait at most: a
-			// client that cannot take it then is simply disconnected.
-			st.buf = st.buf[:0]
-			if st.appendQueued(floor) {
-				return ErrSlowSubscriber
-			}
-			st.buf = h.cfg.appendFarewell(st.buf)
-			_ = st.flush()
-			return ErrClosed
-		case <-heartbeat:
-			st.buf = append(st.buf[:0], ":\n"...)
-		case <-s.wake:
-			// Within the batch window of the last write, wait out the
-			// rest, so that the updates coming meanwhile share one write.
-			if wait := h.cfg.policy().BatchWait(lastFrames); wait > 0 {
-				if batch == nil {
-					batch = time.NewTimer(wait)
-				} else {
-					batch.Reset(wait)
-				}
-				select {
-				case <-batch.C:
-				case <-ctx.Done():
-					return ErrClientGone
-				case <-gone:
-					return ErrClientGone
-				case <-h.closing: // write what is queued; the loop then ends the stream
-				}
-			}
-			lastFrames = time.Now()
-			st.buf = st.buf[:0]
-			if st.appendQueued(floor) {
-				return ErrSlowSubscriber
-			}
-		}
-		if len(st.buf) > 0 {
-			h.writes.Add(1)
-			if err := st.flush(); err != nil {
-				return err
-			}
-			if cap(st.buf) > maxIdleBuf {
-				st.buf = nil // an idle subscriber keeps no burst-sized buffer
-			}
-		}
-		if timer != nil {
-			timer.Reset(h.cfg.Heartbeat)
-		}
-	}
 }
 
 // appendQueued appends to st.buf the frames queued for the stream above

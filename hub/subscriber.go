@@ -99,6 +99,14 @@ func (s *subscriber) take() (frames []*frame, overflow bool) {
 	return frames, overflow
 }
 
+// pending reports whether frames are queued, or the queue overflowed:
+// there is more to do than a heartbeat.
+func (s *subscriber) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 || s.overflow
+}
+
 // overflowed reports whether the queue overflowed (or the stream was
 // kicked): the stream must end.
 func (s *subscriber) overflowed() bool {
