@@ -91,7 +91,7 @@ func submit(t *testing.T, r *Ring, unpark func()) map[uint64]int32 {
 	case <-time.After(wait):
 		unpark()
 		<-errc
-		t.Fatal("Submit waited for a full socket: its write was parked, not completed with EAGAIN")
+		t.Fatal("Submit waited: a request was parked until its socket was ready instead of completing with -EAGAIN")
 	}
 	return res
 }
