@@ -17,7 +17,7 @@ import (
 )
 
 // defaultReader is the reader Run uses unless told otherwise.
-const defaultReader = ReaderEpoll
+const defaultReader = ReaderUring
 
 // epollReader reads many subscribers' streams with a few goroutines, each
 // owning an epoll set of raw sockets: no goroutine, reader or buffer per
@@ -100,10 +100,14 @@ func newEpollReader(workers, n int, useRing bool, coalesce time.Duration, hist *
 	return r, nil
 }
 
+// newRing sets up an io_uring instance (a variable, so that tests can
+// make io_uring unavailable).
+var newRing = uring.New
+
 // setupRings gives every worker a ring, or none of them one.
 func (r *epollReader) setupRings() {
 	for _, w := range r.workers {
-		ring, err := uring.New(waitEvents)
+		ring, err := newRing(waitEvents)
 		if err != nil {
 			for _, w := range r.workers {
 				if w.ring != nil {

@@ -145,6 +145,18 @@ func TestUringReaderReadsFramesLargerThanItsSlice(t *testing.T) {
 	}
 }
 
+// Where io_uring is unavailable, the default reader reads with read(2)
+// and the report names the epoll reader.
+func TestUringReaderFallsBackToEpollWithoutIOURing(t *testing.T) {
+	newRing = func(uint32) (*uring.Ring, error) { return nil, uring.ErrUnsupported }
+	defer func() { newRing = uring.New }()
+	b := &broadcaster{subs: map[chan string]struct{}{}}
+	rep := runWith(t, b, 3, 10, "")
+	if rep.Reader != ReaderEpoll || rep.Connected != 3 || rep.Deliveries != 30 || rep.Lost != 0 {
+		t.Fatalf("reader %s: %d connected, %d deliveries, %d lost; want the epoll reader, 3, 30, 0", rep.Reader, rep.Connected, rep.Deliveries, rep.Lost)
+	}
+}
+
 func TestEpollReaderReportsRefusalsLikeTheGoroutineReader(t *testing.T) {
 	for _, reader := range []string{ReaderEpoll, ReaderUring, ReaderGoroutines} {
 		uringOrSkip(t, reader)
