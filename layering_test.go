@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"web":                            {},
 	"hub/hubtest":                    {"sse"},
 	"internal/demo":                  {"jobs", "internal/httperr"},
-	"internal/loadgen":               {"sse", "client"},
+	"internal/loadgen":               {"sse", "client", "internal/uring"},
 	"internal/tcpproxy":              {},
 	"internal/httperr":               {"auth", "eventlog"},
 	"internal/cors":                  {},

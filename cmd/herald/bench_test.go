@@ -70,12 +70,12 @@ func benchReport(t *testing.T, args ...string) loadgen.Report {
 	return rep
 }
 
-// Both readers against a real node with many connections: every update
+// Every reader against a real node with many connections: every update
 // counted once, and the generator's own CPU reported.
 func TestBenchReadersCountEveryUpdateFromANodeOnce(t *testing.T) {
 	_, ts := testNode(t, node.Config{PublisherKey: benchKey, MaxConnsPerIP: -1})
 	tok := benchToken(t)
-	for _, reader := range []string{"epoll", "goroutines"} {
+	for _, reader := range []string{"epoll", "uring", "goroutines"} {
 		rep := benchReport(t, "--hub", ts.URL, "--token", tok, "--subscribers", "300", "--updates", "40",
 			"--rate", "200", "--reader", reader, "--reader-workers", "2")
 		if rep.Reader != reader || rep.Connected != 300 || rep.Deliveries != 300*40 || rep.Lost != 0 || rep.Duplicated != 0 {

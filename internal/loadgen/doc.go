@@ -8,9 +8,12 @@
 // is its command line.
 //
 // Streams are read, by default, the way a hub writes them: a few goroutines
-// each own an epoll set of raw sockets and parse the HTTP/1.1 response and
-// its frames in place (chunked or not), keeping nothing per connection but
-// the parser's state and a partial line. The goroutines reader (one per
+// each own an epoll set of raw sockets, read the sockets each wait found
+// readable with one io_uring submission (the uring reader; the epoll reader
+// makes a read(2) each, and stands in where io_uring is unavailable) and
+// parse the HTTP/1.1 response and its frames in place (chunked or not),
+// keeping nothing per connection but the parser's state and a partial
+// line. The goroutines reader (one per
 // connection, with the sse decoder) and the http reader (net/http's
 // client, for TLS and HTTP/2 streams sharing connections) are the others.
 //

@@ -12,10 +12,12 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/heraldhub/herald/internal/uring"
 )
 
 // defaultReader is the reader Run uses unless told otherwise.
-const defaultReader = ReaderEpoll
+const defaultReader = ReaderUring
 
 // epollReader reads many subscribers' streams with a few goroutines, each
 // owning an epoll set of raw sockets: no goroutine, reader or buffer per
@@ -35,14 +37,28 @@ type epollReader struct {
 	coalesce time.Duration
 }
 
-// epollWorker is one goroutine's epoll set and read buffer.
+// epollWorker is one goroutine's epoll set and read buffer; with
+// io_uring, also its ring and, per socket a wait found readable, a slice
+// of buf and the socket the slice's read is for.
 type epollWorker struct {
 	r         *epollReader
 	epfd      int
 	buf       []byte
 	now       time.Time
 	delivered int64
+
+	ring     *uring.Ring
+	batch    []*epollConn
+	complete func(userData uint64, res int32) // w.completed, bound once
 }
+
+// The epoll reader's wait finds up to waitEvents sockets readable; with
+// io_uring each of them is read into a slice of uringSlice bytes. A
+// socket holding more stays readable, and the next wait reads on.
+const (
+	waitEvents = 256
+	uringSlice = 16 << 10
+)
 
 // epollConn is one subscriber's socket and parse state.
 type epollConn struct {
@@ -59,7 +75,11 @@ type epollConn struct {
 // Each delivery is tallied in its sub, hist and total; ready receives once
 // per subscriber whose response headers arrived with a 200, fail is called
 // for each that failed before.
-func newEpollReader(workers, n int, coalesce time.Duration, hist *histogram, total *atomic.Int64, ready chan<- struct{}, fail func(error)) (*epollReader, error) {
+//
+// With useRing, each worker reads the sockets a wait found readable with
+// one io_uring submission instead of a read(2) each; where io_uring is
+// unavailable it reads with read(2), and usesRing reports false.
+func newEpollReader(workers, n int, useRing bool, coalesce time.Duration, hist *histogram, total *atomic.Int64, ready chan<- struct{}, fail func(error)) (*epollReader, error) {
 	r := &epollReader{conns: make([]atomic.Pointer[epollConn], n), hist: hist, total: total, ready: ready, fail: fail, coalesce: coalesce}
 	for range max(1, workers) {
 		fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -69,11 +89,42 @@ func newEpollReader(workers, n int, coalesce time.Duration, hist *histogram, tot
 		}
 		w := &epollWorker{r: r, epfd: fd, buf: make([]byte, 64<<10)}
 		r.workers = append(r.workers, w)
+	}
+	if useRing {
+		r.setupRings()
+	}
+	for _, w := range r.workers {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); w.run() }()
 	}
 	return r, nil
 }
+
+// newRing sets up an io_uring instance (a variable, so that tests can
+// make io_uring unavailable).
+var newRing = uring.New
+
+// setupRings gives every worker a ring, or none of them one.
+func (r *epollReader) setupRings() {
+	for _, w := range r.workers {
+		ring, err := newRing(waitEvents)
+		if err != nil {
+			for _, w := range r.workers {
+				if w.ring != nil {
+					w.ring.Close()
+					w.ring = nil
+				}
+			}
+			return
+		}
+		w.ring, w.buf, w.batch = ring, make([]byte, waitEvents*uringSlice), make([]*epollConn, 0, waitEvents)
+		w.complete = w.completed
+	}
+}
+
+// usesRing reports whether the workers read with io_uring (until a ring
+// fails).
+func (r *epollReader) usesRing() bool { return r.workers[0].ring != nil }
 
 // open dials subscriber i's stream from src, sends the request and hands
 // the socket to a worker.
@@ -110,7 +161,7 @@ func (r *epollReader) open(ctx context.Context, i int, u *url.URL, src string, s
 
 // run waits for readable sockets and parses what they hold, until close.
 func (w *epollWorker) run() {
-	events := make([]unix.EpollEvent, 256)
+	events := make([]unix.EpollEvent, waitEvents)
 	for !w.r.stop.Load() {
 		n, err := unix.EpollWait(w.epfd, events, 50)
 		if err != nil {
@@ -120,9 +171,13 @@ func (w *epollWorker) run() {
 			return
 		}
 		w.now = time.Now()
-		for _, ev := range events[:n] {
-			if c := w.r.conns[ev.Fd].Load(); c != nil && !c.closed {
-				w.read(c)
+		if w.ring != nil {
+			w.readBatch(events[:n])
+		} else {
+			for _, ev := range events[:n] {
+				if c := w.r.conns[ev.Fd].Load(); c != nil && !c.closed {
+					w.read(c)
+				}
 			}
 		}
 		if w.delivered > 0 {
@@ -140,15 +195,56 @@ func (w *epollWorker) run() {
 // read reads what one socket holds and parses it.
 func (w *epollWorker) read(c *epollConn) {
 	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+	if errno != 0 {
+		n = 0
+	}
+	w.parse(c, w.buf[:n], errno)
+}
+
+// readBatch reads the sockets of events, a slice of buf each, with one
+// io_uring submission, and parses what each read. If the ring fails, the
+// worker closes it and reads with read(2) from then on: the sockets whose
+// reads the ring lost are still readable, and the next wait finds them.
+func (w *epollWorker) readBatch(events []unix.EpollEvent) {
+	w.batch = w.batch[:0]
+	for _, ev := range events {
+		if c := w.r.conns[ev.Fd].Load(); c != nil && !c.closed {
+			i := len(w.batch)
+			w.ring.PrepRecv(c.fd, w.buf[i*uringSlice:(i+1)*uringSlice], uint64(i))
+			w.batch = append(w.batch, c)
+		}
+	}
+	if err := w.ring.Submit(w.complete); err != nil {
+		w.ring.Close()
+		w.ring = nil
+	}
+}
+
+// completed parses the result of the batch's read i.
+func (w *epollWorker) completed(i uint64, res int32) {
+	c := w.batch[i]
+	if res == -int32(unix.ECANCELED) {
+		return // not read: still readable
+	}
+	if res < 0 {
+		w.parse(c, nil, unix.Errno(-res))
+		return
+	}
+	w.parse(c, w.buf[int(i)*uringSlice:int(i)*uringSlice+int(res)], 0)
+}
+
+// parse feeds c's parser what a read returned: b, or the end of the
+// stream if b is empty, or nothing if the read failed with EAGAIN.
+func (w *epollWorker) parse(c *epollConn, b []byte, errno unix.Errno) {
 	switch {
 	case errno == unix.EAGAIN || errno == unix.EINTR:
 		return
 	case errno != 0:
 		w.end(c, errno)
-	case n == 0:
+	case len(b) == 0:
 		w.end(c, errors.New("connection closed"))
 	default:
-		if err := c.p.feed(w.buf[:n], c); err != nil {
+		if err := c.p.feed(b, c); err != nil {
 			w.end(c, err)
 		}
 	}
@@ -198,5 +294,8 @@ func (r *epollReader) closeOnce() {
 	}
 	for _, w := range r.workers {
 		unix.Close(w.epfd)
+		if w.ring != nil {
+			w.ring.Close()
+		}
 	}
 }

@@ -88,10 +88,17 @@ func run(t *testing.T, b *broadcaster, subs, updates int) *Report {
 // runWith runs against b, reading the streams with reader.
 func runWith(t *testing.T, b *broadcaster, subs, updates int, reader string) *Report {
 	t.Helper()
+	return runSized(t, b, subs, updates, reader, 0)
+}
+
+// runSized runs against b, reading the streams with reader, with updates
+// of size bytes (0: the default).
+func runSized(t *testing.T, b *broadcaster, subs, updates int, reader string, size int) *Report {
+	t.Helper()
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 	rep, err := Run(context.Background(), Config{
-		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200, Reader: reader,
+		SubscribeURL: srv.URL + "/events", Subscribers: subs, Updates: updates, Rate: 200, Reader: reader, Size: size,
 		Drain: 20 * time.Second, MaxDuration: time.Minute, // the drain ends once everything arrived
 		Publish: func(ctx context.Context, data string) error {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader("data="+strings.ReplaceAll(data, " ", "+")))

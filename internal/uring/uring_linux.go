@@ -16,6 +16,12 @@ const (
 	sysEnter = 426
 
 	opWritev = 2
+	opRecv   = 27
+
+	// msgDontwait (MSG_DONTWAIT) does for a recv what rwfNowait does for
+	// a write: an empty socket completes it with -EAGAIN instead of
+	// parking it until data arrives.
+	msgDontwait = 0x40
 
 	// rwfNowait (RWF_NOWAIT) makes a write that cannot proceed at once
 	// complete with -EAGAIN. A socket's O_NONBLOCK is not enough: without
@@ -82,7 +88,7 @@ func init() {
 }
 
 // Ring is one io_uring instance: a submission queue the caller fills
-// with PrepWritev, and Submit, which hands it to the kernel and reports
+// with PrepWritev and PrepRecv, and Submit, which hands it to the kernel and reports
 // every completion. A Ring belongs to one goroutine at a time.
 type Ring struct {
 	fd     int
@@ -133,8 +139,9 @@ func New(entries uint32) (*Ring, error) {
 }
 
 // probe checks that the kernel takes a write that must not wait
-// (RWF_NOWAIT) to a socket: older kernels refuse the flag there, and
-// every write would then fail.
+// (RWF_NOWAIT) to a socket, and a recv from one: older kernels refuse
+// the flag there, or know no recv, and every such request would then
+// fail.
 func (r *Ring) probe() error {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -152,6 +159,15 @@ func (r *Ring) probe() error {
 	}
 	if res != 1 {
 		return fmt.Errorf("io_uring cannot write to a socket without waiting on this kernel: %w", syscall.Errno(-res))
+	}
+	// The byte written is there to read: a kernel without IORING_OP_RECV
+	// (before 5.6) fails this with -EINVAL.
+	r.PrepRecv(fds[1], b, 0)
+	if err := r.Submit(func(_ uint64, n int32) { res = n }); err != nil {
+		return err
+	}
+	if res != 1 {
+		return fmt.Errorf("io_uring cannot read from a socket on this kernel: %w", syscall.Errno(-res))
 	}
 	return nil
 }
@@ -209,29 +225,48 @@ func (r *Ring) Space() int { return int(r.sqEntries - r.queued) }
 // reachable until Submit returns. It reports false, queuing nothing, when
 // the ring is full: Submit first.
 func (r *Ring) PrepWritev(fd int, iov []Iovec, userData uint64) bool {
+	var addr uint64
+	if len(iov) > 0 {
+		addr = uint64(uintptr(unsafe.Pointer(&iov[0])))
+	}
+	return r.prep(sqe{opcode: opWritev, fd: int32(fd), addr: addr, len: uint32(len(iov)), rwFlags: rwfNowait, userData: userData})
+}
+
+// PrepRecv queues a recv of up to len(buf) bytes from the socket fd into
+// buf, whose completion Submit reports with userData: the bytes read, 0 at
+// the end of the stream, -EAGAIN at once when the socket holds nothing
+// (MSG_DONTWAIT), or another negated errno. Buf must stay reachable until
+// Submit returns. It reports false, queuing nothing, when the ring is
+// full: Submit first.
+func (r *Ring) PrepRecv(fd int, buf []byte, userData uint64) bool {
+	var addr uint64
+	if len(buf) > 0 {
+		addr = uint64(uintptr(unsafe.Pointer(&buf[0])))
+	}
+	return r.prep(sqe{opcode: opRecv, fd: int32(fd), addr: addr, len: uint32(len(buf)), rwFlags: msgDontwait, userData: userData})
+}
+
+// prep queues e, unless the ring is full.
+func (r *Ring) prep(e sqe) bool {
 	if r.queued == r.sqEntries {
 		return false
 	}
 	tail := atomic.LoadUint32(r.sqTail) + r.queued
-	s := &r.sqes[tail&r.sqMask]
-	*s = sqe{opcode: opWritev, fd: int32(fd), len: uint32(len(iov)), rwFlags: rwfNowait, userData: userData}
-	if len(iov) > 0 {
-		s.addr = uint64(uintptr(unsafe.Pointer(&iov[0])))
-	}
+	r.sqes[tail&r.sqMask] = e
 	r.queued++
 	return true
 }
 
 // Submit hands the queued submissions to the kernel with one system call,
 // waits until each has completed, and calls done for each completion with
-// its userData and result: bytes written, or a negated errno (-EAGAIN for
-// a socket that took nothing). Done is called once per queued submission,
+// its userData and result: bytes written or read (0: the stream ended),
+// or a negated errno (-EAGAIN for a socket that took or held nothing). Done is called once per queued submission,
 // in completion order, also when Submit fails: the submissions the kernel
 // did not take are then reported with -ECANCELED. An error means the ring
 // itself failed and must be closed.
 //
 // The system call is made raw, as a write to a non-blocking socket is:
-// writes that must not wait complete within it, so the goroutine keeps
+// writes and reads that must not wait complete within it, so the goroutine keeps
 // its thread and P throughout, and the scheduler neither hands the P to
 // another thread nor wakes one for it (which, per batch, cost more than
 // the batch saved).

@@ -91,7 +91,7 @@ func submit(t *testing.T, r *Ring, unpark func()) map[uint64]int32 {
 	case <-time.After(wait):
 		unpark()
 		<-errc
-		t.Fatal("Submit waited for a full socket: its write was parked, not completed with EAGAIN")
+		t.Fatal("Submit waited: a request was parked until its socket was ready instead of completing with -EAGAIN")
 	}
 	return res
 }
@@ -230,5 +230,112 @@ func TestWriteToAResetConnectionReportsTheError(t *testing.T) {
 			t.Fatal("writes to a reset connection kept succeeding")
 		}
 		time.Sleep(time.Millisecond) // the reset arrives asynchronously
+	}
+}
+
+// readerFD returns the raw descriptor of rd's socket.
+func readerFD(t *testing.T, rd *net.TCPConn) int {
+	t.Helper()
+	raw, err := rd.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// One Submit reads from several sockets, each into its own buffer, and
+// reports each result under the user data its recv was queued with; a
+// socket that holds nothing completes at once with -EAGAIN instead of
+// holding the batch until data arrives.
+func TestOneSubmitReadsEachSocketAndEAGAINForAnEmptyOne(t *testing.T) {
+	r := newRing(t, 8)
+	bufs := make([][]byte, 4)
+	var writers []*net.TCPConn
+	for i := range bufs {
+		w, _, rd := pair(t)
+		writers = append(writers, w)
+		bufs[i] = make([]byte, 64)
+		if i < 3 {
+			msg := fmt.Sprintf("event %d", i)
+			if _, err := w.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			awaitReadable(t, rd)
+		}
+		if !r.PrepRecv(readerFD(t, rd), bufs[i], uint64(200+i)) {
+			t.Fatalf("no room for read %d in a ring of 8", i)
+		}
+	}
+	res := submit(t, r, func() {
+		for _, w := range writers {
+			w.Write([]byte("x"))
+		}
+	})
+	if len(res) != 4 {
+		t.Fatalf("%d completions reported, want 4: %v", len(res), res)
+	}
+	for i := range 3 {
+		want := fmt.Sprintf("event %d", i)
+		if n := res[uint64(200+i)]; n != int32(len(want)) || string(bufs[i][:n]) != want {
+			t.Fatalf("read %d completed with %d (%q), want %q (all results %v)", i, n, bufs[i][:max(n, 0)], want, res)
+		}
+	}
+	if n := res[203]; n != -int32(syscall.EAGAIN) {
+		t.Fatalf("a read from an empty socket completed with %d, want -EAGAIN", n)
+	}
+}
+
+// awaitReadable waits until c holds bytes to read, leaving them there for
+// the ring (a blocking MSG_PEEK through the runtime's poller).
+func awaitReadable(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	var opErr error
+	err = raw.Read(func(fd uintptr) bool {
+		_, _, opErr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK)
+		return opErr != syscall.EAGAIN
+	})
+	if err != nil || opErr != nil {
+		t.Fatalf("waiting for bytes to read: %v %v", err, opErr)
+	}
+}
+
+// A read from a socket whose peer closed reports what was left, then 0:
+// the end of the stream.
+func TestReadAfterThePeerClosedReportsTheRestThenEOF(t *testing.T) {
+	r := newRing(t, 4)
+	w, _, rd := pair(t)
+	if _, err := w.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	fd := readerFD(t, rd)
+	buf := make([]byte, 64)
+	var got []byte
+	deadline := time.Now().Add(wait)
+	for {
+		r.PrepRecv(fd, buf, 9)
+		n := submit(t, r, func() {})[9]
+		switch {
+		case n == 0:
+			if string(got) != "last" {
+				t.Fatalf("read %q before the end, want %q", got, "last")
+			}
+			return
+		case n > 0:
+			got = append(got, buf[:n]...)
+		case n != -int32(syscall.EAGAIN):
+			t.Fatalf("read completed with %v, want the bytes and then 0", syscall.Errno(-n))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no end of stream after %q", got)
+		}
+		time.Sleep(time.Millisecond) // the bytes and the FIN arrive asynchronously
 	}
 }

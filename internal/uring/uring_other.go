@@ -23,5 +23,8 @@ func (r *Ring) Space() int { return 0 }
 // PrepWritev reports no room.
 func (r *Ring) PrepWritev(int, []Iovec, uint64) bool { return false }
 
+// PrepRecv reports no room.
+func (r *Ring) PrepRecv(int, []byte, uint64) bool { return false }
+
 // Submit reports ErrUnsupported.
 func (r *Ring) Submit(func(uint64, int32)) error { return ErrUnsupported }
