@@ -112,7 +112,9 @@ type Report struct {
 	P90ms       float64 `json:"p90_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	MaxMs       float64 `json:"max_ms"`
-	// Server measurements, with PID.
+	// Server measurements, with PID. CPU is counted from when every
+	// subscriber is connected (and the idle spell, if any, is over) to the
+	// end of the drain.
 	ServerPeakRSSKB     int64   `json:"server_peak_rss_kb,omitempty"`
 	ServerCPUSeconds    float64 `json:"server_cpu_seconds,omitempty"`
 	ServerUserSeconds   float64 `json:"server_user_seconds,omitempty"`
@@ -329,8 +331,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Idle > 0 {
 		holdIdle(ctx, cfg, rep, rssBefore)
-		cpuBefore, selfBefore = cpuSeconds(cfg.PID), selfCPU()
 	}
+	// CPU counts from here: what the server and the generator spend on
+	// delivering, not on accepting and opening the connections.
+	cpuBefore, selfBefore = cpuSeconds(cfg.PID), selfCPU()
 
 	writesBefore, writesErr := serverWrites(ctx, cfg)
 
