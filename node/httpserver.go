@@ -11,14 +11,21 @@ import (
 	"github.com/heraldhub/herald/hub/detach"
 )
 
-// The node's HTTP server limits. Streams are responses, so ReadTimeout
-// bounds request bodies only.
+// The node's HTTP server limits. Streams are responses, so readTimeout
+// bounds request bodies only: boundBodies sets it on each request that
+// has a body, not http.Server.ReadTimeout, which over HTTP/2 arms a timer
+// for every stream, subscriptions included, that each idle subscriber
+// would keep for its first minute.
 const (
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
+
+	idleTimeout    = 2 * time.Minute
+	maxHeaderBytes = 64 << 10
 )
+
+// readTimeout bounds the time a request's body may take (a variable for
+// tests).
+var readTimeout = time.Minute
 
 // newHTTPServer makes the http.Server that Serve and Shutdown run.
 //
@@ -28,9 +35,8 @@ const (
 // five seconds: they are closed too.
 func (s *Node) newHTTPServer() *http.Server {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           boundBodies(s.handler),
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
@@ -42,6 +48,20 @@ func (s *Node) newHTTPServer() *http.Server {
 	hs.RegisterOnShutdown(s.Drain)
 	hs.RegisterOnShutdown(s.fresh.close)
 	return hs
+}
+
+// boundBodies gives a request with a body readTimeout to send it, over
+// HTTP/1.1 (a read deadline on the connection) as over HTTP/2 (a timer
+// for that stream only). Requests without one, such as subscriptions,
+// cost no timer; their headers are bounded by readHeaderTimeout, and a
+// connection that sends nothing more by idleTimeout.
+func boundBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves the node on the connections ln accepts until Shutdown, when

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -71,5 +72,39 @@ func TestShutdownEndsStreamsAndSilentConnectionsBeforeItsDeadline(t *testing.T) 
 	silent.SetReadDeadline(time.Now().Add(wait))
 	if _, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("silent connection read: %v, want EOF (closed by Shutdown)", err)
+	}
+}
+
+// A request body that stalls is cut off after readTimeout, over HTTP/1.1
+// as over HTTP/2, though the server sets no ReadTimeout of its own.
+func TestStalledRequestBodyIsCutOff(t *testing.T) {
+	defer func(d time.Duration) { readTimeout = d }(readTimeout)
+	readTimeout = 200 * time.Millisecond
+	for _, h2 := range []bool{false, true} {
+		read := make(chan error, 1)
+		ts := httptest.NewUnstartedServer(boundBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, err := io.ReadAll(r.Body)
+			read <- err
+		})))
+		ts.EnableHTTP2 = h2
+		ts.StartTLS()
+		body, feed := io.Pipe()
+		go func() {
+			resp, err := ts.Client().Post(ts.URL, "text/plain", body)
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+		feed.Write([]byte("part of a body"))
+		select {
+		case err := <-read:
+			if err == nil {
+				t.Errorf("HTTP/2 %v: the stalled body was read to its end", h2)
+			}
+		case <-time.After(wait):
+			t.Errorf("HTTP/2 %v: the stalled body was still being read after %v", h2, wait)
+		}
+		feed.Close()
+		ts.Close()
 	}
 }
