@@ -11,7 +11,8 @@ import (
 // which serves it from then on; on error the caller keeps serving it.
 func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
 	s, onEnd := st.s, sub.OnEnd // all the stream keeps
-	d, err := h.engine.Adopt(st.conn, &liveQueue{h: h, s: s, floor: floor}, sub.Until, func(why error) {
+	s.live = liveQueue{h: h, s: s, floor: floor}
+	d, err := h.engine.Adopt(st.conn, &s.live, sub.Until, func(why error) {
 		h.unregister(s)
 		if onEnd != nil {
 			onEnd(endReason(why))

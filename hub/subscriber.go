@@ -17,6 +17,10 @@ type subscriber struct {
 	// tail goroutine touches it.
 	mark uint64
 
+	// live is the queue as the detached stream takes it: kept beside
+	// the queue's lock and slice, which each of its takes reads.
+	live liveQueue
+
 	mu       sync.Mutex
 	queue    []*frame
 	spare    []*frame
