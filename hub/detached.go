@@ -11,7 +11,8 @@ import (
 // which serves it from then on; on error the caller keeps serving it.
 func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
 	s, onEnd := st.s, sub.OnEnd // all the stream keeps
-	d, err := h.engine.Adopt(st.conn, liveQueue{h: h, s: s, floor: floor}, sub.Until, func(why error) {
+	s.live = liveQueue{h: h, s: s, floor: floor}
+	d, err := h.engine.Adopt(st.conn, &s.live, sub.Until, func(why error) {
 		h.unregister(s)
 		if onEnd != nil {
 			onEnd(endReason(why))
@@ -29,26 +30,32 @@ func (h *Hub) detach(st *stream, floor uint64, sub Subscription) error {
 }
 
 // liveQueue is a subscriber's queue as its detached stream takes it: the
-// frames at or below floor were covered by the replay.
+// frames at or below floor were covered by the replay. The engine takes
+// it with the stream's lock held, which guards spare.
 type liveQueue struct {
 	h     *Hub
 	s     *subscriber
 	floor uint64
+	spare []*frame // the emptied slice of the last Take, queued in next
 }
 
-func (q liveQueue) Take(bufs [][]byte) ([][]byte, bool) {
-	frames, overflow := q.s.take()
+func (q *liveQueue) Take(bufs [][]byte) ([][]byte, bool) {
+	frames, overflow := q.s.swap(q.spare)
+	q.spare = nil
 	for _, f := range frames {
 		if f.seq > q.floor {
 			bufs = append(bufs, f.b)
 			q.h.taken(f)
 		}
 	}
-	q.s.release(frames)
+	if frames != nil && q.s.keep(frames) {
+		clear(frames)
+		q.spare = frames[:0]
+	}
 	return bufs, overflow
 }
 
-func (q liveQueue) Overflowed() bool { return q.s.overflowed() }
+func (q *liveQueue) Overflowed() bool { return q.s.overflowed() }
 
 // endReason translates why the engine ended a stream into the hub's
 // reasons.

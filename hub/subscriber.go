@@ -17,6 +17,10 @@ type subscriber struct {
 	// tail goroutine touches it.
 	mark uint64
 
+	// live is the queue as the detached stream takes it: kept beside
+	// the queue's lock and slice, which each of its takes reads.
+	live liveQueue
+
 	mu       sync.Mutex
 	queue    []*frame
 	spare    []*frame
@@ -99,6 +103,22 @@ func (s *subscriber) take() (frames []*frame, overflow bool) {
 	return frames, overflow
 }
 
+// swap returns everything queued and whether the queue overflowed, and
+// queues from now on in spare, an empty slice (nil for none): one lock
+// where take and release take two. A detached stream, which is written
+// by one goroutine at a time, keeps its own spare.
+func (s *subscriber) swap(spare []*frame) (frames []*frame, overflow bool) {
+	s.mu.Lock()
+	frames, overflow = s.queue, s.overflow
+	s.queue = spare
+	s.bytes = 0
+	s.mu.Unlock()
+	return frames, overflow
+}
+
+// keep reports whether frames, once emptied, is worth keeping as a spare.
+func (s *subscriber) keep(frames []*frame) bool { return cap(frames) <= 2*s.maxLen }
+
 // pending reports whether frames are queued, or the queue overflowed:
 // there is more to do than a heartbeat.
 func (s *subscriber) pending() bool {
@@ -119,7 +139,7 @@ func (s *subscriber) overflowed() bool {
 func (s *subscriber) release(frames []*frame) {
 	clear(frames)
 	s.mu.Lock()
-	if s.spare == nil && cap(frames) <= 2*s.maxLen {
+	if s.spare == nil && s.keep(frames) {
 		s.spare = frames[:0]
 	}
 	s.mu.Unlock()

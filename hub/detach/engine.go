@@ -451,7 +451,7 @@ func (e *Engine) wake(d *Stream) {
 // queue keeps the updates (and its limits end a stream that falls too far
 // behind), and the pending bytes wait for the poller to report room.
 func (e *Engine) writeLocked(d *Stream) {
-	if e.prepare(d) {
+	if e.prepare(d, time.Now()) {
 		e.send(d)
 	}
 }
@@ -459,8 +459,9 @@ func (e *Engine) writeLocked(d *Stream) {
 // prepare readies d's next write, the chunk of what is queued for it (or
 // a heartbeat) in d.out, and reports whether there is one; d.mu is held.
 // Bytes still pending from an earlier write go first: prepare writes them
-// itself if the socket has room for them.
-func (e *Engine) prepare(d *Stream) bool {
+// itself if the socket has room for them. now is when the write is
+// prepared: a flusher reads the clock once for a whole batch of streams.
+func (e *Engine) prepare(d *Stream, now time.Time) bool {
 	if d.ended.Load() {
 		return false
 	}
@@ -504,7 +505,7 @@ func (e *Engine) prepare(d *Stream) bool {
 			return false
 		}
 	}
-	d.pendingSince = time.Now()
+	d.pendingSince = now
 	e.writes.Add(1)
 	return true
 }
@@ -517,13 +518,14 @@ func (e *Engine) send(d *Stream) bool {
 	// come as soon as the write is refused, must find it marked.
 	d.full.Store(true)
 	n, err := d.writeNow(d.out[d.next:], d.sent)
-	return e.sent(d, n, err)
+	return e.sent(d, n, err, time.Time{})
 }
 
 // sent records a write of d's pending bytes that took n of them, or
-// failed with err, as send reports it; d is marked full.
-func (e *Engine) sent(d *Stream, n int, err error) bool {
-	d.advance(n)
+// failed with err, as send reports it; d is marked full. at is when the
+// write was made, or zero for now.
+func (e *Engine) sent(d *Stream, n int, err error, at time.Time) bool {
+	d.advance(n, at)
 	if err != nil {
 		e.finish(d, fmt.Errorf("%w: %v", ErrGone, err))
 		return false
@@ -544,10 +546,14 @@ func (e *Engine) sent(d *Stream, n int, err error) bool {
 	return true
 }
 
-// advance records n more of d's pending bytes as written.
-func (d *Stream) advance(n int) {
+// advance records n more of d's pending bytes as written at at (zero:
+// now).
+func (d *Stream) advance(n int, at time.Time) {
 	if n > 0 {
-		d.lastWrite.Store(time.Now().UnixNano())
+		if at.IsZero() {
+			at = time.Now()
+		}
+		d.lastWrite.Store(at.UnixNano())
 	}
 	rest, sent := advance(d.out[d.next:], d.sent, n)
 	d.next, d.sent = len(d.out)-len(rest), sent

@@ -3,6 +3,7 @@ package detach
 import (
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/heraldhub/herald/internal/uring"
 )
@@ -23,6 +24,8 @@ type batch struct {
 	ds   []*Stream
 	w    []batchWrite // per stream of ds
 	iov  []syscall.Iovec
+	fns  []func(fd uintptr)        // per position in ds: see holdFn
+	done func(i uint64, res int32) // records a write's result
 }
 
 // batchWrite is one stream's write in a batch.
@@ -32,6 +35,8 @@ type batchWrite struct {
 	more         bool  // the stream has more pending than fits one write
 	res          int32 // the write's result: bytes written or -errno
 	err          error // not submitted: the connection is closing
+	held         bool  // its descriptor was held and its write queued
+	ringErr      error // while held: how queueing the later writes ended
 }
 
 // newRing sets up a flusher's ring; tests replace it to see an engine
@@ -43,7 +48,9 @@ func newBatch() (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &batch{ring: r}, nil
+	b := &batch{ring: r}
+	b.done = func(i uint64, res int32) { b.w[i].res = res }
+	return b, nil
 }
 
 func (b *batch) close() { b.ring.Close() }
@@ -88,13 +95,16 @@ func (e *Engine) writeBatches(f *flusher, round []*Stream) bool {
 // A stream another goroutine is writing is left to a writer, as wake does.
 func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 	b.ds, b.w, b.iov = b.ds[:0], b.w[:0], b.iov[:0]
+	// One clock read serves the whole batch: when its writes were
+	// prepared, and made (heartbeats and stalls are judged in seconds).
+	now := time.Now()
 	for _, d := range ds {
 		d.dirty.Store(false) // updates queued from now on mark it again
 		if !d.mu.TryLock() {
 			e.schedule(d)
 			continue
 		}
-		if !e.prepare(d) {
+		if !e.prepare(d, now) {
 			d.mu.Unlock()
 			continue
 		}
@@ -112,7 +122,7 @@ func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 	ringErr := b.hold(0)
 	// The connections are released: ending a stream may close its own.
 	for i, d := range b.ds {
-		e.completed(d, &b.w[i])
+		e.completed(d, &b.w[i], now)
 		d.mu.Unlock()
 		b.ds[i] = nil
 	}
@@ -131,25 +141,35 @@ func (e *Engine) writeBatch(b *batch, ds []*Stream) error {
 // other write out meanwhile.
 func (b *batch) hold(i int) error {
 	for ; i < len(b.ds); i++ {
-		held := false
-		var err error
-		cerr := b.ds[i].raw.Control(func(fd uintptr) {
-			held = true
-			w := &b.w[i]
-			b.ring.PrepWritev(int(fd), b.iov[w.first:w.first+w.count], uint64(i))
-			err = b.hold(i + 1)
-		})
-		if held {
-			return err
+		w := &b.w[i]
+		cerr := b.ds[i].raw.Control(b.holdFn(i))
+		if w.held {
+			return w.ringErr
 		}
-		b.w[i].err = cerr
+		w.err = cerr
 	}
-	return b.ring.Submit(func(i uint64, res int32) { b.w[i].res = res })
+	return b.ring.Submit(b.done)
+}
+
+// holdFn returns what holds the descriptor of b.ds[i] to queue its
+// write: made once per position and kept, so that a round allocates
+// nothing per stream.
+func (b *batch) holdFn(i int) func(fd uintptr) {
+	for len(b.fns) <= i {
+		j := len(b.fns)
+		b.fns = append(b.fns, func(fd uintptr) {
+			w := &b.w[j]
+			w.held = true
+			b.ring.PrepWritev(int(fd), b.iov[w.first:w.first+w.count], uint64(j))
+			w.ringErr = b.hold(j + 1)
+		})
+	}
+	return b.fns[i]
 }
 
 // completed records the outcome of d's write in a batch, as send does for
 // its own write; d.mu is held.
-func (e *Engine) completed(d *Stream, w *batchWrite) {
+func (e *Engine) completed(d *Stream, w *batchWrite, at time.Time) {
 	var n int
 	var err error
 	switch {
@@ -170,9 +190,9 @@ func (e *Engine) completed(d *Stream, w *batchWrite) {
 		// The socket took all it was given, but that was not all: it
 		// may have room for the rest, which no poller event would
 		// announce.
-		d.advance(n)
+		d.advance(n, at)
 		e.send(d)
 		return
 	}
-	e.sent(d, n, err)
+	e.sent(d, n, err, at)
 }
