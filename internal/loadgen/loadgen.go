@@ -447,8 +447,10 @@ func tallyEvents(ctx context.Context, dec *sse.Decoder, s *sub, hist *histogram,
 // loopback), sends a GET for an event stream, with a Last-Event-ID header
 // if lastID is not empty, and returns a decoder of the stream once the
 // response is a 200. The caller closes conn, which ends the stream.
-func openStream(ctx context.Context, u *url.URL, src, lastID string) (dec *sse.Decoder, conn net.Conn, err error) {
-	conn, err = dialStream(ctx, u, src, lastID)
+func openStream(ctx context.Context, u *url.URL, src, lastID string) (*sse.Decoder, net.Conn, error) {
+	// conn is not a named result: returning nil for it on a failure must
+	// not change what the cancellation below closes.
+	conn, err := dialStream(ctx, u, src, lastID)
 	if err != nil {
 		return nil, nil, err
 	}
