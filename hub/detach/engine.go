@@ -124,6 +124,7 @@ type Engine struct {
 	poll     poller
 	mu       sync.Mutex
 	byTok    map[uint64]*Stream
+	closed   bool // set by close, under mu
 	nextTk   uint64
 	writes   atomic.Uint64
 	deferred atomic.Uint64
@@ -230,20 +231,25 @@ func (e *Engine) Adopt(conn net.Conn, q Queue, until time.Time, end func(error))
 	// a writer may find the stream.
 	sock.SetWriteDeadline(time.Time{})
 	d.capture(true)
+	// Registered and polled under e.mu, which close takes before its
+	// snapshot: a stream is either adopted in full, and ended by close
+	// with the others, or refused once the engine is closing, and its
+	// caller serves it (and ends it) itself.
 	e.mu.Lock()
-	if len(e.byTok) >= maxStreams {
-		e.mu.Unlock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		d.capture(false)
+		return nil, ErrClosed
+	case len(e.byTok) >= maxStreams:
 		d.capture(false)
 		return nil, fmt.Errorf("%w: %d streams already", ErrUnsupported, maxStreams)
 	}
 	e.nextTk++
 	d.token = e.nextTk
 	e.byTok[d.token] = d
-	e.mu.Unlock()
 	if err := e.poll.add(d); err != nil {
-		e.mu.Lock()
 		delete(e.byTok, d.token)
-		e.mu.Unlock()
 		d.capture(false)
 		return nil, err
 	}
@@ -663,6 +669,9 @@ func (e *Engine) snapshot(dst []*Stream) []*Stream {
 func (e *Engine) Close() { e.closeOnce.Do(e.close) }
 
 func (e *Engine) close() {
+	e.mu.Lock()
+	e.closed = true // Adopt refuses from now on
+	e.mu.Unlock()
 	close(e.stop)
 	e.wg.Wait()
 	for _, f := range e.flushers {

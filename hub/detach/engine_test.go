@@ -424,3 +424,29 @@ func TestABatchAllocatesNothingPerStream(t *testing.T) {
 		t.Fatalf("a batch of %d writes allocates %.1f times, want none", len(ds), allocs)
 	}
 }
+
+// A connection handed to an engine that is closing is refused, so that its
+// caller ends it with the others: adopted then, it would be in no
+// snapshot of close and stay open.
+func TestAdoptAfterCloseIsRefused(t *testing.T) {
+	e := startEngine(t, "bye")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	e.Close()
+	if s, err := e.Adopt(conn, &queue{}, time.Time{}, nil); !errors.Is(err, ErrClosed) || s != nil {
+		t.Fatalf("Adopt after Close: %v, %v; want ErrClosed", s, err)
+	}
+}
