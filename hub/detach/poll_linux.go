@@ -2,7 +2,6 @@ package detach
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -46,27 +45,9 @@ func newPoller(gone, writable func(token uint64)) (poller, error) {
 	return p, nil
 }
 
-// rawConn returns the connection under TLS and other wrappers.
-func rawConn(c net.Conn) (syscall.RawConn, error) {
-	for {
-		switch v := c.(type) {
-		case syscall.Conn:
-			return v.SyscallConn()
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil, ErrUnsupported
-		}
-	}
-}
-
 func (p *epoller) ctl(d *Stream, op int) error {
-	rc, err := rawConn(d.conn)
-	if err != nil {
-		return err
-	}
 	var opErr error
-	err = rc.Control(func(fd uintptr) {
+	err := d.raw.Control(func(fd uintptr) { // the socket, under TLS too
 		ev := syscall.EpollEvent{
 			Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT | (syscall.EPOLLET & 0xffffffff),
 			Fd:     int32(uint32(d.token)),
